@@ -1,0 +1,246 @@
+"""Configuration as data: frozen dataclasses, validated when built.
+
+Two objects describe everything a run does:
+
+- ``NetworkConfig``: the constructor arguments of the four networks. It is saved
+  in every checkpoint, so translating needs only the checkpoint folder.
+- ``TrainConfig``: the data, the objective, the schedule and the bookkeeping of
+  a training run, with its ``NetworkConfig`` inside.
+
+Field names follow the reference implementation's option names in Python
+spelling (``netG`` -> ``net_g``, ``lambda_A`` -> ``lambda_a``); each field's
+metadata carries its help text, its reference spelling and, where it has one,
+the set of allowed values. The command line is generated from these fields in
+``cli.py``; nothing else defines an option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclegan.errors import ConfigError
+
+GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")
+DISCRIMINATORS = ("basic", "n_layers", "pixel")
+NORMS = ("instance", "batch", "none")
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
+GAN_MODES = ("lsgan", "vanilla", "wgangp")
+LR_POLICIES = ("linear", "step", "plateau", "cosine")
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, ref: str | None = None):
+    """A dataclass field with the metadata the CLI and the validation read."""
+    return field(default=default, metadata={"help": help, "choices": choices, "ref": ref})
+
+
+def _validate(obj: Any) -> None:
+    """Check every field against its declared choices and its type."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        choices = f.metadata.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(
+                f"option {f.name!r} is {value!r}; allowed: {', '.join(map(str, choices))}"
+            )
+        if isinstance(f.default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"option {f.name!r} must be true or false, got {value!r}")
+        if isinstance(f.default, int | float) and not isinstance(f.default, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"option {f.name!r} must be a number, got {value!r}")
+
+
+def _positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"option {name!r} must be {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The architecture of the two generators and two discriminators."""
+
+    input_nc: int = option(
+        3, "channels of domain A images (1 or 3)", choices=(1, 3), ref="input_nc"
+    )
+    output_nc: int = option(
+        3, "channels of domain B images (1 or 3)", choices=(1, 3), ref="output_nc"
+    )
+    net_g: str = option("resnet_9blocks", "generator architecture", choices=GENERATORS, ref="netG")
+    ngf: int = option(64, "generator filters in the first conv layer", ref="ngf")
+    net_d: str = option(
+        "basic", "discriminator: basic = 70x70 PatchGAN", choices=DISCRIMINATORS, ref="netD"
+    )
+    ndf: int = option(64, "discriminator filters in the first conv layer", ref="ndf")
+    n_layers_d: int = option(3, "discriminator depth when net_d is n_layers", ref="n_layers_D")
+    norm: str = option("instance", "normalization layers", choices=NORMS, ref="norm")
+    dropout: bool = option(
+        False, "dropout in the generators (reference: --no_dropout off)", ref="use_dropout"
+    )
+    init_type: str = option("normal", "weight initialization", choices=INITS, ref="init_type")
+    init_gain: float = option(0.02, "scale of the initialization", ref="init_gain")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        _positive(self, "ngf", "ndf", "n_layers_d", "init_gain")
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be a multiple of this for the generator to return the same size."""
+        return {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_128": 128, "unet_256": 256}[
+            self.net_g
+        ]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs besides the images themselves."""
+
+    data: str = option("", "dataset folder (trainA/trainB, train_a/train_b or A/images+B/images)")
+    run: str = option("", "run folder: configuration, logs and checkpoints go here")
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    # Data pipeline (the reference's preprocessing).
+    preprocess: str = option(
+        "resize_and_crop",
+        "how training images are scaled and cropped",
+        choices=PREPROCESS,
+        ref="preprocess",
+    )
+    load_size: int = option(286, "scale images to this size before cropping", ref="load_size")
+    crop_size: int = option(256, "then crop to this size", ref="crop_size")
+    flip: bool = option(
+        True, "random horizontal flips (reference: --no_flip turns off)", ref="no_flip"
+    )
+    max_dataset_size: int = option(
+        0, "use at most this many images per domain (0: all)", ref="max_dataset_size"
+    )
+    skip_bad_images: bool = option(False, "skip unreadable images (listed) instead of stopping")
+    num_workers: int = option(
+        2, "data loading worker processes (0: load in the main process)", ref="num_threads"
+    )
+
+    # Objective.
+    gan_mode: str = option("lsgan", "adversarial loss", choices=GAN_MODES, ref="gan_mode")
+    lambda_a: float = option(10.0, "weight of the cycle loss A -> B -> A", ref="lambda_A")
+    lambda_b: float = option(10.0, "weight of the cycle loss B -> A -> B", ref="lambda_B")
+    lambda_identity: float = option(
+        0.5, "identity loss weight, relative to lambda_a/lambda_b", ref="lambda_identity"
+    )
+    pool_size: int = option(50, "past fakes kept for the discriminators (0: none)", ref="pool_size")
+
+    # Optimization and schedule.
+    lr: float = option(2e-4, "Adam learning rate", ref="lr")
+    beta1: float = option(0.5, "Adam beta1", ref="beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    batch_size: int = option(1, "images per step from each domain", ref="batch_size")
+    n_epochs: int = option(100, "epochs at the initial learning rate", ref="n_epochs")
+    n_epochs_decay: int = option(
+        100, "epochs of linear decay to zero after that", ref="n_epochs_decay"
+    )
+    lr_policy: str = option(
+        "linear", "learning rate schedule", choices=LR_POLICIES, ref="lr_policy"
+    )
+    lr_decay_iters: int = option(
+        50, "epochs between x0.1 steps when lr_policy is step", ref="lr_decay_iters"
+    )
+    max_iters: int = option(0, "stop after this many steps in all (0: run every epoch)")
+    seed: int = option(0, "seed for weights, data order, augmentation and the image pools")
+
+    # Bookkeeping.
+    device: str = option("auto", "where to train: auto picks cuda when present", choices=DEVICES)
+    deterministic: bool = option(False, "deterministic kernels (bitwise-repeatable on CPU)")
+    save_epoch_freq: int = option(
+        5, "save a checkpoint every N epochs (and always at the end)", ref="save_epoch_freq"
+    )
+    save_iter_freq: int = option(0, "also save every N steps (0: off)", ref="save_latest_freq")
+    log_every: int = option(10, "append losses to the log every N steps", ref="print_freq")
+    keep_checkpoints: int = option(0, "keep only the newest N checkpoints (0: keep all)")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if isinstance(self.network, dict):  # built from JSON
+            object.__setattr__(self, "network", NetworkConfig(**self.network))
+        _positive(
+            self,
+            "load_size",
+            "crop_size",
+            "batch_size",
+            "lr",
+            "log_every",
+            "save_epoch_freq",
+            "lr_decay_iters",
+        )
+        _positive(
+            self,
+            "n_epochs",
+            "n_epochs_decay",
+            "max_dataset_size",
+            "num_workers",
+            "pool_size",
+            "lambda_a",
+            "lambda_b",
+            "lambda_identity",
+            "max_iters",
+            "save_iter_freq",
+            "keep_checkpoints",
+            allow_zero=True,
+        )
+        if self.n_epochs + self.n_epochs_decay == 0:
+            raise ConfigError(
+                "options 'n_epochs' and 'n_epochs_decay' are both 0: nothing to train"
+            )
+        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
+            raise ConfigError(f"Adam betas must be in [0, 1), got {self.beta1}, {self.beta2}")
+        if (
+            "crop" in self.preprocess
+            and self.crop_size > self.load_size
+            and self.preprocess != "crop"
+        ):
+            raise ConfigError(
+                f"option 'crop_size' ({self.crop_size}) is larger than 'load_size' "
+                f"({self.load_size}); a crop cannot be larger than the scaled image"
+            )
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def identity_active(self) -> bool:
+        """Identity loss needs G_ab(b) to be comparable to b: same channel counts."""
+        net = self.network
+        return self.lambda_identity > 0 and net.input_nc == net.output_nc
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown options in saved configuration: {', '.join(unknown)}")
+        return cls(**values)
+
+
+def network_from_dict(values: dict[str, Any]) -> NetworkConfig:
+    known = {f.name for f in dataclasses.fields(NetworkConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown network options: {', '.join(unknown)}")
+    return NetworkConfig(**values)
+
+
+def write_json(path: Path, values: dict[str, Any]) -> None:
+    """Write JSON atomically: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
