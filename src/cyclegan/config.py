@@ -82,7 +82,7 @@ class NetworkConfig:
     n_layers_d: int = option(3, "discriminator depth when net_d is n_layers", ref="n_layers_D")
     norm: str = option("instance", "normalization layers", choices=NORMS, ref="norm")
     dropout: bool = option(
-        False, "dropout in the generators (reference: --no_dropout off)", ref="use_dropout"
+        False, "dropout in the generators (off for CycleGAN, as in the reference)", ref="no_dropout"
     )
     init_type: str = option("normal", "weight initialization", choices=INITS, ref="init_type")
     init_gain: float = option(0.02, "scale of the initialization", ref="init_gain")
@@ -152,6 +152,8 @@ class TrainConfig:
         50, "epochs between x0.1 steps when lr_policy is step", ref="lr_decay_iters"
     )
     max_iters: int = option(0, "stop after this many steps in all (0: run every epoch)")
+    max_minutes: float = option(0.0, "stop (with a checkpoint) after this much training time "
+                                "in this process (0: no limit)")
     seed: int = option(0, "seed for weights, data order, augmentation and the image pools")
 
     # Bookkeeping.

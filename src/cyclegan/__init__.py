@@ -1,0 +1,28 @@
+"""cyclegan: unpaired image-to-image translation with CycleGAN (Zhu et al. 2017).
+
+The public Python API:
+
+    from cyclegan import TrainConfig, train, load_translator
+
+    train(TrainConfig(data="data/horse2zebra", run="runs/h2z", n_epochs=5))
+    translator = load_translator("runs/h2z")           # latest checkpoint of a run
+    zebra = translator.translate("horse.jpg", direction="AtoB")   # -> PIL.Image
+
+Direction names: A to B is ``g_ab`` (the reference's ``G_A``), B to A is ``g_ba``
+(``G_B``); ``d_a`` judges domain A (the reference's ``D_B``), ``d_b`` judges B (``D_A``).
+"""
+
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.errors import CycleGANError
+from cyclegan.translate import Translator, load_translator
+from cyclegan.trainer import train
+
+__all__ = [
+    "CycleGANError",
+    "NetworkConfig",
+    "TrainConfig",
+    "Translator",
+    "load_translator",
+    "train",
+]
+__version__ = "0.1.0"

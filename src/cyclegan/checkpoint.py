@@ -1,0 +1,166 @@
+"""Checkpoints: one folder per save, both an inference bundle and a full training state.
+
+    RUN/checkpoints/epoch_0005/
+        config.json            network + training configuration, position, format version
+        g_ab.safetensors       generator A -> B   } all that translating needs
+        g_ba.safetensors       generator B -> A   }
+        d_a.safetensors        discriminator of domain A
+        d_b.safetensors        discriminator of domain B
+        training_state.pt      optimizers, schedulers, image pools, RNG states, loss sums
+    RUN/checkpoints/latest     the name of the newest complete checkpoint folder
+
+Saving is atomic: files go to a hidden temporary folder, are flushed to disk,
+and the folder is renamed into place; only then is ``latest`` replaced (itself
+by an atomic rename). A crash at any moment leaves the previous checkpoint and
+pointer intact; leftover temporary folders are ignored and removed later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict, write_json
+from cyclegan.errors import CheckpointError
+
+FORMAT = "cyclegan-checkpoint"
+VERSION = 1
+GENERATORS = ("g_ab", "g_ba")
+DISCRIMINATORS = ("d_a", "d_b")
+STATE_FILE = "training_state.pt"
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where training stands: ``batches_done`` batches of epoch ``epochs_done + 1`` are done."""
+
+    epochs_done: int = 0
+    batches_done: int = 0
+    global_step: int = 0
+
+    def folder_name(self) -> str:
+        if self.batches_done == 0:
+            return f"epoch_{self.epochs_done:04d}"
+        return f"epoch_{self.epochs_done + 1:04d}_step_{self.global_step:08d}"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+
+
+def save_checkpoint(run: Path, cfg: TrainConfig, nets: torch.nn.Module, training_state: dict,
+                    position: Position, extra: dict | None = None) -> Path:
+    """Write a checkpoint folder atomically and point ``latest`` at it."""
+    root = Path(run) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    final = root / position.folder_name()
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    tmp.mkdir()
+    meta = {
+        "format": FORMAT, "version": VERSION, "network": cfg.network.__dict__.copy(),
+        "train": cfg.to_dict(), "epochs_done": position.epochs_done,
+        "batches_done": position.batches_done, "global_step": position.global_step,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {}),
+    }
+    write_json(tmp / "config.json", meta)
+    for name in GENERATORS + DISCRIMINATORS:
+        save_file(_weights(getattr(nets, name)), tmp / f"{name}.safetensors")
+    torch.save(training_state, tmp / STATE_FILE)
+    for f in tmp.iterdir():
+        _fsync(f)
+    if final.exists():  # re-saving the same position (e.g. after a resume): replace it whole
+        old = root / f".tmp-old-{final.name}-{os.getpid()}"
+        final.rename(old)
+        shutil.rmtree(old)
+    tmp.rename(final)
+    pointer = root / "latest.tmp"
+    pointer.write_text(final.name + "\n")
+    pointer.replace(root / "latest")
+    return final
+
+
+def list_checkpoints(run: Path) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first by training step."""
+    root = Path(run) / "checkpoints"
+    found = []
+    for folder in root.glob("epoch_*"):
+        meta = folder / "config.json"
+        if meta.is_file() and (folder / STATE_FILE).is_file():
+            try:
+                found.append((json.loads(meta.read_text())["global_step"], folder))
+            except (ValueError, KeyError):
+                continue
+    return [f for _, f in sorted(found)]
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    """The folder ``latest`` names; if that pointer is gone or broken, the newest complete one."""
+    root = Path(run) / "checkpoints"
+    pointer = root / "latest"
+    if pointer.is_file():
+        folder = root / pointer.read_text().strip()
+        if (folder / "config.json").is_file():
+            return folder
+    found = list_checkpoints(run)
+    return found[-1] if found else None
+
+
+def prune_checkpoints(run: Path, keep: int) -> None:
+    if keep <= 0:
+        return
+    for folder in list_checkpoints(run)[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_meta(folder: Path) -> dict:
+    path = Path(folder) / "config.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{folder}: not a checkpoint folder (no config.json)") from None
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: broken JSON ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a cyclegan checkpoint")
+    if meta.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: written by a newer cyclegan (format {meta['version']})")
+    return meta
+
+
+def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    path = Path(folder) / f"{name}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: missing {path.name}")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: unreadable weights ({exc})") from None
+
+
+def load_network_config(folder: Path) -> NetworkConfig:
+    return network_from_dict(read_meta(folder)["network"])
+
+
+def load_training_state(folder: Path) -> dict:
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: has no {STATE_FILE}, so training cannot resume from it")
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,242 @@
+"""The ``cyclegan`` command: a thin shell over the library.
+
+Training options are generated from the fields of ``TrainConfig`` and
+``NetworkConfig`` here and nowhere else. Each is spelled in kebab case
+(``--n-epochs-decay``, ``--net-g``) and also accepts the reference's spelling
+(``--n_epochs_decay``, ``--netG``, ``--no_flip``), so its users' commands carry
+over. Only this module prints or sets exit codes:
+
+====  ==========================================================
+0     done
+1     a user error (bad option, data or model): one line, no traceback
+2     the command line itself is malformed (argparse)
+130   stopped by Ctrl-C after saving a checkpoint (143: SIGTERM)
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.errors import CycleGANError
+
+_NETWORK_FIELDS = {f.name for f in dataclasses.fields(NetworkConfig)}
+# Architecture options a reference .pth needs when translating with it.
+_TRANSLATE_NETWORK_FIELDS = ("net_g", "ngf", "norm", "input_nc", "output_nc", "dropout")
+
+
+def _kebab(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None:
+    """One option for one config field, with its reference spelling as an alias."""
+    ref, help_text = f.metadata.get("ref"), f.metadata.get("help", "")
+    choices = f.metadata.get("choices")
+    default = f.default if f.default is not dataclasses.MISSING else None
+    help_text = f"{help_text} (default: {default})"
+    if isinstance(default, bool):
+        parser.add_argument(_kebab(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                            default=argparse.SUPPRESS, help=help_text)
+        if ref and ref.startswith("no_"):
+            parser.add_argument("--" + ref, dest=f.name, action="store_false",
+                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return
+    names = [_kebab(f.name)]
+    if ref and "--" + ref not in names:
+        names.append("--" + ref)
+    if ref and _kebab(ref) not in names:
+        names.append(_kebab(ref))
+    parser.add_argument(*names, dest=f.name, type=type(default), choices=choices,
+                        default=argparse.SUPPRESS, help=help_text, metavar=f.name.upper()
+                        if choices is None else None)
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    given = {k: v for k, v in vars(args).items() if k in
+             {f.name for f in dataclasses.fields(TrainConfig)} | _NETWORK_FIELDS}
+    network = NetworkConfig(**{k: v for k, v in given.items() if k in _NETWORK_FIELDS})
+    return TrainConfig(network=network,
+                       **{k: v for k, v in given.items() if k not in _NETWORK_FIELDS})
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a CycleGAN on two folders of images",
+                           description="Train a CycleGAN. Options keep the reference's names.")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --run from its latest checkpoint")
+    groups = {"data": train.add_argument_group("data and run"),
+              "net": train.add_argument_group("networks"),
+              "train": train.add_argument_group("objective, schedule and bookkeeping")}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "network":
+            continue
+        group = "data" if f.name in ("data", "run", "preprocess", "load_size", "crop_size",
+                                     "flip", "max_dataset_size", "skip_bad_images",
+                                     "num_workers") else "train"
+        _add_field(groups[group], f)
+    for f in dataclasses.fields(NetworkConfig):
+        _add_field(groups["net"], f)
+
+    tr = sub.add_parser("translate", help="translate an image or a folder of images",
+                        description="Translate images with a trained model, at their own size.")
+    tr.add_argument("--model", required=True,
+                    help="run folder, checkpoint folder, or reference generator .pth file")
+    tr.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
+    tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
+    tr.add_argument("--format", default=None, choices=("png", "jpg", "webp", "bmp", "tiff"),
+                    help="output format (default: the input's)")
+    tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
+    tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    tr.add_argument("--max-pixels", type=int, default=None,
+                    help="refuse images larger than this (default: Pillow's bomb limit)")
+    ref = tr.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name in _TRANSLATE_NETWORK_FIELDS:
+            _add_field(ref, f)
+
+    demo = sub.add_parser("demo", help="train and test a small model on generated data")
+    demo.add_argument("--out", type=Path, default=Path("demo_run"), help="where to write it")
+    demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
+    demo.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+class _Progress:
+    """Training progress on stderr: a tqdm bar on a terminal, a line now and then elsewhere."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
+
+    def scanning(self, domain: str, done: int, total: int) -> None:
+        if done == total:
+            print(f"checked {total} images of domain {domain}", file=sys.stderr)
+
+    def skipped(self, domain: str, bad: list) -> None:
+        print(f"skipping {len(bad)} unusable file(s) of domain {domain}:", file=sys.stderr)
+        for path, why in bad:
+            print(f"  {path}: {why}", file=sys.stderr)
+
+    def started(self, info: dict) -> None:
+        print(f"training on {info['device']}: {info['images_a']} A / {info['images_b']} B "
+              f"images, {info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
+              file=sys.stderr)
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=info["total_steps"], initial=info["start_step"],
+                            unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def stepped(self, info: dict) -> None:
+        loss = info["losses"]
+        text = (f"epoch {info['epoch']}/{info['epochs']} G {loss['g_ab']:.3f}/{loss['g_ba']:.3f} "
+                f"cyc {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f} "
+                f"D {loss['d_a']:.3f}/{loss['d_b']:.3f} {info['images_per_s']:.2f} img/s")
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        elif time.monotonic() - self.last_line > 10 or info["step"] == info["total_steps"]:
+            self.last_line = time.monotonic()
+            eta = time.strftime("%H:%M:%S", time.gmtime(info["eta_s"]))
+            print(f"step {info['step']}/{info['total_steps']} {text} eta {eta}", file=sys.stderr)
+
+    def saved(self, folder: Path) -> None:
+        msg = f"saved checkpoint {folder}"
+        (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
+
+    def note(self, message: str) -> None:
+        (self.bar.write(message, file=sys.stderr) if self.bar else print(message,
+                                                                          file=sys.stderr))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from cyclegan.trainer import RESUME_OVERRIDES, TrainingInterrupted, train
+
+    overrides = None
+    if args.resume:
+        if not getattr(args, "run", None):
+            raise CycleGANError("--resume needs --run RUN: the run folder to continue")
+        limits = {k: getattr(args, k) for k in ("max_iters", "max_minutes") if hasattr(args, k)}
+        cfg = TrainConfig(run=args.run, **limits)
+        overrides = {k: getattr(args, k) for k in RESUME_OVERRIDES if hasattr(args, k)}
+    else:
+        cfg = _config_from_args(args)
+    progress = _Progress()
+    try:
+        final = train(cfg, resume=args.resume, events=progress, overrides=overrides)
+    except TrainingInterrupted as exc:
+        progress.close()
+        print(f"{exc}\nresume with: cyclegan train --run {cfg.run} --resume", file=sys.stderr)
+        return 128 + exc.signum
+    progress.close()
+    print(f"done: {final}\ntranslate with: cyclegan translate --model {cfg.run} "
+          "--direction AtoB --input IMAGES --output OUT")
+    return 0
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from cyclegan.translate import collect_inputs, load_translator
+
+    net_opts = {k: getattr(args, k) for k in _TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
+    translator = load_translator(args.model, NetworkConfig(**net_opts), args.device)
+    files, root = collect_inputs(args.input)
+    if args.input.is_file() and args.output.suffix and not args.output.is_dir():
+        raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
+    from tqdm import tqdm
+
+    failures = []
+    bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def done(src, dst, error):
+        if error:
+            failures.append(error)
+            bar.write(f"skipped {error}", file=sys.stderr)
+        bar.update(1)
+
+    written = translator.translate_files(files, args.output, args.direction, root,
+                                         args.format, args.batch_size, args.max_pixels,
+                                         on_done=done)
+    bar.close()
+    print(f"translated {len(written)} image(s) {args.direction} into {args.output}")
+    if failures:
+        print(f"{len(failures)} file(s) could not be read and were skipped", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cyclegan.demo import run_demo
+
+    run_demo(args.out, minutes=args.minutes, seed=args.seed, log=print)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    handler: dict[str, Any] = {"train": _cmd_train, "translate": _cmd_translate,
+                               "demo": _cmd_demo}
+    try:
+        return handler[args.command](args)
+    except CycleGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130

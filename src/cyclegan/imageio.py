@@ -1,0 +1,164 @@
+"""Image files in and out: the one place where files become arrays and arrays files.
+
+Inside the library an image is a float32 array ``H x W x C`` in [0, 1] (here)
+or a float tensor ``N x C x H x W`` in [-1, 1] (everywhere else). Decoding:
+
+- EXIF orientation is applied, as a photo viewer would show the image.
+- 8-bit modes are scaled by 1/255; 16-bit (``I;16``, ``I``) by 1/65535; float
+  (``F``) images are taken as already in [0, 1].
+- Palette and 1-bit images are expanded; an alpha channel is composited onto
+  white (dropping it, as the reference does, shows whatever colour happens to be
+  stored under transparent pixels).
+- Grayscale becomes RGB by repetition; RGB becomes grayscale with ITU-R 601-2
+  luma weights (what Pillow's ``convert("L")`` and the reference use).
+
+Every failure is a ``DataError`` that names the file and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cyclegan.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def open_image(path: Path, max_pixels: int | None = None) -> Image.Image:
+    """Decode a whole image file (so truncation shows now), oriented by its EXIF tag.
+
+    ``max_pixels`` caps width x height (default: Pillow's ``Image.MAX_IMAGE_PIXELS``,
+    about 89 million); a larger image is refused as a possible decompression bomb.
+    Give a larger number to read very large rasters on purpose.
+    """
+    path = Path(path)
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: empty file (0 bytes)")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice that; here the limit is a limit.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow_limit
+            with img:
+                if limit is not None and img.width * img.height > limit:
+                    raise DataError(
+                        f"{path}: {img.width}x{img.height} pixels is more than the limit of "
+                        f"{limit} (a possible decompression bomb)"
+                    )
+                img.load()
+                return ImageOps.exif_transpose(img)
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path}: refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: broken or truncated image ({exc})") from None
+
+
+def to_array(img: Image.Image, channels: int) -> np.ndarray:
+    """A Pillow image as float32 ``H x W x channels`` in [0, 1]."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img, dtype=np.float32) / 65535.0
+    elif mode == "I":  # Pillow's container for 16-bit PNG and 32-bit integer TIFF
+        raw = np.asarray(img)
+        scale = 65535.0 if raw.max(initial=0) <= 65535 else float(2**32 - 1)
+        arr = raw.astype(np.float32) / scale
+    elif mode == "F":
+        arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    else:
+        if mode == "P":
+            img = img.convert("RGBA")
+        elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
+            img = img.convert("RGB" if mode != "1" else "L")
+        elif mode == "PA":
+            img = img.convert("RGBA")
+        if img.mode in ("RGBA", "LA", "La", "RGBa"):
+            img = img.convert("RGBA" if img.mode.startswith("RGB") else "LA")
+            rgba = np.asarray(img, dtype=np.float32) / 255.0
+            color, alpha = rgba[..., :-1], rgba[..., -1:]
+            arr = color * alpha + (1.0 - alpha)  # composite onto white
+        else:
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    return match_channels(arr, channels)
+
+
+def match_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    """An ``H x W`` or ``H x W x C`` float image with exactly ``channels`` (1 or 3) channels."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[2] == channels:
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    if channels == 3:
+        return np.ascontiguousarray(np.repeat(arr[..., :1], 3, axis=2), dtype=np.float32)
+    return np.ascontiguousarray((arr[..., :3] @ LUMA)[..., None], dtype=np.float32)
+
+
+def load_image(path: Path, channels: int, max_pixels: int | None = None) -> np.ndarray:
+    return to_array(open_image(path, max_pixels), channels)
+
+
+def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bicubic resize of a float image, channel by channel in Pillow's float mode."""
+    if arr.shape[1] == width and arr.shape[0] == height:
+        return arr
+    planes = [
+        np.asarray(Image.fromarray(arr[..., c], mode="F").resize((width, height),
+                                                                 Image.Resampling.BICUBIC))
+        for c in range(arr.shape[2])
+    ]
+    return np.stack(planes, axis=2)
+
+
+def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """``H x W x C`` in [0, 1] -> ``C x H x W`` in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))) * 2.0 - 1.0
+
+
+def tensor_to_array(t: torch.Tensor) -> np.ndarray:
+    """``C x H x W`` in [-1, 1] -> ``H x W x C`` float32 in [0, 1]."""
+    t = t.detach().float().cpu().clamp(-1, 1)
+    return ((t + 1.0) / 2.0).permute(1, 2, 0).numpy()
+
+
+def array_to_pil(arr: np.ndarray) -> Image.Image:
+    """Round to 8 bits (the reference's ``tensor2im`` truncates instead; rounding is unbiased)."""
+    u8 = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
+
+
+SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "bmp": "BMP", "tif": "TIFF",
+                "tiff": "TIFF", "webp": "WEBP"}
+
+
+def save_image(arr: np.ndarray, path: Path, quality: int = 95) -> None:
+    """Write atomically, in the format the file name's extension names."""
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower().lstrip("."))
+    if fmt is None:
+        raise DataError(f"{path}: unknown output format; use one of {', '.join(SAVE_FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    array_to_pil(arr).save(tmp, format=fmt, **options)
+    tmp.replace(path)

@@ -1,0 +1,338 @@
+"""The training loop: epochs of steps, with logging, checkpoints, resume and clean stops.
+
+``train(cfg)`` builds everything from a ``TrainConfig`` and runs it. It writes to
+``cfg.run``: ``config.json`` (the resolved options), ``losses.jsonl`` (one JSON
+object per ``log_every`` steps: the mean of each loss over those steps, the
+learning rate, images/s) and ``checkpoints/`` (see ``checkpoint.py``).
+
+``train(cfg, resume=True)`` continues from the run's latest checkpoint with the
+saved configuration; weights, optimizers, schedules, image pools, RNG states
+and the position inside the epoch are restored, so on a CPU with
+``deterministic=True`` the resumed run ends bitwise equal to an uninterrupted one.
+
+SIGINT (Ctrl-C) or SIGTERM: the current step finishes, a checkpoint is saved,
+and ``TrainingInterrupted`` is raised (a second Ctrl-C stops at once). A loss
+that is NaN or infinite raises ``TrainingDiverged`` before anything is saved.
+The library reports progress through a ``TrainingEvents`` object; it never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from cyclegan.checkpoint import (Position, latest_checkpoint, load_training_state, load_weights,
+                                 prune_checkpoints, read_meta, save_checkpoint)
+from cyclegan.config import TrainConfig, write_json
+from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
+from cyclegan.errors import CheckpointError, ConfigError, CycleGANError, TrainingDiverged
+from cyclegan.networks import CycleGANNetworks
+from cyclegan.schedule import build_scheduler, step_scheduler
+from cyclegan.step import LOSS_NAMES, CycleGANStep
+
+
+class TrainingInterrupted(CycleGANError):
+    """A signal stopped the run after saving; ``checkpoint`` is where it can resume from."""
+
+    def __init__(self, message: str, checkpoint: Path, signum: int):
+        super().__init__(message)
+        self.checkpoint, self.signum = checkpoint, signum
+
+
+class TrainingEvents:
+    """What the loop tells its caller. The CLI draws progress from these; override any."""
+
+    def scanning(self, domain: str, done: int, total: int) -> None: ...
+    def skipped(self, domain: str, bad: list[tuple[Path, str]]) -> None: ...
+    def started(self, info: dict) -> None: ...
+    def stepped(self, info: dict) -> None: ...
+    def saved(self, folder: Path) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass
+class _StopFlag:
+    signum: int | None = None
+    previous: dict = field(default_factory=dict)
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be caught on the main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: stop now
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+# What a resumed run may change: where and how fast it runs, never what it computes.
+RESUME_OVERRIDES = ("device", "num_workers", "log_every", "save_epoch_freq", "save_iter_freq",
+                    "keep_checkpoints")
+
+
+def _resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainConfig:
+    """The saved configuration, with this invocation's stopping limits and allowed overrides.
+
+    ``max_iters`` and ``max_minutes`` belong to an invocation, not to the run: a run
+    stopped by ``max_iters=3`` and resumed without it trains to the end.
+    """
+    wrong = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if wrong:
+        raise ConfigError(f"options {', '.join(wrong)} cannot change when resuming; only "
+                          f"{', '.join(RESUME_OVERRIDES)} can")
+    values = {**saved, "max_iters": caller.max_iters, "max_minutes": caller.max_minutes,
+              **overrides}
+    return TrainConfig.from_dict(values)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("option 'device' is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Everything a run holds, built from a configuration; ``run()`` trains to the end."""
+
+    def __init__(self, cfg: TrainConfig, events: TrainingEvents | None = None,
+                 resume: bool = False, overrides: dict | None = None):
+        self.events = events or TrainingEvents()
+        self.run_dir = Path(cfg.run)
+        checkpoint = None
+        if resume:
+            checkpoint = latest_checkpoint(self.run_dir)
+            if checkpoint is None:
+                raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
+            cfg = _resumed_config(read_meta(checkpoint)["train"], cfg, overrides or {})
+        elif latest_checkpoint(self.run_dir) is not None:
+            raise ConfigError(
+                f"run folder {self.run_dir} already has checkpoints; pass --resume to continue "
+                "it, or choose a new --run folder"
+            )
+        self.cfg = cfg
+        if not cfg.data:
+            raise ConfigError("option 'data' is required: the dataset folder")
+        if not cfg.run:
+            raise ConfigError("option 'run' is required: the folder to write the run to")
+        if cfg.batch_size > 1 and "crop" not in cfg.preprocess:
+            raise ConfigError(
+                f"option 'batch_size' is {cfg.batch_size} with preprocess {cfg.preprocess!r}: "
+                "images of different sizes cannot share a batch; use a crop mode or batch 1"
+            )
+        self.device = pick_device(cfg.device)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+        if cfg.lambda_identity > 0 and not cfg.identity_active:
+            self.events.note("identity loss turned off: domains A and B have different "
+                             "channel counts, so g_ab(b) cannot be compared with b")
+
+        folders = find_domains(Path(cfg.data))
+        self.files_a, bad_a = resolve_images(
+            folders.train_a, cfg, "A", lambda d, t: self.events.scanning("A", d, t))
+        self.files_b, bad_b = resolve_images(
+            folders.train_b, cfg, "B", lambda d, t: self.events.scanning("B", d, t))
+        for label, bad in (("A", bad_a), ("B", bad_b)):
+            if bad:
+                self.events.skipped(label, bad)
+
+        torch.manual_seed(cfg.seed)
+        self.nets = CycleGANNetworks(cfg.network)
+        self.nets.init_weights(cfg.network)
+        self.nets.to(self.device).train()
+        self.step = CycleGANStep(self.nets, cfg)
+        self.sched_g = build_scheduler(self.step.opt_g, cfg)
+        self.sched_d = build_scheduler(self.step.opt_d, cfg)
+        self.plan = EpochPlan(len(self.files_a), len(self.files_b), cfg.batch_size, cfg.seed)
+        self.position = Position()
+        self.epoch_g_loss_sum = 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.run_dir / "config.json", cfg.to_dict())
+            (self.run_dir / "losses.jsonl").write_text("")
+        self._trim_loss_log()
+
+        dataset = UnpairedImages(self.files_a, self.files_b, cfg)
+        workers = cfg.num_workers
+        self.loader = DataLoader(dataset, batch_sampler=self.plan, num_workers=workers,
+                                 persistent_workers=workers > 0,
+                                 pin_memory=self.device.type == "cuda",
+                                 # its own generator: worker seeds must not draw from the
+                                 # global RNG, or a resumed run would drift from an unbroken one
+                                 generator=torch.Generator().manual_seed(cfg.seed))
+
+    def _restore(self, folder: Path) -> None:
+        meta = read_meta(folder)
+        for name in ("g_ab", "g_ba", "d_a", "d_b"):
+            getattr(self.nets, name).load_state_dict(load_weights(folder, name))
+        state = load_training_state(folder)
+        self.step.load_state_dict(state["step"], self.device)
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        _set_rng_state(state["rng"])
+        self.epoch_g_loss_sum = state["epoch_g_loss_sum"]
+        if (state["n_a"], state["n_b"]) != (len(self.files_a), len(self.files_b)):
+            self.events.note(
+                f"the dataset changed since the checkpoint ({state['n_a']}/{state['n_b']} "
+                f"images then, {len(self.files_a)}/{len(self.files_b)} now): the remaining "
+                "epochs use the new files, so the run will not repeat exactly"
+            )
+        self.position = Position(meta["epochs_done"], meta["batches_done"], meta["global_step"])
+        self.events.note(f"resuming from {folder} (step {self.position.global_step})")
+
+    def _trim_loss_log(self) -> None:
+        """Drop log rows written after the checkpoint we continue from: they will be redone."""
+        log = self.run_dir / "losses.jsonl"
+        if not log.exists():
+            return
+        rows = [line for line in log.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= self.position.global_step]
+        log.write_text("".join(r + "\n" for r in rows))
+
+    def save(self) -> Path:
+        state = {
+            "step": self.step.state_dict(), "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(), "rng": _rng_state(),
+            "epoch_g_loss_sum": self.epoch_g_loss_sum,
+            "n_a": len(self.files_a), "n_b": len(self.files_b),
+        }
+        folder = save_checkpoint(self.run_dir, self.cfg, self.nets, state, self.position)
+        prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+        self.events.saved(folder)
+        return folder
+
+    def run(self) -> Path:
+        """Train until the last epoch (or ``max_iters``); returns the final checkpoint folder."""
+        stop = _StopFlag()
+        stop.install()
+        try:
+            return self._loop(stop)
+        finally:
+            stop.restore()
+
+    def _loop(self, stop: _StopFlag) -> Path:
+        cfg = self.cfg
+        steps_per_epoch = len(self.plan)
+        total_steps = cfg.total_epochs * steps_per_epoch
+        if cfg.max_iters:
+            total_steps = min(total_steps, cfg.max_iters)
+        self.events.started({
+            "device": str(self.device), "images_a": len(self.files_a),
+            "images_b": len(self.files_b), "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps, "epochs": cfg.total_epochs,
+            "start_step": self.position.global_step,
+        })
+        window: dict[str, float] = dict.fromkeys(LOSS_NAMES, 0.0)
+        window_steps, window_start = 0, time.perf_counter()
+        run_start, run_start_step = time.perf_counter(), self.position.global_step
+        last_saved: Path | None = None
+        pos = self.position
+
+        for epoch in range(pos.epochs_done + 1, cfg.total_epochs + 1):
+            self.plan.set_epoch(epoch, pos.batches_done)
+            for batch in self.loader:
+                real_a = batch["a"].to(self.device, non_blocking=True)
+                real_b = batch["b"].to(self.device, non_blocking=True)
+                lr = self.step.opt_g.param_groups[0]["lr"]  # the rate this step trains at
+                losses = self.step(real_a, real_b)
+                values = torch.stack([losses[k] for k in LOSS_NAMES]).float().cpu()
+                if not torch.isfinite(values).all():
+                    bad = [k for k, v in zip(LOSS_NAMES, values.tolist()) if not math.isfinite(v)]
+                    good = latest_checkpoint(self.run_dir)
+                    raise TrainingDiverged(
+                        f"loss {', '.join(bad)} became {values[LOSS_NAMES.index(bad[0])].item()} "
+                        f"at step {pos.global_step + 1} (epoch {epoch}); nothing was saved. "
+                        + (f"Last good checkpoint: {good}. " if good else "No checkpoint yet. ")
+                        + "Try a lower --lr, or --gan-mode lsgan."
+                    )
+                vals = dict(zip(LOSS_NAMES, values.tolist()))
+                self.epoch_g_loss_sum += sum(vals[k] for k in LOSS_NAMES[:6])
+                pos = Position(epoch - 1, pos.batches_done + 1, pos.global_step + 1)
+                if pos.batches_done == steps_per_epoch:
+                    # The epoch is complete: schedules move on before any save of this position.
+                    pos = Position(epoch, 0, pos.global_step)
+                    mean_g = self.epoch_g_loss_sum / steps_per_epoch
+                    step_scheduler(self.sched_g, mean_g)
+                    step_scheduler(self.sched_d, mean_g)
+                    self.epoch_g_loss_sum = 0.0
+                self.position = pos
+                for k in LOSS_NAMES:
+                    window[k] += vals[k]
+                window_steps += 1
+
+                if pos.global_step % cfg.log_every == 0 or pos.global_step == total_steps:
+                    now = time.perf_counter()
+                    rate = window_steps * cfg.batch_size / max(now - window_start, 1e-9)
+                    row = {"step": pos.global_step, "epoch": epoch,
+                           "lr": lr,
+                           "images_per_s": round(rate, 3),
+                           **{k: window[k] / window_steps for k in LOSS_NAMES}}
+                    with open(self.run_dir / "losses.jsonl", "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    window = dict.fromkeys(LOSS_NAMES, 0.0)
+                    window_steps, window_start = 0, now
+                done = pos.global_step - run_start_step
+                per_step = (time.perf_counter() - run_start) / max(done, 1)
+                self.events.stepped({
+                    "epoch": epoch, "epochs": cfg.total_epochs, "step": pos.global_step,
+                    "total_steps": total_steps, "losses": vals,
+                    "images_per_s": cfg.batch_size / per_step,
+                    "eta_s": per_step * (total_steps - pos.global_step),
+                })
+
+                if stop.signum is not None:
+                    folder = self.save()
+                    name = signal.Signals(stop.signum).name
+                    raise TrainingInterrupted(
+                        f"stopped by {name} at step {pos.global_step}; saved {folder}",
+                        folder, stop.signum)
+                out_of_time = cfg.max_minutes and time.perf_counter() - run_start >= \
+                    cfg.max_minutes * 60
+                if out_of_time or (cfg.max_iters and pos.global_step >= cfg.max_iters):
+                    return self.save()
+                epoch_save = pos.batches_done == 0 and (
+                    epoch % cfg.save_epoch_freq == 0 or epoch == cfg.total_epochs)
+                if epoch_save or (cfg.save_iter_freq and pos.global_step % cfg.save_iter_freq == 0):
+                    last_saved = self.save()
+        return last_saved or latest_checkpoint(self.run_dir) or self.save()
+
+
+def train(cfg: TrainConfig, resume: bool = False, events: TrainingEvents | None = None,
+          overrides: dict | None = None) -> Path:
+    """Train a CycleGAN as ``cfg`` says; returns the final checkpoint folder.
+
+    With ``resume=True`` the run in ``cfg.run`` continues from its latest
+    checkpoint with the configuration saved there; from ``cfg`` only ``run``,
+    ``max_iters`` and ``max_minutes`` count, and ``overrides`` may change the
+    options in ``RESUME_OVERRIDES`` (device, workers, save frequencies, ...).
+    """
+    return Trainer(cfg, events, resume=resume, overrides=overrides).run()

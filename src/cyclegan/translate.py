@@ -1,0 +1,208 @@
+"""Translating images with a trained generator, at their own size.
+
+A model is one of:
+- a checkpoint folder of this project (``RUN/checkpoints/epoch_0200``), or a run
+  folder, meaning its latest checkpoint: both directions are available;
+- a reference generator file (``latest_net_G_A.pth``, ``horse2zebra.pth``, ...)
+  together with its architecture (``NetworkConfig``): one direction, the one
+  it was trained for (``G_A`` and the published one-way models map A -> B,
+  ``G_B`` maps B -> A; a reference file named ``*_net_G_B.pth`` is taken as BtoA).
+
+Images of any size are padded (reflection) up to the generator's size multiple,
+translated, and cropped back, so the output has the input's size. Inputs may be
+paths, Pillow images, ``H x W x C`` arrays (uint8 or float in [0, 1]) or
+``(N, C, H, W)`` tensors in [-1, 1]; outputs are of the same kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cyclegan.checkpoint import latest_checkpoint, load_network_config, load_weights
+from cyclegan.config import NetworkConfig
+from cyclegan.errors import CheckpointError, ConfigError, DataError
+from cyclegan.imageio import (array_to_pil, array_to_tensor, is_image_file, load_image,
+                              match_channels, save_image, tensor_to_array, to_array)
+from cyclegan.networks import build_generator
+from cyclegan.reference import load_into, read_state_dict
+from cyclegan.trainer import pick_device
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad the bottom and right edges so both sides are multiples; returns the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        # Reflection needs the pad to be smaller than the side; replicate covers the rest.
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+class Translator:
+    """One or two generators ready to translate; build with ``load_translator``."""
+
+    def __init__(self, network: NetworkConfig, generators: dict[str, torch.nn.Module],
+                 device: torch.device, source: str):
+        self.network = network
+        self.generators = {d: g.to(device).eval() for d, g in generators.items()}
+        self.device = device
+        self.source = source
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(self.generators)
+
+    def _generator(self, direction: str) -> torch.nn.Module:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"direction {direction!r}: use AtoB or BtoA")
+        if direction not in self.generators:
+            raise ConfigError(f"{self.source} holds only the {self.directions[0]} generator")
+        return self.generators[direction]
+
+    def channels(self, direction: str) -> tuple[int, int]:
+        """(input, output) channel counts for a direction."""
+        n = self.network
+        return (n.input_nc, n.output_nc) if direction == "AtoB" else (n.output_nc, n.input_nc)
+
+    @torch.no_grad()
+    def translate_tensor(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """``(N, C, H, W)`` in [-1, 1] -> the translation, same N, H, W."""
+        gen = self._generator(direction)
+        x, (h, w) = pad_to_multiple(x.to(self.device, torch.float32),
+                                    self.network.size_multiple)
+        return gen(x)[..., :h, :w].float()
+
+    def translate(self, image, direction: str = "AtoB"):
+        """Translate a path, PIL image, array or tensor; returns the same kind (a path gives PIL)."""
+        in_nc, _ = self.channels(direction)
+        if isinstance(image, torch.Tensor):
+            batch = image if image.dim() == 4 else image.unsqueeze(0)
+            out = self.translate_tensor(batch, direction)
+            return out if image.dim() == 4 else out[0]
+        if isinstance(image, str | Path):
+            arr = load_image(Path(image), in_nc)
+        elif isinstance(image, Image.Image):
+            arr = to_array(image, in_nc)
+        elif isinstance(image, np.ndarray):
+            scale = 255.0 if image.dtype == np.uint8 else 1.0
+            arr = match_channels(image.astype(np.float32) / scale, in_nc)
+        else:
+            raise DataError(f"cannot translate a {type(image).__name__}; "
+                            "give a path, PIL image, array or tensor")
+        out = tensor_to_array(self.translate_tensor(array_to_tensor(arr)[None], direction)[0])
+        if isinstance(image, np.ndarray):
+            return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8) \
+                if image.dtype == np.uint8 else out
+        return array_to_pil(out)
+
+    def translate_files(self, inputs: list[Path], output_dir: Path, direction: str,
+                        root: Path | None = None, out_format: str | None = None,
+                        batch_size: int = 1,
+                        max_pixels: int | None = None,
+                        on_done: Callable[[Path, Path | None, str | None], None] | None = None
+                        ) -> list[Path]:
+        """Translate files into ``output_dir``, keeping their names (and sub-folders below
+        ``root``); ``out_format`` changes the extension. Images of equal size are
+        translated ``batch_size`` at a time.
+
+        A file that cannot be read is reported through ``on_done(src, None, reason)``
+        and skipped; the others are still translated. Returns the written paths.
+        """
+        in_nc, _ = self.channels(direction)
+        written = []
+        for chunk in _chunks(inputs, batch_size):
+            loaded = []
+            for src in chunk:
+                try:
+                    loaded.append((src, load_image(src, in_nc, max_pixels)))
+                except DataError as exc:
+                    if on_done:
+                        on_done(src, None, str(exc))
+            by_size: dict[tuple, list] = {}
+            for src, arr in loaded:
+                by_size.setdefault(arr.shape, []).append((src, arr))
+            for group in by_size.values():
+                batch = torch.stack([array_to_tensor(arr) for _, arr in group])
+                out = self.translate_tensor(batch, direction)
+                for (src, _), img in zip(group, out):
+                    rel = src.relative_to(root) if root else Path(src.name)
+                    dst = output_dir / rel
+                    if out_format:
+                        dst = dst.with_suffix("." + out_format.lower().lstrip("."))
+                    save_image(tensor_to_array(img), dst)
+                    written.append(dst)
+                    if on_done:
+                        on_done(src, dst, None)
+        return written
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), max(size, 1)):
+        yield items[i : i + size]
+
+
+def collect_inputs(path: Path) -> tuple[list[Path], Path | None]:
+    """The image files a ``--input`` names, and the root their relative paths start from."""
+    path = Path(path)
+    if path.is_file():
+        return [path], None
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        if not files:
+            raise DataError(f"{path}: no image files in this folder")
+        return files, path
+    raise DataError(f"{path}: no such file or folder")
+
+
+def _reference_direction(path: Path) -> str:
+    return "BtoA" if path.stem.endswith("G_B") else "AtoB"
+
+
+def load_translator(model: str | Path, network: NetworkConfig | None = None,
+                    device: str = "auto") -> Translator:
+    """Load a checkpoint folder, a run folder (its latest checkpoint) or a reference ``.pth``.
+
+    ``network`` describes a reference file's architecture (defaults: the
+    reference's, resnet_9blocks with ngf 64 and instance norm); it is ignored
+    for this project's checkpoints, which carry their own configuration.
+    """
+    path = Path(model)
+    dev = pick_device(device)
+    if path.is_file() and path.suffix in (".pth", ".pt"):
+        network = network or NetworkConfig()
+        direction = _reference_direction(path)
+        in_nc, out_nc = network.input_nc, network.output_nc
+        gen = build_generator(network, in_nc, out_nc)
+        hint = ("Give the architecture it was trained with: --netG, --ngf, --norm, "
+                "--input-nc, --output-nc.")
+        load_into(gen, read_state_dict(path), str(path), hint)
+        if direction == "BtoA":  # its input is domain B; describe it as the B -> A generator
+            network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc,
+                                       "output_nc": in_nc})
+        return Translator(network, {direction: gen}, dev, str(path))
+    if path.is_dir():
+        folder = path if (path / "config.json").is_file() and (path / "g_ab.safetensors"
+                                                               ).exists() else None
+        if folder is None:
+            folder = latest_checkpoint(path)
+        if folder is None:
+            raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with checkpoints")
+        network = load_network_config(folder)
+        gens = {}
+        for direction, name, (i, o) in (("AtoB", "g_ab", (network.input_nc, network.output_nc)),
+                                        ("BtoA", "g_ba", (network.output_nc, network.input_nc))):
+            gen = build_generator(network, i, o)
+            load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
+            gens[direction] = gen
+        return Translator(network, gens, dev, str(folder))
+    raise CheckpointError(
+        f"{path}: no such model; give a run folder, a checkpoint folder or a .pth file")

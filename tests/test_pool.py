@@ -1,0 +1,42 @@
+"""The image pool's invariants, as properties."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cyclegan.pool import ImagePool
+
+
+@settings(max_examples=30, deadline=None)
+@given(size=st.integers(0, 6), batches=st.lists(st.integers(1, 3), min_size=1, max_size=8),
+       seed=st.integers(0, 1000))
+def test_pool_returns_batches_of_seen_images(size, batches, seed):
+    pool = ImagePool(size, seed=seed)
+    seen, counter = [], 0
+    for n in batches:
+        batch = torch.arange(counter, counter + n, dtype=torch.float32).view(n, 1, 1, 1)
+        counter += n
+        seen += batch.flatten().tolist()
+        out = pool.query(batch)
+        assert out.shape == batch.shape
+        assert set(out.flatten().tolist()) <= set(seen)  # only images it was given
+        assert len(pool.images) <= size
+
+
+def test_pool_returns_inputs_until_full():
+    pool = ImagePool(3, seed=0)
+    for i in range(3):
+        x = torch.full((1, 1, 2, 2), float(i))
+        assert torch.equal(pool.query(x), x)
+
+
+def test_pool_state_round_trip_continues_identically():
+    a, b = ImagePool(2, seed=5), ImagePool(2, seed=99)
+    for i in range(4):
+        a.query(torch.full((1, 1, 1, 1), float(i)))
+    b.load_state_dict(a.state_dict())
+    for i in range(4, 20):
+        x = torch.full((1, 1, 1, 1), float(i))
+        assert torch.equal(a.query(x), b.query(x))

@@ -1,0 +1,136 @@
+"""The training loop: the files a run writes, exact resume, atomic saves and clean stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_config
+from cyclegan import checkpoint as checkpoint_module
+from cyclegan.checkpoint import latest_checkpoint, list_checkpoints
+from cyclegan.errors import ConfigError, TrainingDiverged
+from cyclegan.step import CycleGANStep
+from cyclegan.trainer import TrainingEvents, TrainingInterrupted, train
+from cyclegan.translate import load_translator
+
+
+def _weights(folder):
+    return {name: load_file(folder / f"{name}.safetensors")
+            for name in ("g_ab", "g_ba", "d_a", "d_b")}
+
+
+def _assert_bitwise_equal(w1, w2):
+    for name in w1:
+        for key in w1[name]:
+            assert torch.equal(w1[name][key], w2[name][key]), f"{name}.{key} differs"
+
+
+def test_run_writes_exactly_these_files(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    final = train(tiny_config(tiny_data, run))
+    assert final == run / "checkpoints" / "epoch_0002"
+    files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
+    bundle = {"config.json", "g_ab.safetensors", "g_ba.safetensors", "d_a.safetensors",
+              "d_b.safetensors", "training_state.pt"}
+    assert files == {"config.json", "losses.jsonl", "checkpoints/latest"} | {
+        f"checkpoints/epoch_000{e}/{f}" for e in (1, 2) for f in bundle}
+    rows = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 11))  # 2 epochs of max(4, 5) steps
+    assert {"g_ab", "cycle_a", "idt_ba", "d_b", "lr", "images_per_s"} <= set(rows[0])
+    # the last epoch decays: n_epochs=1, n_epochs_decay=1 -> epoch 2 at lr/2
+    assert rows[0]["lr"] == pytest.approx(2e-4) and rows[-1]["lr"] == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("stop_at", [3, 5])  # mid-epoch, and exactly at an epoch's end
+def test_resume_is_bitwise_equal_to_an_unbroken_run(tiny_data, tmp_path, stop_at):
+    unbroken = train(tiny_config(tiny_data, tmp_path / "a", pool_size=2))
+    stopped = train(tiny_config(tiny_data, tmp_path / "b", pool_size=2, max_iters=stop_at))
+    assert json.loads((stopped / "config.json").read_text())["global_step"] == stop_at
+    resumed = train(tiny_config(tiny_data, tmp_path / "b"), resume=True)
+    assert resumed.name == unbroken.name
+    _assert_bitwise_equal(_weights(unbroken), _weights(resumed))
+    log_a = (tmp_path / "a" / "losses.jsonl").read_text().splitlines()
+    log_b = (tmp_path / "b" / "losses.jsonl").read_text().splitlines()
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "images_per_s"}
+                          for r in rows]
+    assert strip(log_a) == strip(log_b)
+
+
+def test_new_run_refuses_a_used_folder(tiny_data, tmp_path):
+    train(tiny_config(tiny_data, tmp_path / "r", max_iters=1))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config(tiny_data, tmp_path / "r"))
+
+
+def test_crash_while_saving_keeps_the_previous_checkpoint(tiny_data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, max_iters=2))
+    good = latest_checkpoint(run)
+    real_save = torch.save
+
+    def dying_save(obj, path, *args, **kwargs):
+        real_save(obj, path, *args, **kwargs)
+        with open(path, "r+b") as f:  # half-written, then the process dies
+            f.truncate(10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", dying_save)
+    with pytest.raises(OSError, match="disk full"):
+        train(tiny_config(tiny_data, run, max_iters=4), resume=True)
+    monkeypatch.undo()
+    assert latest_checkpoint(run) == good  # the pointer still names the complete one
+    assert list_checkpoints(run) == [good]  # the temporary folder is not a checkpoint
+    load_translator(run, device="cpu")  # and the run still loads
+    final = train(tiny_config(tiny_data, run), resume=True)  # and resumes
+    assert not list(run.glob("checkpoints/.tmp-*"))
+    assert final.name == "epoch_0002"
+
+
+def test_broken_latest_pointer_falls_back_to_newest_complete(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run))
+    (run / "checkpoints" / "latest").write_text("epoch_9999\n")
+    assert latest_checkpoint(run).name == "epoch_0002"
+
+
+def test_ctrl_c_finishes_the_step_saves_and_resumes(tiny_data, tmp_path):
+    class InterruptAtStep2(TrainingEvents):
+        def stepped(self, info):
+            if info["step"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(tiny_config(tiny_data, run), events=InterruptAtStep2())
+    assert stop.value.signum == signal.SIGINT
+    assert json.loads((stop.value.checkpoint / "config.json").read_text())["global_step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    final = train(tiny_config(tiny_data, run), resume=True)
+    unbroken = train(tiny_config(tiny_data, tmp_path / "unbroken"))
+    _assert_bitwise_equal(_weights(unbroken), _weights(final))
+
+
+def test_nan_loss_stops_with_step_and_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    real_call = CycleGANStep.__call__
+    calls = {"n": 0}
+
+    def poisoned(self, real_a, real_b):
+        calls["n"] += 1
+        losses = real_call(self, real_a, real_b)
+        if calls["n"] == 3:
+            losses["cycle_a"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(CycleGANStep, "__call__", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged) as err:
+        train(tiny_config(tiny_data, run, save_iter_freq=2))
+    message = str(err.value)
+    assert "cycle_a" in message and "step 3" in message
+    assert "epoch_0001_step_00000002" in message
+    assert [c.name for c in list_checkpoints(run)] == ["epoch_0001_step_00000002"]
