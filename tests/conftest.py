@@ -61,8 +61,18 @@ def tiny_config(data: Path, run: Path, **overrides):
     from cyclegan.config import NetworkConfig, TrainConfig
 
     network = overrides.pop("network", NetworkConfig(net_g="resnet_6blocks", ngf=4, ndf=4))
-    values = dict(data=str(data), run=str(run), network=network, load_size=36, crop_size=32,
-                  num_workers=0, n_epochs=1, n_epochs_decay=1, save_epoch_freq=1, log_every=1,
-                  deterministic=True)
+    values = dict(
+        data=str(data),
+        run=str(run),
+        network=network,
+        load_size=36,
+        crop_size=32,
+        num_workers=0,
+        n_epochs=1,
+        n_epochs_decay=1,
+        save_epoch_freq=1,
+        log_every=1,
+        deterministic=True,
+    )
     values.update(overrides)
     return TrainConfig(**values)

@@ -16,25 +16,34 @@ def test_bad_choice_names_option_value_and_allowed():
         NetworkConfig(net_g="resnet_12")
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    ({"lr": 0.0}, "'lr' must be > 0"),
-    ({"batch_size": 0}, "'batch_size' must be > 0"),
-    ({"n_epochs": 0, "n_epochs_decay": 0}, "nothing to train"),
-    ({"load_size": 100, "crop_size": 128}, "'crop_size' (128) is larger"),
-    ({"lambda_identity": -1.0}, "'lambda_identity' must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"lr": 0.0}, "'lr' must be > 0"),
+        ({"batch_size": 0}, "'batch_size' must be > 0"),
+        ({"n_epochs": 0, "n_epochs_decay": 0}, "nothing to train"),
+        ({"load_size": 100, "crop_size": 128}, "'crop_size' (128) is larger"),
+        ({"lambda_identity": -1.0}, "'lambda_identity' must be >= 0"),
+    ],
+)
 def test_invalid_training_options(kwargs, needle):
     with pytest.raises(ConfigError) as err:
         TrainConfig(**kwargs)
     assert needle in str(err.value)
 
 
-@given(net_g=st.sampled_from(GENERATORS), norm=st.sampled_from(NORMS),
-       ngf=st.integers(1, 128), lr=st.floats(1e-6, 1.0), seed=st.integers(0, 2**31),
-       flip=st.booleans())
+@given(
+    net_g=st.sampled_from(GENERATORS),
+    norm=st.sampled_from(NORMS),
+    ngf=st.integers(1, 128),
+    lr=st.floats(1e-6, 1.0),
+    seed=st.integers(0, 2**31),
+    flip=st.booleans(),
+)
 def test_config_round_trips_through_dict(net_g, norm, ngf, lr, seed, flip):
-    cfg = TrainConfig(network=NetworkConfig(net_g=net_g, norm=norm, ngf=ngf), lr=lr, seed=seed,
-                      flip=flip)
+    cfg = TrainConfig(
+        network=NetworkConfig(net_g=net_g, norm=norm, ngf=ngf), lr=lr, seed=seed, flip=flip
+    )
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -45,12 +54,42 @@ def test_identity_is_off_when_channel_counts_differ():
 
 def test_cli_accepts_reference_and_kebab_spellings():
     parser = _build_parser()
-    ref = parser.parse_args(["train", "--data", "d", "--run", "r", "--netG", "unet_256",
-                             "--n_epochs_decay", "7", "--no_flip", "--lambda_A", "5",
-                             "--n_layers_D", "4"])
-    ours = parser.parse_args(["train", "--data", "d", "--run", "r", "--net-g", "unet_256",
-                              "--n-epochs-decay", "7", "--no-flip", "--lambda-a", "5",
-                              "--n-layers-d", "4"])
+    ref = parser.parse_args(
+        [
+            "train",
+            "--data",
+            "d",
+            "--run",
+            "r",
+            "--netG",
+            "unet_256",
+            "--n_epochs_decay",
+            "7",
+            "--no_flip",
+            "--lambda_A",
+            "5",
+            "--n_layers_D",
+            "4",
+        ]
+    )
+    ours = parser.parse_args(
+        [
+            "train",
+            "--data",
+            "d",
+            "--run",
+            "r",
+            "--net-g",
+            "unet_256",
+            "--n-epochs-decay",
+            "7",
+            "--no-flip",
+            "--lambda-a",
+            "5",
+            "--n-layers-d",
+            "4",
+        ]
+    )
     for args in (ref, ours):
         cfg = _config_from_args(args)
         assert cfg.network.net_g == "unet_256" and cfg.n_epochs_decay == 7

@@ -11,8 +11,9 @@ from cyclegan.data import EpochPlan, find_domains, preprocess, resolve_images
 from cyclegan.errors import DataError
 
 
-@pytest.mark.parametrize("a,b", [("trainA", "trainB"), ("train_a", "train_b"),
-                                 ("A/images", "B/images")])
+@pytest.mark.parametrize(
+    "a,b", [("trainA", "trainB"), ("train_a", "train_b"), ("A/images", "B/images")]
+)
 def test_layouts_are_found(tmp_path, a, b):
     (tmp_path / a).mkdir(parents=True)
     (tmp_path / b).mkdir(parents=True)
@@ -58,13 +59,20 @@ def test_image_smaller_than_crop_is_refused_in_crop_mode(tmp_path):
         resolve_images(tmp_path / "A", cfg, "A")
 
 
-@pytest.mark.parametrize("mode,shape", [
-    ("resize_and_crop", (32, 32)), ("crop", (32, 32)), ("scale_width", (32, 36)),
-    ("scale_width_and_crop", (32, 32)), ("none", (48, 72)),
-])
+@pytest.mark.parametrize(
+    "mode,shape",
+    [
+        ("resize_and_crop", (32, 32)),
+        ("crop", (32, 32)),
+        ("scale_width", (32, 36)),
+        ("scale_width_and_crop", (32, 32)),
+        ("none", (48, 72)),
+    ],
+)
 def test_preprocess_output_sizes(mode, shape):
-    cfg = TrainConfig(preprocess=mode, load_size=36, crop_size=32,
-                      network=NetworkConfig(net_g="resnet_6blocks"))
+    cfg = TrainConfig(
+        preprocess=mode, load_size=36, crop_size=32, network=NetworkConfig(net_g="resnet_6blocks")
+    )
     img = np.zeros((50, 70, 3), dtype=np.float32)  # H x W
     out = preprocess(img, cfg, np.random.default_rng(0))
     assert out.shape[:2] == shape

@@ -49,11 +49,14 @@ def test_exif_orientation_is_applied(tmp_path):
     assert load_image(tmp_path / "o.jpg", 3).shape == (4, 2, 3)
 
 
-@pytest.mark.parametrize("make,needle", [
-    (lambda p: p.write_bytes(b""), "empty file"),
-    (lambda p: p.write_text("hello, not an image"), "not an image"),
-    (lambda p: p.write_bytes(_jpeg_bytes()[:300]), "truncated"),
-])
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_text("hello, not an image"), "not an image"),
+        (lambda p: p.write_bytes(_jpeg_bytes()[:300]), "truncated"),
+    ],
+)
 def test_bad_files_name_the_file_and_the_problem(tmp_path, make, needle):
     path = tmp_path / "bad.jpg"
     make(path)

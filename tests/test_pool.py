@@ -10,8 +10,11 @@ from cyclegan.pool import ImagePool
 
 
 @settings(max_examples=30, deadline=None)
-@given(size=st.integers(0, 6), batches=st.lists(st.integers(1, 3), min_size=1, max_size=8),
-       seed=st.integers(0, 1000))
+@given(
+    size=st.integers(0, 6),
+    batches=st.lists(st.integers(1, 3), min_size=1, max_size=8),
+    seed=st.integers(0, 1000),
+)
 def test_pool_returns_batches_of_seen_images(size, batches, seed):
     pool = ImagePool(size, seed=seed)
     seen, counter = [], 0

@@ -33,8 +33,9 @@ def test_linear_factor_reaches_zero_after_the_last_epoch():
 
 
 def test_step_policy_divides_by_ten():
-    rates = _rates(TrainConfig(lr=1.0, lr_policy="step", lr_decay_iters=2, n_epochs=5,
-                               n_epochs_decay=0))
+    rates = _rates(
+        TrainConfig(lr=1.0, lr_policy="step", lr_decay_iters=2, n_epochs=5, n_epochs_decay=0)
+    )
     assert rates == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
 
 

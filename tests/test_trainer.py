@@ -20,8 +20,9 @@ from cyclegan.translate import load_translator
 
 
 def _weights(folder):
-    return {name: load_file(folder / f"{name}.safetensors")
-            for name in ("g_ab", "g_ba", "d_a", "d_b")}
+    return {
+        name: load_file(folder / f"{name}.safetensors") for name in ("g_ab", "g_ba", "d_a", "d_b")
+    }
 
 
 def _assert_bitwise_equal(w1, w2):
@@ -35,10 +36,17 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
     final = train(tiny_config(tiny_data, run))
     assert final == run / "checkpoints" / "epoch_0002"
     files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
-    bundle = {"config.json", "g_ab.safetensors", "g_ba.safetensors", "d_a.safetensors",
-              "d_b.safetensors", "training_state.pt"}
+    bundle = {
+        "config.json",
+        "g_ab.safetensors",
+        "g_ba.safetensors",
+        "d_a.safetensors",
+        "d_b.safetensors",
+        "training_state.pt",
+    }
     assert files == {"config.json", "losses.jsonl", "checkpoints/latest"} | {
-        f"checkpoints/epoch_000{e}/{f}" for e in (1, 2) for f in bundle}
+        f"checkpoints/epoch_000{e}/{f}" for e in (1, 2) for f in bundle
+    }
     rows = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 11))  # 2 epochs of max(4, 5) steps
     assert {"g_ab", "cycle_a", "idt_ba", "d_b", "lr", "images_per_s"} <= set(rows[0])
@@ -56,8 +64,10 @@ def test_resume_is_bitwise_equal_to_an_unbroken_run(tiny_data, tmp_path, stop_at
     _assert_bitwise_equal(_weights(unbroken), _weights(resumed))
     log_a = (tmp_path / "a" / "losses.jsonl").read_text().splitlines()
     log_b = (tmp_path / "b" / "losses.jsonl").read_text().splitlines()
-    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "images_per_s"}
-                          for r in rows]
+
+    def strip(rows):
+        return [{k: v for k, v in json.loads(r).items() if k != "images_per_s"} for r in rows]
+
     assert strip(log_a) == strip(log_b)
 
 

@@ -14,8 +14,8 @@ Direction names: A to B is ``g_ab`` (the reference's ``G_A``), B to A is ``g_ba`
 
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.errors import CycleGANError
-from cyclegan.translate import Translator, load_translator
 from cyclegan.trainer import train
+from cyclegan.translate import Translator, load_translator
 
 __all__ = [
     "CycleGANError",

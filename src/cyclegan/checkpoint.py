@@ -64,8 +64,14 @@ def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
 
 
-def save_checkpoint(run: Path, cfg: TrainConfig, nets: torch.nn.Module, training_state: dict,
-                    position: Position, extra: dict | None = None) -> Path:
+def save_checkpoint(
+    run: Path,
+    cfg: TrainConfig,
+    nets: torch.nn.Module,
+    training_state: dict,
+    position: Position,
+    extra: dict | None = None,
+) -> Path:
     """Write a checkpoint folder atomically and point ``latest`` at it."""
     root = Path(run) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -75,10 +81,15 @@ def save_checkpoint(run: Path, cfg: TrainConfig, nets: torch.nn.Module, training
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     tmp.mkdir()
     meta = {
-        "format": FORMAT, "version": VERSION, "network": cfg.network.__dict__.copy(),
-        "train": cfg.to_dict(), "epochs_done": position.epochs_done,
-        "batches_done": position.batches_done, "global_step": position.global_step,
-        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {}),
+        "format": FORMAT,
+        "version": VERSION,
+        "network": cfg.network.__dict__.copy(),
+        "train": cfg.to_dict(),
+        "epochs_done": position.epochs_done,
+        "batches_done": position.batches_done,
+        "global_step": position.global_step,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(extra or {}),
     }
     write_json(tmp / "config.json", meta)
     for name in GENERATORS + DISCRIMINATORS:

@@ -42,65 +42,119 @@ def _add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None
     default = f.default if f.default is not dataclasses.MISSING else None
     help_text = f"{help_text} (default: {default})"
     if isinstance(default, bool):
-        parser.add_argument(_kebab(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
-                            default=argparse.SUPPRESS, help=help_text)
+        parser.add_argument(
+            _kebab(f.name),
+            dest=f.name,
+            action=argparse.BooleanOptionalAction,
+            default=argparse.SUPPRESS,
+            help=help_text,
+        )
         if ref and ref.startswith("no_"):
-            parser.add_argument("--" + ref, dest=f.name, action="store_false",
-                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            parser.add_argument(
+                "--" + ref,
+                dest=f.name,
+                action="store_false",
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
         return
     names = [_kebab(f.name)]
     if ref and "--" + ref not in names:
         names.append("--" + ref)
     if ref and _kebab(ref) not in names:
         names.append(_kebab(ref))
-    parser.add_argument(*names, dest=f.name, type=type(default), choices=choices,
-                        default=argparse.SUPPRESS, help=help_text, metavar=f.name.upper()
-                        if choices is None else None)
+    parser.add_argument(
+        *names,
+        dest=f.name,
+        type=type(default),
+        choices=choices,
+        default=argparse.SUPPRESS,
+        help=help_text,
+        metavar=f.name.upper() if choices is None else None,
+    )
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    given = {k: v for k, v in vars(args).items() if k in
-             {f.name for f in dataclasses.fields(TrainConfig)} | _NETWORK_FIELDS}
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k in {f.name for f in dataclasses.fields(TrainConfig)} | _NETWORK_FIELDS
+    }
     network = NetworkConfig(**{k: v for k, v in given.items() if k in _NETWORK_FIELDS})
-    return TrainConfig(network=network,
-                       **{k: v for k, v in given.items() if k not in _NETWORK_FIELDS})
+    return TrainConfig(
+        network=network, **{k: v for k, v in given.items() if k not in _NETWORK_FIELDS}
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN.")
+        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a CycleGAN on two folders of images",
-                           description="Train a CycleGAN. Options keep the reference's names.")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run in --run from its latest checkpoint")
-    groups = {"data": train.add_argument_group("data and run"),
-              "net": train.add_argument_group("networks"),
-              "train": train.add_argument_group("objective, schedule and bookkeeping")}
+    train = sub.add_parser(
+        "train",
+        help="train a CycleGAN on two folders of images",
+        description="Train a CycleGAN. Options keep the reference's names.",
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --run from its latest checkpoint"
+    )
+    groups = {
+        "data": train.add_argument_group("data and run"),
+        "net": train.add_argument_group("networks"),
+        "train": train.add_argument_group("objective, schedule and bookkeeping"),
+    }
     for f in dataclasses.fields(TrainConfig):
         if f.name == "network":
             continue
-        group = "data" if f.name in ("data", "run", "preprocess", "load_size", "crop_size",
-                                     "flip", "max_dataset_size", "skip_bad_images",
-                                     "num_workers") else "train"
+        group = (
+            "data"
+            if f.name
+            in (
+                "data",
+                "run",
+                "preprocess",
+                "load_size",
+                "crop_size",
+                "flip",
+                "max_dataset_size",
+                "skip_bad_images",
+                "num_workers",
+            )
+            else "train"
+        )
         _add_field(groups[group], f)
     for f in dataclasses.fields(NetworkConfig):
         _add_field(groups["net"], f)
 
-    tr = sub.add_parser("translate", help="translate an image or a folder of images",
-                        description="Translate images with a trained model, at their own size.")
-    tr.add_argument("--model", required=True,
-                    help="run folder, checkpoint folder, or reference generator .pth file")
+    tr = sub.add_parser(
+        "translate",
+        help="translate an image or a folder of images",
+        description="Translate images with a trained model, at their own size.",
+    )
+    tr.add_argument(
+        "--model",
+        required=True,
+        help="run folder, checkpoint folder, or reference generator .pth file",
+    )
     tr.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
     tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
     tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
-    tr.add_argument("--format", default=None, choices=("png", "jpg", "webp", "bmp", "tiff"),
-                    help="output format (default: the input's)")
+    tr.add_argument(
+        "--format",
+        default=None,
+        choices=("png", "jpg", "webp", "bmp", "tiff"),
+        help="output format (default: the input's)",
+    )
     tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
     tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    tr.add_argument("--max-pixels", type=int, default=None,
-                    help="refuse images larger than this (default: Pillow's bomb limit)")
+    tr.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse images larger than this (default: Pillow's bomb limit)",
+    )
     ref = tr.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
     for f in dataclasses.fields(NetworkConfig):
         if f.name in _TRANSLATE_NETWORK_FIELDS:
@@ -131,20 +185,29 @@ class _Progress:
             print(f"  {path}: {why}", file=sys.stderr)
 
     def started(self, info: dict) -> None:
-        print(f"training on {info['device']}: {info['images_a']} A / {info['images_b']} B "
-              f"images, {info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
-              file=sys.stderr)
+        print(
+            f"training on {info['device']}: {info['images_a']} A / {info['images_b']} B "
+            f"images, {info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
+            file=sys.stderr,
+        )
         if self.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=info["total_steps"], initial=info["start_step"],
-                            unit="step", dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(
+                total=info["total_steps"],
+                initial=info["start_step"],
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
 
     def stepped(self, info: dict) -> None:
         loss = info["losses"]
-        text = (f"epoch {info['epoch']}/{info['epochs']} G {loss['g_ab']:.3f}/{loss['g_ba']:.3f} "
-                f"cyc {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f} "
-                f"D {loss['d_a']:.3f}/{loss['d_b']:.3f} {info['images_per_s']:.2f} img/s")
+        text = (
+            f"epoch {info['epoch']}/{info['epochs']} G {loss['g_ab']:.3f}/{loss['g_ba']:.3f} "
+            f"cyc {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f} "
+            f"D {loss['d_a']:.3f}/{loss['d_b']:.3f} {info['images_per_s']:.2f} img/s"
+        )
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(1)
@@ -158,8 +221,7 @@ class _Progress:
         (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
 
     def note(self, message: str) -> None:
-        (self.bar.write(message, file=sys.stderr) if self.bar else print(message,
-                                                                          file=sys.stderr))
+        (self.bar.write(message, file=sys.stderr) if self.bar else print(message, file=sys.stderr))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -186,8 +248,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"{exc}\nresume with: cyclegan train --run {cfg.run} --resume", file=sys.stderr)
         return 128 + exc.signum
     progress.close()
-    print(f"done: {final}\ntranslate with: cyclegan translate --model {cfg.run} "
-          "--direction AtoB --input IMAGES --output OUT")
+    print(
+        f"done: {final}\ntranslate with: cyclegan translate --model {cfg.run} "
+        "--direction AtoB --input IMAGES --output OUT"
+    )
     return 0
 
 
@@ -210,9 +274,16 @@ def _cmd_translate(args: argparse.Namespace) -> int:
             bar.write(f"skipped {error}", file=sys.stderr)
         bar.update(1)
 
-    written = translator.translate_files(files, args.output, args.direction, root,
-                                         args.format, args.batch_size, args.max_pixels,
-                                         on_done=done)
+    written = translator.translate_files(
+        files,
+        args.output,
+        args.direction,
+        root,
+        args.format,
+        args.batch_size,
+        args.max_pixels,
+        on_done=done,
+    )
     bar.close()
     print(f"translated {len(written)} image(s) {args.direction} into {args.output}")
     if failures:
@@ -230,8 +301,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    handler: dict[str, Any] = {"train": _cmd_train, "translate": _cmd_translate,
-                               "demo": _cmd_demo}
+    handler: dict[str, Any] = {"train": _cmd_train, "translate": _cmd_translate, "demo": _cmd_demo}
     try:
         return handler[args.command](args)
     except CycleGANError as exc:

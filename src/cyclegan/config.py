@@ -152,8 +152,9 @@ class TrainConfig:
         50, "epochs between x0.1 steps when lr_policy is step", ref="lr_decay_iters"
     )
     max_iters: int = option(0, "stop after this many steps in all (0: run every epoch)")
-    max_minutes: float = option(0.0, "stop (with a checkpoint) after this much training time "
-                                "in this process (0: no limit)")
+    max_minutes: float = option(
+        0.0, "stop (with a checkpoint) after this much training time in this process (0: no limit)"
+    )
     seed: int = option(0, "seed for weights, data order, augmentation and the image pools")
 
     # Bookkeeping.

@@ -79,16 +79,18 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_image_file(p))
 
 
-def check_images(paths: list[Path], min_size: int = 1,
-                 progress: Callable[[int], None] | None = None) -> list[tuple[Path, str]]:
+def check_images(
+    paths: list[Path], min_size: int = 1, progress: Callable[[int], None] | None = None
+) -> list[tuple[Path, str]]:
     """Decode every file; return ``(path, reason)`` for each one that cannot be used."""
     bad = []
     for i, path in enumerate(paths):
         try:
             img = open_image(path)
             if min(img.size) < min_size:
-                bad.append((path, f"{img.width}x{img.height} is smaller than the crop "
-                                  f"size {min_size}"))
+                bad.append(
+                    (path, f"{img.width}x{img.height} is smaller than the crop size {min_size}")
+                )
         except DataError as exc:
             bad.append((path, str(exc).removeprefix(f"{path}: ")))
         if progress:
@@ -96,16 +98,21 @@ def check_images(paths: list[Path], min_size: int = 1,
     return bad
 
 
-def resolve_images(folder: Path, cfg: TrainConfig, label: str,
-                   progress: Callable[[int, int], None] | None = None
-                   ) -> tuple[list[Path], list[tuple[Path, str]]]:
+def resolve_images(
+    folder: Path, cfg: TrainConfig, label: str, progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """List and check one domain's images; raises unless ``skip_bad_images`` is set."""
     files = list_images(folder)
-    others = [p for p in Path(folder).rglob("*") if p.is_file() and not is_image_file(p)
-              and not p.name.startswith(".")]
+    others = [
+        p
+        for p in Path(folder).rglob("*")
+        if p.is_file() and not is_image_file(p) and not p.name.startswith(".")
+    ]
     if not files:
-        raise DataError(f"domain {label} folder {folder} contains no images "
-                        f"(looked for {', '.join(('.jpg', '.png', '.bmp', '.tif', '.webp'))})")
+        raise DataError(
+            f"domain {label} folder {folder} contains no images "
+            f"(looked for {', '.join(('.jpg', '.png', '.bmp', '.tif', '.webp'))})"
+        )
     if cfg.max_dataset_size:
         files = files[: cfg.max_dataset_size]
     min_size = cfg.crop_size if cfg.preprocess == "crop" else 1
@@ -169,8 +176,12 @@ class UnpairedImages(Dataset):
         net = self.cfg.network
         a = preprocess(load_image(self.files_a[a_index], net.input_nc), self.cfg, rng_a)
         b = preprocess(load_image(self.files_b[b_index], net.output_nc), self.cfg, rng_b)
-        return {"a": array_to_tensor(a), "b": array_to_tensor(b),
-                "a_index": a_index, "b_index": b_index}
+        return {
+            "a": array_to_tensor(a),
+            "b": array_to_tensor(b),
+            "a_index": a_index,
+            "b_index": b_index,
+        }
 
 
 class EpochPlan:
@@ -181,8 +192,9 @@ class EpochPlan:
     several processes, each takes every ``world``-th sample from ``rank`` on.
     """
 
-    def __init__(self, n_a: int, n_b: int, batch_size: int, seed: int, rank: int = 0,
-                 world: int = 1):
+    def __init__(
+        self, n_a: int, n_b: int, batch_size: int, seed: int, rank: int = 0, world: int = 1
+    ):
         self.n_a, self.n_b, self.batch_size = n_a, n_b, batch_size
         self.seed, self.rank, self.world = seed, rank, world
         self.samples_per_rank = -(-max(n_a, n_b) // world)

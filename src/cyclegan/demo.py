@@ -37,8 +37,11 @@ from cyclegan.translate import Translator, load_translator
 
 SIZE = 64
 SKY = ((0.55, 0.75, 0.95), (0.95, 0.95, 0.85))  # top, bottom
-COLOURS = {"circle": (0.90, 0.20, 0.20), "square": (0.20, 0.60, 0.20),
-           "triangle": (0.20, 0.30, 0.80)}
+COLOURS = {
+    "circle": (0.90, 0.20, 0.20),
+    "square": (0.20, 0.60, 0.20),
+    "triangle": (0.20, 0.30, 0.80),
+}
 SHAPES = tuple(COLOURS)
 OUTLINE = 0.025  # outline width in B, as a fraction of the image side
 
@@ -46,12 +49,15 @@ OUTLINE = 0.025  # outline width in B, as a fraction of the image side
 def random_scene(rng: np.random.Generator) -> list[tuple[str, float, float, float]]:
     """2-4 shapes as (kind, centre x, centre y, radius), in image fractions."""
     count = int(rng.integers(2, 5))
-    return [(SHAPES[int(rng.integers(3))], *rng.uniform(0.18, 0.82, 2), rng.uniform(0.08, 0.16))
-            for _ in range(count)]
+    return [
+        (SHAPES[int(rng.integers(3))], *rng.uniform(0.18, 0.82, 2), rng.uniform(0.08, 0.16))
+        for _ in range(count)
+    ]
 
 
-def _shape_mask(kind: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float,
-                r: float) -> np.ndarray:
+def _shape_mask(
+    kind: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float, r: float
+) -> np.ndarray:
     if kind == "circle":
         return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
     if kind == "square":
@@ -108,23 +114,35 @@ def score(translator: Translator, data: Path) -> dict[str, float]:
 
 
 def _identity_score(data: Path) -> dict[str, float]:
-    ident = Translator(NetworkConfig(), {"AtoB": torch.nn.Identity(), "BtoA": torch.nn.Identity()},
-                       torch.device("cpu"), "identity")
+    ident = Translator(
+        NetworkConfig(),
+        {"AtoB": torch.nn.Identity(), "BtoA": torch.nn.Identity()},
+        torch.device("cpu"),
+        "identity",
+    )
     return score(ident, data)
 
 
 def demo_config(data: Path, run: Path, minutes: float, seed: int) -> TrainConfig:
     """A small, fast CycleGAN: 64 px, ResNet-6 with 16 filters, constant learning rate."""
     return TrainConfig(
-        data=str(data), run=str(run), seed=seed, preprocess="none", num_workers=0,
+        data=str(data),
+        run=str(run),
+        seed=seed,
+        preprocess="none",
+        num_workers=0,
         network=NetworkConfig(net_g="resnet_6blocks", ngf=16, ndf=16),
-        n_epochs=1000, n_epochs_decay=0, max_minutes=minutes, save_epoch_freq=1000,
+        n_epochs=1000,
+        n_epochs_decay=0,
+        max_minutes=minutes,
+        save_epoch_freq=1000,
         log_every=25,
     )
 
 
-def run_demo(out: Path, minutes: float = 4.0, seed: int = 0,
-             log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
+def run_demo(
+    out: Path, minutes: float = 4.0, seed: int = 0, log: Callable[[str], None] = print
+) -> dict[str, dict[str, float]]:
     """Generate data, train for ``minutes``, score against baselines, save example strips."""
     out = Path(out)
     data, run = out / "data", out / "run"
@@ -137,8 +155,15 @@ def run_demo(out: Path, minutes: float = 4.0, seed: int = 0,
     torch.manual_seed(seed)
     untrained = CycleGANNetworks(cfg.network, discriminators=False)
     untrained.init_weights(cfg.network)
-    baseline = score(Translator(cfg.network, {"AtoB": untrained.g_ab, "BtoA": untrained.g_ba},
-                                torch.device("cpu"), "untrained"), data)
+    baseline = score(
+        Translator(
+            cfg.network,
+            {"AtoB": untrained.g_ab, "BtoA": untrained.g_ba},
+            torch.device("cpu"),
+            "untrained",
+        ),
+        data,
+    )
 
     log(f"training for {minutes:g} minutes (run folder: {run})")
     started = time.perf_counter()
@@ -146,19 +171,26 @@ def run_demo(out: Path, minutes: float = 4.0, seed: int = 0,
     log(f"trained in {time.perf_counter() - started:.0f} s; checkpoint {final}")
 
     trained = load_translator(run, device="cpu")
-    scores = {"trained": score(trained, data), "untrained": baseline,
-              "input unchanged": _identity_score(data)}
+    scores = {
+        "trained": score(trained, data),
+        "untrained": baseline,
+        "input unchanged": _identity_score(data),
+    }
     strips = _save_examples(trained, data, out / "translations")
     log("\nheld-out test scenes, translation against the known true translation:")
     log(f"  {'model':<16} {'A->B MAE':>9} {'A->B PSNR':>10} {'B->A MAE':>9} {'B->A PSNR':>10}")
     for name, s in scores.items():
-        log(f"  {name:<16} {s['AtoB_mae']:9.1f} {s['AtoB_psnr']:9.1f}dB "
-            f"{s['BtoA_mae']:9.1f} {s['BtoA_psnr']:9.1f}dB")
+        log(
+            f"  {name:<16} {s['AtoB_mae']:9.1f} {s['AtoB_psnr']:9.1f}dB "
+            f"{s['BtoA_mae']:9.1f} {s['BtoA_psnr']:9.1f}dB"
+        )
     log("  (MAE on a 0-255 scale: lower is better; PSNR: higher is better)")
     log(f"\nlook at: {strips}  (each strip: input | translation | true translation)")
     log(f"losses: {run / 'losses.jsonl'}; model: {final}")
-    log(f"translate your own: cyclegan translate --model {run} --direction AtoB "
-        f"--input {data / 'testA'} --output {out / 'mine'}")
+    log(
+        f"translate your own: cyclegan translate --model {run} --direction AtoB "
+        f"--input {data / 'testA'} --output {out / 'mine'}"
+    )
     return scores
 
 
@@ -166,8 +198,7 @@ def _save_examples(translator: Translator, data: Path, out: Path) -> Path:
     for direction, src, dst in (("AtoB", "testA", "testB"), ("BtoA", "testB", "testA")):
         for path in sorted((data / src).glob("*.png"))[:8]:
             x = load_image(path, 3)
-            y = tensor_to_array(translator.translate_tensor(array_to_tensor(x)[None],
-                                                            direction)[0])
+            y = tensor_to_array(translator.translate_tensor(array_to_tensor(x)[None], direction)[0])
             truth = load_image(data / dst / path.name, 3)
             save_image(np.concatenate([x, y, truth], axis=1), out / direction / path.name)
     return out
@@ -192,5 +223,7 @@ class _DemoEvents:
         if time.monotonic() - self.last >= 30:
             self.last = time.monotonic()
             loss = info["losses"]
-            self.log(f"  step {info['step']}: cycle {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f}, "
-                     f"{info['images_per_s']:.1f} img/s")
+            self.log(
+                f"  step {info['step']}: cycle {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f}, "
+                f"{info['images_per_s']:.1f} img/s"
+            )

@@ -123,8 +123,9 @@ def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     if arr.shape[1] == width and arr.shape[0] == height:
         return arr
     planes = [
-        np.asarray(Image.fromarray(arr[..., c], mode="F").resize((width, height),
-                                                                 Image.Resampling.BICUBIC))
+        np.asarray(
+            Image.fromarray(arr[..., c], mode="F").resize((width, height), Image.Resampling.BICUBIC)
+        )
         for c in range(arr.shape[2])
     ]
     return np.stack(planes, axis=2)
@@ -147,8 +148,15 @@ def array_to_pil(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
 
 
-SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "bmp": "BMP", "tif": "TIFF",
-                "tiff": "TIFF", "webp": "WEBP"}
+SAVE_FORMATS = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "bmp": "BMP",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+    "webp": "WEBP",
+}
 
 
 def save_image(arr: np.ndarray, path: Path, quality: int = 95) -> None:

@@ -37,10 +37,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
     if cfg.lr_policy == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_iters, gamma=0.1)
     if cfg.lr_policy == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.total_epochs,
-                                                          eta_min=0)
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2,
-                                                      threshold=0.01, patience=5)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cfg.total_epochs, eta_min=0
+        )
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=0.2, threshold=0.01, patience=5
+    )
 
 
 def step_scheduler(scheduler, epoch_mean_g_loss: float) -> None:

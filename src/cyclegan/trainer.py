@@ -29,8 +29,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from cyclegan.checkpoint import (Position, latest_checkpoint, load_training_state, load_weights,
-                                 prune_checkpoints, read_meta, save_checkpoint)
+from cyclegan.checkpoint import (
+    Position,
+    latest_checkpoint,
+    load_training_state,
+    load_weights,
+    prune_checkpoints,
+    read_meta,
+    save_checkpoint,
+)
 from cyclegan.config import TrainConfig, write_json
 from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError, TrainingDiverged
@@ -79,8 +86,14 @@ class _StopFlag:
 
 
 # What a resumed run may change: where and how fast it runs, never what it computes.
-RESUME_OVERRIDES = ("device", "num_workers", "log_every", "save_epoch_freq", "save_iter_freq",
-                    "keep_checkpoints")
+RESUME_OVERRIDES = (
+    "device",
+    "num_workers",
+    "log_every",
+    "save_epoch_freq",
+    "save_iter_freq",
+    "keep_checkpoints",
+)
 
 
 def _resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainConfig:
@@ -91,10 +104,16 @@ def _resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainC
     """
     wrong = sorted(set(overrides) - set(RESUME_OVERRIDES))
     if wrong:
-        raise ConfigError(f"options {', '.join(wrong)} cannot change when resuming; only "
-                          f"{', '.join(RESUME_OVERRIDES)} can")
-    values = {**saved, "max_iters": caller.max_iters, "max_minutes": caller.max_minutes,
-              **overrides}
+        raise ConfigError(
+            f"options {', '.join(wrong)} cannot change when resuming; only "
+            f"{', '.join(RESUME_OVERRIDES)} can"
+        )
+    values = {
+        **saved,
+        "max_iters": caller.max_iters,
+        "max_minutes": caller.max_minutes,
+        **overrides,
+    }
     return TrainConfig.from_dict(values)
 
 
@@ -122,8 +141,13 @@ def _set_rng_state(state: dict) -> None:
 class Trainer:
     """Everything a run holds, built from a configuration; ``run()`` trains to the end."""
 
-    def __init__(self, cfg: TrainConfig, events: TrainingEvents | None = None,
-                 resume: bool = False, overrides: dict | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        events: TrainingEvents | None = None,
+        resume: bool = False,
+        overrides: dict | None = None,
+    ):
         self.events = events or TrainingEvents()
         self.run_dir = Path(cfg.run)
         checkpoint = None
@@ -151,14 +175,18 @@ class Trainer:
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
         if cfg.lambda_identity > 0 and not cfg.identity_active:
-            self.events.note("identity loss turned off: domains A and B have different "
-                             "channel counts, so g_ab(b) cannot be compared with b")
+            self.events.note(
+                "identity loss turned off: domains A and B have different "
+                "channel counts, so g_ab(b) cannot be compared with b"
+            )
 
         folders = find_domains(Path(cfg.data))
         self.files_a, bad_a = resolve_images(
-            folders.train_a, cfg, "A", lambda d, t: self.events.scanning("A", d, t))
+            folders.train_a, cfg, "A", lambda d, t: self.events.scanning("A", d, t)
+        )
         self.files_b, bad_b = resolve_images(
-            folders.train_b, cfg, "B", lambda d, t: self.events.scanning("B", d, t))
+            folders.train_b, cfg, "B", lambda d, t: self.events.scanning("B", d, t)
+        )
         for label, bad in (("A", bad_a), ("B", bad_b)):
             if bad:
                 self.events.skipped(label, bad)
@@ -183,12 +211,16 @@ class Trainer:
 
         dataset = UnpairedImages(self.files_a, self.files_b, cfg)
         workers = cfg.num_workers
-        self.loader = DataLoader(dataset, batch_sampler=self.plan, num_workers=workers,
-                                 persistent_workers=workers > 0,
-                                 pin_memory=self.device.type == "cuda",
-                                 # its own generator: worker seeds must not draw from the
-                                 # global RNG, or a resumed run would drift from an unbroken one
-                                 generator=torch.Generator().manual_seed(cfg.seed))
+        self.loader = DataLoader(
+            dataset,
+            batch_sampler=self.plan,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self.device.type == "cuda",
+            # its own generator: worker seeds must not draw from the
+            # global RNG, or a resumed run would drift from an unbroken one
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
 
     def _restore(self, folder: Path) -> None:
         meta = read_meta(folder)
@@ -214,16 +246,22 @@ class Trainer:
         log = self.run_dir / "losses.jsonl"
         if not log.exists():
             return
-        rows = [line for line in log.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= self.position.global_step]
+        rows = [
+            line
+            for line in log.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= self.position.global_step
+        ]
         log.write_text("".join(r + "\n" for r in rows))
 
     def save(self) -> Path:
         state = {
-            "step": self.step.state_dict(), "sched_g": self.sched_g.state_dict(),
-            "sched_d": self.sched_d.state_dict(), "rng": _rng_state(),
+            "step": self.step.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "rng": _rng_state(),
             "epoch_g_loss_sum": self.epoch_g_loss_sum,
-            "n_a": len(self.files_a), "n_b": len(self.files_b),
+            "n_a": len(self.files_a),
+            "n_b": len(self.files_b),
         }
         folder = save_checkpoint(self.run_dir, self.cfg, self.nets, state, self.position)
         prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
@@ -245,12 +283,17 @@ class Trainer:
         total_steps = cfg.total_epochs * steps_per_epoch
         if cfg.max_iters:
             total_steps = min(total_steps, cfg.max_iters)
-        self.events.started({
-            "device": str(self.device), "images_a": len(self.files_a),
-            "images_b": len(self.files_b), "steps_per_epoch": steps_per_epoch,
-            "total_steps": total_steps, "epochs": cfg.total_epochs,
-            "start_step": self.position.global_step,
-        })
+        self.events.started(
+            {
+                "device": str(self.device),
+                "images_a": len(self.files_a),
+                "images_b": len(self.files_b),
+                "steps_per_epoch": steps_per_epoch,
+                "total_steps": total_steps,
+                "epochs": cfg.total_epochs,
+                "start_step": self.position.global_step,
+            }
+        )
         window: dict[str, float] = dict.fromkeys(LOSS_NAMES, 0.0)
         window_steps, window_start = 0, time.perf_counter()
         run_start, run_start_step = time.perf_counter(), self.position.global_step
@@ -266,7 +309,11 @@ class Trainer:
                 losses = self.step(real_a, real_b)
                 values = torch.stack([losses[k] for k in LOSS_NAMES]).float().cpu()
                 if not torch.isfinite(values).all():
-                    bad = [k for k, v in zip(LOSS_NAMES, values.tolist()) if not math.isfinite(v)]
+                    bad = [
+                        k
+                        for k, v in zip(LOSS_NAMES, values.tolist(), strict=True)
+                        if not math.isfinite(v)
+                    ]
                     good = latest_checkpoint(self.run_dir)
                     raise TrainingDiverged(
                         f"loss {', '.join(bad)} became {values[LOSS_NAMES.index(bad[0])].item()} "
@@ -274,7 +321,7 @@ class Trainer:
                         + (f"Last good checkpoint: {good}. " if good else "No checkpoint yet. ")
                         + "Try a lower --lr, or --gan-mode lsgan."
                     )
-                vals = dict(zip(LOSS_NAMES, values.tolist()))
+                vals = dict(zip(LOSS_NAMES, values.tolist(), strict=True))
                 self.epoch_g_loss_sum += sum(vals[k] for k in LOSS_NAMES[:6])
                 pos = Position(epoch - 1, pos.batches_done + 1, pos.global_step + 1)
                 if pos.batches_done == steps_per_epoch:
@@ -292,42 +339,58 @@ class Trainer:
                 if pos.global_step % cfg.log_every == 0 or pos.global_step == total_steps:
                     now = time.perf_counter()
                     rate = window_steps * cfg.batch_size / max(now - window_start, 1e-9)
-                    row = {"step": pos.global_step, "epoch": epoch,
-                           "lr": lr,
-                           "images_per_s": round(rate, 3),
-                           **{k: window[k] / window_steps for k in LOSS_NAMES}}
+                    row = {
+                        "step": pos.global_step,
+                        "epoch": epoch,
+                        "lr": lr,
+                        "images_per_s": round(rate, 3),
+                        **{k: window[k] / window_steps for k in LOSS_NAMES},
+                    }
                     with open(self.run_dir / "losses.jsonl", "a") as f:
                         f.write(json.dumps(row) + "\n")
                     window = dict.fromkeys(LOSS_NAMES, 0.0)
                     window_steps, window_start = 0, now
                 done = pos.global_step - run_start_step
                 per_step = (time.perf_counter() - run_start) / max(done, 1)
-                self.events.stepped({
-                    "epoch": epoch, "epochs": cfg.total_epochs, "step": pos.global_step,
-                    "total_steps": total_steps, "losses": vals,
-                    "images_per_s": cfg.batch_size / per_step,
-                    "eta_s": per_step * (total_steps - pos.global_step),
-                })
+                self.events.stepped(
+                    {
+                        "epoch": epoch,
+                        "epochs": cfg.total_epochs,
+                        "step": pos.global_step,
+                        "total_steps": total_steps,
+                        "losses": vals,
+                        "images_per_s": cfg.batch_size / per_step,
+                        "eta_s": per_step * (total_steps - pos.global_step),
+                    }
+                )
 
                 if stop.signum is not None:
                     folder = self.save()
                     name = signal.Signals(stop.signum).name
                     raise TrainingInterrupted(
                         f"stopped by {name} at step {pos.global_step}; saved {folder}",
-                        folder, stop.signum)
-                out_of_time = cfg.max_minutes and time.perf_counter() - run_start >= \
-                    cfg.max_minutes * 60
+                        folder,
+                        stop.signum,
+                    )
+                out_of_time = (
+                    cfg.max_minutes and time.perf_counter() - run_start >= cfg.max_minutes * 60
+                )
                 if out_of_time or (cfg.max_iters and pos.global_step >= cfg.max_iters):
                     return self.save()
                 epoch_save = pos.batches_done == 0 and (
-                    epoch % cfg.save_epoch_freq == 0 or epoch == cfg.total_epochs)
+                    epoch % cfg.save_epoch_freq == 0 or epoch == cfg.total_epochs
+                )
                 if epoch_save or (cfg.save_iter_freq and pos.global_step % cfg.save_iter_freq == 0):
                     last_saved = self.save()
         return last_saved or latest_checkpoint(self.run_dir) or self.save()
 
 
-def train(cfg: TrainConfig, resume: bool = False, events: TrainingEvents | None = None,
-          overrides: dict | None = None) -> Path:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    events: TrainingEvents | None = None,
+    overrides: dict | None = None,
+) -> Path:
     """Train a CycleGAN as ``cfg`` says; returns the final checkpoint folder.
 
     With ``resume=True`` the run in ``cfg.run`` continues from its latest

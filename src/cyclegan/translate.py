@@ -27,8 +27,16 @@ from PIL import Image
 from cyclegan.checkpoint import latest_checkpoint, load_network_config, load_weights
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError, ConfigError, DataError
-from cyclegan.imageio import (array_to_pil, array_to_tensor, is_image_file, load_image,
-                              match_channels, save_image, tensor_to_array, to_array)
+from cyclegan.imageio import (
+    array_to_pil,
+    array_to_tensor,
+    is_image_file,
+    load_image,
+    match_channels,
+    save_image,
+    tensor_to_array,
+    to_array,
+)
 from cyclegan.networks import build_generator
 from cyclegan.reference import load_into, read_state_dict
 from cyclegan.trainer import pick_device
@@ -36,10 +44,15 @@ from cyclegan.trainer import pick_device
 DIRECTIONS = ("AtoB", "BtoA")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad the bottom and right edges so both sides are multiples; returns the original size."""
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, minimum: int = 0
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad the bottom and right edges so both sides are multiples of ``multiple`` and at
+    least ``minimum``; returns the padded tensor and the original size."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph = max((-h) % multiple, minimum - h)
+    pw = max((-w) % multiple, minimum - w)
+    ph, pw = ph + (-(h + ph)) % multiple, pw + (-(w + pw)) % multiple
     if ph or pw:
         # Reflection needs the pad to be smaller than the side; replicate covers the rest.
         mode = "reflect" if ph < h and pw < w else "replicate"
@@ -50,8 +63,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 class Translator:
     """One or two generators ready to translate; build with ``load_translator``."""
 
-    def __init__(self, network: NetworkConfig, generators: dict[str, torch.nn.Module],
-                 device: torch.device, source: str):
+    def __init__(
+        self,
+        network: NetworkConfig,
+        generators: dict[str, torch.nn.Module],
+        device: torch.device,
+        source: str,
+    ):
         self.network = network
         self.generators = {d: g.to(device).eval() for d, g in generators.items()}
         self.device = device
@@ -77,12 +95,16 @@ class Translator:
     def translate_tensor(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """``(N, C, H, W)`` in [-1, 1] -> the translation, same N, H, W."""
         gen = self._generator(direction)
-        x, (h, w) = pad_to_multiple(x.to(self.device, torch.float32),
-                                    self.network.size_multiple)
+        # A ResNet generator downsamples 4x; below 8 px its innermost maps are 1 x 1, where
+        # instance norm is undefined. U-Nets already need their full multiple.
+        multiple = self.network.size_multiple
+        x, (h, w) = pad_to_multiple(
+            x.to(self.device, torch.float32), multiple, 2 * multiple if multiple == 4 else multiple
+        )
         return gen(x)[..., :h, :w].float()
 
     def translate(self, image, direction: str = "AtoB"):
-        """Translate a path, PIL image, array or tensor; returns the same kind (a path gives PIL)."""
+        """Translate a path, PIL image, array or tensor; returns the same kind (PIL for a path)."""
         in_nc, _ = self.channels(direction)
         if isinstance(image, torch.Tensor):
             batch = image if image.dim() == 4 else image.unsqueeze(0)
@@ -96,20 +118,30 @@ class Translator:
             scale = 255.0 if image.dtype == np.uint8 else 1.0
             arr = match_channels(image.astype(np.float32) / scale, in_nc)
         else:
-            raise DataError(f"cannot translate a {type(image).__name__}; "
-                            "give a path, PIL image, array or tensor")
+            raise DataError(
+                f"cannot translate a {type(image).__name__}; "
+                "give a path, PIL image, array or tensor"
+            )
         out = tensor_to_array(self.translate_tensor(array_to_tensor(arr)[None], direction)[0])
         if isinstance(image, np.ndarray):
-            return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8) \
-                if image.dtype == np.uint8 else out
+            return (
+                np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+                if image.dtype == np.uint8
+                else out
+            )
         return array_to_pil(out)
 
-    def translate_files(self, inputs: list[Path], output_dir: Path, direction: str,
-                        root: Path | None = None, out_format: str | None = None,
-                        batch_size: int = 1,
-                        max_pixels: int | None = None,
-                        on_done: Callable[[Path, Path | None, str | None], None] | None = None
-                        ) -> list[Path]:
+    def translate_files(
+        self,
+        inputs: list[Path],
+        output_dir: Path,
+        direction: str,
+        root: Path | None = None,
+        out_format: str | None = None,
+        batch_size: int = 1,
+        max_pixels: int | None = None,
+        on_done: Callable[[Path, Path | None, str | None], None] | None = None,
+    ) -> list[Path]:
         """Translate files into ``output_dir``, keeping their names (and sub-folders below
         ``root``); ``out_format`` changes the extension. Images of equal size are
         translated ``batch_size`` at a time.
@@ -133,7 +165,7 @@ class Translator:
             for group in by_size.values():
                 batch = torch.stack([array_to_tensor(arr) for _, arr in group])
                 out = self.translate_tensor(batch, direction)
-                for (src, _), img in zip(group, out):
+                for (src, _), img in zip(group, out, strict=True):
                     rel = src.relative_to(root) if root else Path(src.name)
                     dst = output_dir / rel
                     if out_format:
@@ -167,8 +199,9 @@ def _reference_direction(path: Path) -> str:
     return "BtoA" if path.stem.endswith("G_B") else "AtoB"
 
 
-def load_translator(model: str | Path, network: NetworkConfig | None = None,
-                    device: str = "auto") -> Translator:
+def load_translator(
+    model: str | Path, network: NetworkConfig | None = None, device: str = "auto"
+) -> Translator:
     """Load a checkpoint folder, a run folder (its latest checkpoint) or a reference ``.pth``.
 
     ``network`` describes a reference file's architecture (defaults: the
@@ -182,27 +215,34 @@ def load_translator(model: str | Path, network: NetworkConfig | None = None,
         direction = _reference_direction(path)
         in_nc, out_nc = network.input_nc, network.output_nc
         gen = build_generator(network, in_nc, out_nc)
-        hint = ("Give the architecture it was trained with: --netG, --ngf, --norm, "
-                "--input-nc, --output-nc.")
+        hint = (
+            "Give the architecture it was trained with: --netG, --ngf, --norm, "
+            "--input-nc, --output-nc."
+        )
         load_into(gen, read_state_dict(path), str(path), hint)
         if direction == "BtoA":  # its input is domain B; describe it as the B -> A generator
-            network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc,
-                                       "output_nc": in_nc})
+            network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc, "output_nc": in_nc})
         return Translator(network, {direction: gen}, dev, str(path))
     if path.is_dir():
-        folder = path if (path / "config.json").is_file() and (path / "g_ab.safetensors"
-                                                               ).exists() else None
+        folder = (
+            path
+            if (path / "config.json").is_file() and (path / "g_ab.safetensors").exists()
+            else None
+        )
         if folder is None:
             folder = latest_checkpoint(path)
         if folder is None:
             raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with checkpoints")
         network = load_network_config(folder)
         gens = {}
-        for direction, name, (i, o) in (("AtoB", "g_ab", (network.input_nc, network.output_nc)),
-                                        ("BtoA", "g_ba", (network.output_nc, network.input_nc))):
+        for direction, name, (i, o) in (
+            ("AtoB", "g_ab", (network.input_nc, network.output_nc)),
+            ("BtoA", "g_ba", (network.output_nc, network.input_nc)),
+        ):
             gen = build_generator(network, i, o)
             load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
             gens[direction] = gen
         return Translator(network, gens, dev, str(folder))
     raise CheckpointError(
-        f"{path}: no such model; give a run folder, a checkpoint folder or a .pth file")
+        f"{path}: no such model; give a run folder, a checkpoint folder or a .pth file"
+    )
