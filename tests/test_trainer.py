@@ -49,7 +49,9 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
     }
     rows = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 11))  # 2 epochs of max(4, 5) steps
-    assert {"g_ab", "cycle_a", "idt_ba", "d_b", "lr", "images_per_s"} <= set(rows[0])
+    assert {"g_ab", "cycle_a", "idt_ba", "d_b", "lr", "images_per_s", "data_wait_share"} <= set(
+        rows[0]
+    )
     # the last epoch decays: n_epochs=1, n_epochs_decay=1 -> epoch 2 at lr/2
     assert rows[0]["lr"] == pytest.approx(2e-4) and rows[-1]["lr"] == pytest.approx(1e-4)
 
@@ -66,7 +68,10 @@ def test_resume_is_bitwise_equal_to_an_unbroken_run(tiny_data, tmp_path, stop_at
     log_b = (tmp_path / "b" / "losses.jsonl").read_text().splitlines()
 
     def strip(rows):
-        return [{k: v for k, v in json.loads(r).items() if k != "images_per_s"} for r in rows]
+        return [
+            {k: v for k, v in json.loads(r).items() if k not in ("images_per_s", "data_wait_share")}
+            for r in rows
+        ]
 
     assert strip(log_a) == strip(log_b)
 

@@ -150,6 +150,12 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
     tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     tr.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="arithmetic (default: bf16 where the hardware has it)",
+    )
+    tr.add_argument(
         "--max-pixels",
         type=int,
         default=None,
@@ -159,6 +165,31 @@ def _build_parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(NetworkConfig):
         if f.name in _TRANSLATE_NETWORK_FIELDS:
             _add_field(ref, f)
+
+    bench = sub.add_parser(
+        "bench",
+        help="time training and inference against fp32 eager",
+        description="Time the fast path against the plain float32 form "
+        "of the same step, side by side in one run.",
+    )
+    bench.add_argument("--size", type=int, default=256, help="image side in pixels")
+    bench.add_argument(
+        "--net-g",
+        "--netG",
+        dest="net_g",
+        default="resnet_9blocks",
+        choices=("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
+    )
+    bench.add_argument("--batch-size", type=int, default=1)
+    bench.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--steps", type=int, default=3, help="timed repetitions (median)")
+    bench.add_argument("--warmup", type=int, default=1)
+    bench.add_argument(
+        "--infer-sizes", type=int, nargs="+", default=None, help="inference sizes (default: --size)"
+    )
+    bench.add_argument("--no-baseline", action="store_true", help="time the fast path only")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = sub.add_parser("demo", help="train and test a small model on generated data")
     demo.add_argument("--out", type=Path, default=Path("demo_run"), help="where to write it")
@@ -259,7 +290,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from cyclegan.translate import collect_inputs, load_translator
 
     net_opts = {k: getattr(args, k) for k in _TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
-    translator = load_translator(args.model, NetworkConfig(**net_opts), args.device)
+    translator = load_translator(args.model, NetworkConfig(**net_opts), args.device, args.precision)
     files, root = collect_inputs(args.input)
     if args.input.is_file() and args.output.suffix and not args.output.is_dir():
         raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
@@ -292,6 +323,24 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from cyclegan.bench import format_report, main_json, run_bench
+
+    result = run_bench(
+        args.size,
+        args.net_g,
+        args.batch_size,
+        args.precision,
+        args.device,
+        args.steps,
+        args.warmup,
+        tuple(args.infer_sizes or ()) or None,
+        baseline=not args.no_baseline,
+    )
+    print(main_json(result) if args.json else format_report(result))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cyclegan.demo import run_demo
 
@@ -301,7 +350,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    handler: dict[str, Any] = {"train": _cmd_train, "translate": _cmd_translate, "demo": _cmd_demo}
+    handler: dict[str, Any] = {
+        "train": _cmd_train,
+        "translate": _cmd_translate,
+        "demo": _cmd_demo,
+        "bench": _cmd_bench,
+    }
     try:
         return handler[args.command](args)
     except CycleGANError as exc:

@@ -32,6 +32,7 @@ GAN_MODES = ("lsgan", "vanilla", "wgangp")
 LR_POLICIES = ("linear", "step", "plateau", "cosine")
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, ref: str | None = None):
@@ -159,6 +160,12 @@ class TrainConfig:
 
     # Bookkeeping.
     device: str = option("auto", "where to train: auto picks cuda when present", choices=DEVICES)
+    precision: str = option(
+        "auto",
+        "arithmetic: fp32 (the reference's), bf16 or fp16 mixed precision; auto picks bf16 "
+        "where the hardware has it",
+        choices=PRECISIONS,
+    )
     deterministic: bool = option(False, "deterministic kernels (bitwise-repeatable on CPU)")
     save_epoch_freq: int = option(
         5, "save a checkpoint every N epochs (and always at the end)", ref="save_epoch_freq"

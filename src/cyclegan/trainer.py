@@ -3,7 +3,8 @@
 ``train(cfg)`` builds everything from a ``TrainConfig`` and runs it. It writes to
 ``cfg.run``: ``config.json`` (the resolved options), ``losses.jsonl`` (one JSON
 object per ``log_every`` steps: the mean of each loss over those steps, the
-learning rate, images/s) and ``checkpoints/`` (see ``checkpoint.py``).
+learning rate, images/s, and the share of the time spent waiting for data)
+and ``checkpoints/`` (see ``checkpoint.py``).
 
 ``train(cfg, resume=True)`` continues from the run's latest checkpoint with the
 saved configuration; weights, optimizers, schedules, image pools, RNG states
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from cyclegan import precision
 from cyclegan.checkpoint import (
     Position,
     latest_checkpoint,
@@ -195,7 +197,8 @@ class Trainer:
         self.nets = CycleGANNetworks(cfg.network)
         self.nets.init_weights(cfg.network)
         self.nets.to(self.device).train()
-        self.step = CycleGANStep(self.nets, cfg)
+        self.precision = precision.resolve(cfg.precision, self.device)
+        self.step = CycleGANStep(self.nets, cfg, self.precision, fused=True)
         self.sched_g = build_scheduler(self.step.opt_g, cfg)
         self.sched_d = build_scheduler(self.step.opt_d, cfg)
         self.plan = EpochPlan(len(self.files_a), len(self.files_b), cfg.batch_size, cfg.seed)
@@ -286,6 +289,7 @@ class Trainer:
         self.events.started(
             {
                 "device": str(self.device),
+                "precision": self.precision,
                 "images_a": len(self.files_a),
                 "images_b": len(self.files_b),
                 "steps_per_epoch": steps_per_epoch,
@@ -295,14 +299,20 @@ class Trainer:
             }
         )
         window: dict[str, float] = dict.fromkeys(LOSS_NAMES, 0.0)
-        window_steps, window_start = 0, time.perf_counter()
+        window_steps, window_start, window_wait = 0, time.perf_counter(), 0.0
         run_start, run_start_step = time.perf_counter(), self.position.global_step
         last_saved: Path | None = None
         pos = self.position
 
         for epoch in range(pos.epochs_done + 1, cfg.total_epochs + 1):
             self.plan.set_epoch(epoch, pos.batches_done)
-            for batch in self.loader:
+            batches = iter(self.loader)
+            while True:
+                wait_start = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                window_wait += time.perf_counter() - wait_start  # time the step sat idle
                 real_a = batch["a"].to(self.device, non_blocking=True)
                 real_b = batch["b"].to(self.device, non_blocking=True)
                 lr = self.step.opt_g.param_groups[0]["lr"]  # the rate this step trains at
@@ -344,12 +354,13 @@ class Trainer:
                         "epoch": epoch,
                         "lr": lr,
                         "images_per_s": round(rate, 3),
+                        "data_wait_share": round(window_wait / max(now - window_start, 1e-9), 4),
                         **{k: window[k] / window_steps for k in LOSS_NAMES},
                     }
                     with open(self.run_dir / "losses.jsonl", "a") as f:
                         f.write(json.dumps(row) + "\n")
                     window = dict.fromkeys(LOSS_NAMES, 0.0)
-                    window_steps, window_start = 0, now
+                    window_steps, window_start, window_wait = 0, now, 0.0
                 done = pos.global_step - run_start_step
                 per_step = (time.perf_counter() - run_start) / max(done, 1)
                 self.events.stepped(

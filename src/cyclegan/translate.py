@@ -38,6 +38,8 @@ from cyclegan.imageio import (
     to_array,
 )
 from cyclegan.networks import build_generator
+from cyclegan.precision import autocast
+from cyclegan.precision import resolve as resolve_precision
 from cyclegan.reference import load_into, read_state_dict
 from cyclegan.trainer import pick_device
 
@@ -69,11 +71,13 @@ class Translator:
         generators: dict[str, torch.nn.Module],
         device: torch.device,
         source: str,
+        precision: str = "fp32",
     ):
         self.network = network
         self.generators = {d: g.to(device).eval() for d, g in generators.items()}
         self.device = device
         self.source = source
+        self.precision = resolve_precision(precision, device)
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -101,7 +105,8 @@ class Translator:
         x, (h, w) = pad_to_multiple(
             x.to(self.device, torch.float32), multiple, 2 * multiple if multiple == 4 else multiple
         )
-        return gen(x)[..., :h, :w].float()
+        with autocast(self.precision, self.device):
+            return gen(x)[..., :h, :w].float()
 
     def translate(self, image, direction: str = "AtoB"):
         """Translate a path, PIL image, array or tensor; returns the same kind (PIL for a path)."""
@@ -200,7 +205,10 @@ def _reference_direction(path: Path) -> str:
 
 
 def load_translator(
-    model: str | Path, network: NetworkConfig | None = None, device: str = "auto"
+    model: str | Path,
+    network: NetworkConfig | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> Translator:
     """Load a checkpoint folder, a run folder (its latest checkpoint) or a reference ``.pth``.
 
@@ -222,7 +230,7 @@ def load_translator(
         load_into(gen, read_state_dict(path), str(path), hint)
         if direction == "BtoA":  # its input is domain B; describe it as the B -> A generator
             network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc, "output_nc": in_nc})
-        return Translator(network, {direction: gen}, dev, str(path))
+        return Translator(network, {direction: gen}, dev, str(path), precision)
     if path.is_dir():
         folder = (
             path
@@ -242,7 +250,7 @@ def load_translator(
             gen = build_generator(network, i, o)
             load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
             gens[direction] = gen
-        return Translator(network, gens, dev, str(folder))
+        return Translator(network, gens, dev, str(folder), precision)
     raise CheckpointError(
         f"{path}: no such model; give a run folder, a checkpoint folder or a .pth file"
     )

@@ -1,0 +1,195 @@
+"""``cyclegan bench``: time the training step and inference, fast path against fp32 eager.
+
+Both forms run in the same process on the same weights and inputs, so the
+speed-up is a ratio measured side by side, not against a number from another day:
+
+- baseline: float32, the reference's sequence of network calls (``fused=False``);
+- fast: the precision asked for (``auto``: bf16 where the hardware has it) with
+  the fused calls that ``cyclegan train`` uses.
+
+It also counts the step's floating-point operations (``torch.utils.flop_counter``),
+and measures, in the same run, what this machine's convolutions can do at best:
+a 3x3, 256-channel convolution (the ResNet blocks' shape) in the fast precision.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import platform
+import re
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cyclegan import precision as precision_module
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.networks import CycleGANNetworks
+from cyclegan.step import CycleGANStep
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
+    """Median seconds per call, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def conv_peak_tflops(prec: str, device: torch.device, repeats: int = 5) -> float:
+    """Forward TFLOP/s of a 3x3, 256 -> 256 channel convolution on 64 x 64 maps."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device)
+    x = torch.randn(1, 256, 64, 64, device=device)
+    flops = 2 * 256 * 256 * 9 * 64 * 64
+
+    def run():
+        with torch.no_grad(), precision_module.autocast(prec, device):
+            conv(x)
+
+    return flops / _time(run, device, repeats, warmup=2) / 1e12
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    # Linux reports the process's peak resident set in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(
+    size: int = 256,
+    net_g: str = "resnet_9blocks",
+    batch_size: int = 1,
+    precision: str = "auto",
+    device: str = "auto",
+    steps: int = 3,
+    warmup: int = 1,
+    infer_sizes: tuple[int, ...] | None = None,
+    baseline: bool = True,
+) -> dict:
+    """Measure and return the numbers ``cyclegan bench`` prints."""
+    from cyclegan.trainer import pick_device
+
+    dev = pick_device(device)
+    prec = precision_module.resolve(precision, dev)
+    network = NetworkConfig(net_g=net_g)
+    cfg = TrainConfig(network=network, batch_size=batch_size)
+    torch.manual_seed(0)
+    nets = CycleGANNetworks(network)
+    nets.init_weights(network)
+    nets.to(dev).train()
+    base_nets = copy.deepcopy(nets)
+    real_a = torch.rand(batch_size, 3, size, size, device=dev) * 2 - 1
+    real_b = torch.rand(batch_size, 3, size, size, device=dev) * 2 - 1
+
+    fast = CycleGANStep(nets, cfg, prec, fused=True)
+    flops = FlopCounterMode(display=False)
+    with flops:
+        fast(real_a, real_b)
+    step_flops = flops.get_total_flops()
+
+    result = {
+        "size": size,
+        "net_g": net_g,
+        "batch_size": batch_size,
+        "precision": prec,
+        "device": str(dev),
+        "machine": _machine(dev),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "train_step_flops": step_flops,
+    }
+    result["train_step_s"] = _time(lambda: fast(real_a, real_b), dev, steps, warmup)
+    if baseline:
+        base = CycleGANStep(base_nets, cfg, "fp32", fused=False)
+        result["baseline_train_step_s"] = _time(lambda: base(real_a, real_b), dev, steps, warmup)
+        result["train_speedup"] = result["baseline_train_step_s"] / result["train_step_s"]
+    result["images_per_s"] = batch_size / result["train_step_s"]
+    result["train_tflops"] = step_flops / result["train_step_s"] / 1e12
+
+    gen = nets.g_ab.eval()
+    for px in infer_sizes or (size,):
+        x = torch.rand(1, 3, px, px, device=dev) * 2 - 1
+        suffix = "" if px == size else f"_{px}"
+
+        def infer(p=prec, x=x):
+            with torch.inference_mode(), precision_module.autocast(p, dev):
+                gen(x)
+
+        result[f"infer_s{suffix}"] = _time(infer, dev, steps, warmup)
+        if baseline:
+            result[f"baseline_infer_s{suffix}"] = _time(lambda: infer("fp32"), dev, steps, warmup)
+            result[f"infer_speedup{suffix}"] = (
+                result[f"baseline_infer_s{suffix}"] / result[f"infer_s{suffix}"]
+            )
+    result["conv_peak_tflops"] = conv_peak_tflops(prec, dev)
+    result["share_of_conv_peak"] = result["train_tflops"] / result["conv_peak_tflops"]
+    result["peak_memory_mb"] = _peak_memory_mb(dev)
+    return result
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {torch.get_num_threads()} threads"
+
+
+def format_report(r: dict) -> str:
+    lines = [
+        f"cyclegan bench  {r['date']}  torch {r['torch']}  {r['device']}: {r['machine']}",
+        f"{r['net_g']}, {r['size']} px, batch {r['batch_size']}, fast path: {r['precision']}"
+        " + fused calls; baseline: fp32, reference calls",
+        f"  train step   {r['train_step_s']:8.3f} s   {r['images_per_s']:.2f} img/s   "
+        f"{r['train_tflops']:.3f} TFLOP/s ({r['train_step_flops'] / 1e12:.2f} TFLOP/step)",
+    ]
+    if "baseline_train_step_s" in r:
+        lines.append(
+            f"  baseline     {r['baseline_train_step_s']:8.3f} s   "
+            f"speed-up {r['train_speedup']:.2f}x"
+        )
+    for key in sorted(k for k in r if re.fullmatch(r"infer_s(_\d+)?", k)):
+        suffix = key[len("infer_s") :]
+        px = suffix.lstrip("_") or r["size"]
+        line = f"  infer {px} px {r[key]:8.3f} s"
+        if f"baseline_{key}" in r:
+            line += (
+                f"   baseline {r[f'baseline_{key}']:.3f} s   "
+                f"speed-up {r[f'infer_speedup{suffix}']:.2f}x"
+            )
+        lines.append(line)
+    lines.append(
+        f"  conv peak    {r['conv_peak_tflops']:.3f} TFLOP/s ({r['precision']}, 3x3 "
+        f"256ch); the step reaches {100 * r['share_of_conv_peak']:.0f}% of it"
+    )
+    lines.append(
+        f"  peak memory  {r['peak_memory_mb']:.0f} MiB "
+        + ("(CUDA allocated)" if r["device"].startswith("cuda") else "(process peak RSS)")
+    )
+    return "\n".join(lines)
+
+
+def main_json(result: dict) -> str:
+    return json.dumps(result, sort_keys=True)
