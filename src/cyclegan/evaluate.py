@@ -1,0 +1,235 @@
+"""``cyclegan evaluate``: how good is a model, and which checkpoint is best?
+
+For each direction (A to B: translate the test A images, compare with the real
+test B images; B to A likewise) a report holds:
+
+- ``fid``, ``kid_mean``, ``kid_std``: translated images against real images of
+  the target domain, on TF-FID Inception features (protocol in ``inception.py``,
+  copied into every report). Few images bias FID upwards: compare numbers only
+  at equal image counts.
+- ``cycle_l1`` (0-1 scale) and ``cycle_psnr``: the translation translated back,
+  against the input (when the model has both directions).
+- for aligned test sets (the same file name in both test folders, as in maps or
+  facades): ``paired_psnr``, ``paired_ssim`` and ``paired_pixel_accuracy`` (every
+  channel within 5/255) of each translation against its true counterpart.
+
+Translations run at each image's own size and are rounded to 8 bits, exactly
+what ``cyclegan translate`` would save.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan import metrics
+from cyclegan.checkpoint import list_checkpoints
+from cyclegan.config import write_json
+from cyclegan.data import find_domains, list_images
+from cyclegan.errors import ConfigError, DataError
+from cyclegan.imageio import load_image
+from cyclegan.inception import PROTOCOL, FeatureCache, InceptionFeatures
+from cyclegan.translate import Translator, load_translator
+
+# metric -> True when larger is better
+SELECTABLE = {
+    "fid": False,
+    "kid": False,
+    "cycle_l1": False,
+    "paired_psnr": True,
+    "paired_ssim": True,
+}
+
+
+@dataclass
+class ImageSet:
+    names: list[str]
+    images: list[np.ndarray]  # H x W x 3 uint8
+
+
+def load_folder(folder: Path) -> ImageSet:
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"{folder}: no images to evaluate")
+    return ImageSet(
+        [str(p.relative_to(folder)) for p in files],
+        [np.clip(np.rint(load_image(p, 3) * 255), 0, 255).astype(np.uint8) for p in files],
+    )
+
+
+def set_distance(
+    fake: list[np.ndarray],
+    real: list[np.ndarray],
+    extractor: InceptionFeatures,
+    cache: FeatureCache,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+) -> dict:
+    f_fake = cache.features(fake, extractor)
+    f_real = cache.features(real, extractor)
+    kid_mean, kid_std = metrics.kid(f_fake, f_real, kid_subsets, kid_subset_size)
+    return {
+        "fid": metrics.fid(f_fake, f_real),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "n_fake": len(fake),
+        "n_real": len(real),
+        "kid_subset_size": min(kid_subset_size, len(fake), len(real)),
+        "kid_subsets": kid_subsets,
+    }
+
+
+def _gray_to_rgb(img: np.ndarray) -> np.ndarray:
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+
+
+def evaluate_direction(
+    translator: Translator,
+    direction: str,
+    source: ImageSet,
+    target: ImageSet,
+    extractor: InceptionFeatures,
+    cache: FeatureCache,
+) -> dict:
+    back = "BtoA" if direction == "AtoB" else "AtoB"
+    fakes = [_gray_to_rgb(translator.translate(img, direction)) for img in source.images]
+    result = set_distance(fakes, target.images, extractor, cache)
+    if back in translator.directions:
+        l1s, psnrs = [], []
+        for img, fake in zip(source.images, fakes, strict=True):
+            rec = _gray_to_rgb(translator.translate(fake, back)).astype(np.float64) / 255
+            l1s.append(float(np.abs(rec - img / 255).mean()))
+            psnrs.append(metrics.psnr(rec, img / 255))
+        result["cycle_l1"], result["cycle_psnr"] = float(np.mean(l1s)), float(np.mean(psnrs))
+    truth = dict(zip(target.names, target.images, strict=True))
+    pairs = [
+        (fake, truth[name])
+        for name, fake in zip(source.names, fakes, strict=True)
+        if name in truth and truth[name].shape == fake.shape
+    ]
+    if pairs:
+        result["paired_count"] = len(pairs)
+        result["paired_psnr"] = float(np.mean([metrics.psnr(f / 255, t / 255) for f, t in pairs]))
+        result["paired_ssim"] = float(np.mean([metrics.ssim(f / 255, t / 255) for f, t in pairs]))
+        result["paired_pixel_accuracy"] = float(
+            np.mean([metrics.pixel_accuracy(f / 255, t / 255) for f, t in pairs])
+        )
+    return result
+
+
+def evaluate_model(
+    model: Path,
+    data: Path,
+    split: str = "test",
+    direction: str = "both",
+    device: str = "auto",
+    precision: str = "auto",
+    cache_dir: Path | None = None,
+    extractor: InceptionFeatures | None = None,
+) -> dict:
+    folders = find_domains(data)
+    if split == "test":
+        dir_a, dir_b = folders.test_a, folders.test_b
+        if dir_a is None or dir_b is None:
+            raise DataError(f"{data}: no testA/testB folders; use --split train")
+    else:
+        dir_a, dir_b = folders.train_a, folders.train_b
+    translator = load_translator(model, device=device, precision=precision)
+    extractor = extractor or InceptionFeatures(translator.device)
+    cache = FeatureCache(cache_dir)
+    sets = {"A": load_folder(dir_a), "B": load_folder(dir_b)}
+    wanted = ("AtoB", "BtoA") if direction == "both" else (direction,)
+    report = {
+        "model": translator.source,
+        "data": str(data),
+        "split": split,
+        "protocol": PROTOCOL,
+        "directions": {},
+    }
+    for d in wanted:
+        if d not in translator.directions:
+            continue
+        src, dst = ("A", "B") if d == "AtoB" else ("B", "A")
+        report["directions"][d] = evaluate_direction(
+            translator, d, sets[src], sets[dst], extractor, cache
+        )
+    if not report["directions"]:
+        raise ConfigError(f"{translator.source} cannot translate {direction}")
+    return report
+
+
+def compare_folders(
+    fake: Path, real: Path, device: str = "cpu", cache_dir: Path | None = None
+) -> dict:
+    extractor = InceptionFeatures(device)
+    result = set_distance(
+        load_folder(fake).images, load_folder(real).images, extractor, FeatureCache(cache_dir)
+    )
+    return {"fake": str(fake), "real": str(real), "protocol": PROTOCOL, **result}
+
+
+def score(report: dict, metric: str) -> float:
+    """One number per report: the chosen metric averaged over the evaluated directions."""
+    key = "kid_mean" if metric == "kid" else metric
+    values = [d[key] for d in report["directions"].values() if key in d]
+    if not values:
+        raise ConfigError(f"metric {metric!r} is not in the report (aligned test sets only?)")
+    return float(np.mean(values))
+
+
+def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -> dict:
+    """Evaluate every checkpoint of a run; name the best and mark it in the run folder."""
+    folders = list_checkpoints(run)
+    if not folders:
+        raise DataError(f"{run}: no checkpoints to evaluate")
+    extractor = kwargs.pop("extractor", None)
+    reports = []
+    for folder in folders:
+        report = evaluate_model(folder, data, extractor=extractor, **kwargs)
+        extractor = extractor or None
+        reports.append(report)
+    scores = [score(r, metric) for r in reports]
+    pick = (np.argmax if SELECTABLE[metric] else np.argmin)(scores)
+    best = {
+        "checkpoint": folders[pick].name,
+        "metric": metric,
+        "value": scores[int(pick)],
+        "scores": {f.name: s for f, s in zip(folders, scores, strict=True)},
+    }
+    write_json(Path(run) / "best_checkpoint.json", best)
+    return {"best": best, "reports": reports}
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    if "directions" in report:
+        lines.append(f"{report['model']} on {report['data']} ({report['split']})")
+        for d, r in report["directions"].items():
+            line = (
+                f"  {d}: FID {r['fid']:.2f}  KID {r['kid_mean']:.4f} +- {r['kid_std']:.4f}"
+                f"  ({r['n_fake']} translated vs {r['n_real']} real)"
+            )
+            if "cycle_l1" in r:
+                line += f"  cycle L1 {r['cycle_l1']:.4f} / {r['cycle_psnr']:.1f} dB"
+            if "paired_psnr" in r:
+                line += (
+                    f"  paired PSNR {r['paired_psnr']:.2f} SSIM {r['paired_ssim']:.3f}"
+                    f" acc {r['paired_pixel_accuracy']:.3f}"
+                )
+            lines.append(line)
+    else:
+        lines.append(
+            f"{report['fake']} vs {report['real']}: FID {report['fid']:.2f}  KID "
+            f"{report['kid_mean']:.4f} +- {report['kid_std']:.4f}  "
+            f"({report['n_fake']} vs {report['n_real']} images)"
+        )
+    p = report["protocol"]
+    lines.append(f"  protocol: {p['network']}; {p['resize']}; input {p['input_scale']}")
+    return "\n".join(lines)
+
+
+def dumps(report: dict) -> str:
+    return json.dumps(report, indent=2, sort_keys=True)
