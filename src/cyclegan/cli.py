@@ -191,6 +191,41 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-baseline", action="store_true", help="time the fast path only")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="FID/KID, cycle and paired metrics; best checkpoint",
+        description="Evaluate a model on a dataset's test folders, or compare "
+        "two folders of images (--fake, --real).",
+    )
+    ev.add_argument("--model", help="run folder, checkpoint folder or reference .pth")
+    ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
+    ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
+    ev.add_argument("--real", type=Path, help="folder of real images (with --fake)")
+    ev.add_argument("--split", choices=("test", "train"), default="test")
+    ev.add_argument("--direction", choices=("AtoB", "BtoA", "both"), default="both")
+    ev.add_argument(
+        "--checkpoints",
+        choices=("latest", "all"),
+        default="latest",
+        help="all: evaluate every checkpoint of a run and name the best",
+    )
+    ev.add_argument(
+        "--metric",
+        default="fid",
+        choices=("fid", "kid", "cycle_l1", "paired_psnr", "paired_ssim"),
+        help="what --checkpoints all picks the best by",
+    )
+    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ev.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    ev.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "cyclegan" / "features",
+        help="where Inception features are kept (by content hash)",
+    )
+    ev.add_argument("--out", type=Path, help="also write the JSON report here")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     demo = sub.add_parser("demo", help="train and test a small model on generated data")
     demo.add_argument("--out", type=Path, default=Path("demo_run"), help="where to write it")
     demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
@@ -341,6 +376,47 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cyclegan import evaluate as ev
+
+    if args.fake or args.real:
+        if not (args.fake and args.real) or args.model:
+            raise CycleGANError("compare folders with both --fake DIR and --real DIR (no --model)")
+        report = ev.compare_folders(
+            args.fake, args.real, "cpu" if args.device == "auto" else args.device, args.cache
+        )
+        text = ev.format_report(report)
+    else:
+        if not (args.model and args.data):
+            raise CycleGANError("evaluate needs --model and --data (or --fake and --real)")
+        opts = {
+            "split": args.split,
+            "direction": args.direction,
+            "device": args.device,
+            "precision": args.precision,
+            "cache_dir": args.cache,
+        }
+        if args.checkpoints == "all":
+            report = ev.evaluate_checkpoints(Path(args.model), args.data, args.metric, **opts)
+            best = report["best"]
+            text = "\n".join(
+                [
+                    *(ev.format_report(r) for r in report["reports"]),
+                    f"best by {best['metric']}: {best['checkpoint']} "
+                    f"({best['value']:.4f}); marked in "
+                    f"{Path(args.model) / 'best_checkpoint.json'}",
+                ]
+            )
+        else:
+            report = ev.evaluate_model(Path(args.model), args.data, **opts)
+            text = ev.format_report(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(ev.dumps(report) + "\n")
+    print(ev.dumps(report) if args.json else text)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cyclegan.demo import run_demo
 
@@ -355,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         "translate": _cmd_translate,
         "demo": _cmd_demo,
         "bench": _cmd_bench,
+        "evaluate": _cmd_evaluate,
     }
     try:
         return handler[args.command](args)

@@ -70,14 +70,18 @@ def set_distance(
 ) -> dict:
     f_fake = cache.features(fake, extractor)
     f_real = cache.features(real, extractor)
-    kid_mean, kid_std = metrics.kid(f_fake, f_real, kid_subsets, kid_subset_size)
+    # KID's estimator is unbiased at any subset size, so its mean does not depend on it;
+    # subsets of at most half the smaller set keep the spread over subsets informative
+    # (a subset that is the whole set every time would report a spread of 0).
+    subset = max(2, min(kid_subset_size, min(len(fake), len(real)) // 2))
+    kid_mean, kid_std = metrics.kid(f_fake, f_real, kid_subsets, subset)
     return {
         "fid": metrics.fid(f_fake, f_real),
         "kid_mean": kid_mean,
         "kid_std": kid_std,
         "n_fake": len(fake),
         "n_real": len(real),
-        "kid_subset_size": min(kid_subset_size, len(fake), len(real)),
+        "kid_subset_size": subset,
         "kid_subsets": kid_subsets,
     }
 
@@ -185,12 +189,12 @@ def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -
     folders = list_checkpoints(run)
     if not folders:
         raise DataError(f"{run}: no checkpoints to evaluate")
-    extractor = kwargs.pop("extractor", None)
-    reports = []
-    for folder in folders:
-        report = evaluate_model(folder, data, extractor=extractor, **kwargs)
-        extractor = extractor or None
-        reports.append(report)
+    from cyclegan.trainer import pick_device
+
+    extractor = kwargs.pop("extractor", None) or InceptionFeatures(
+        pick_device(kwargs.get("device", "auto"))
+    )
+    reports = [evaluate_model(folder, data, extractor=extractor, **kwargs) for folder in folders]
     scores = [score(r, metric) for r in reports]
     pick = (np.argmax if SELECTABLE[metric] else np.argmin)(scores)
     best = {

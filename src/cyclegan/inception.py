@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -77,7 +78,10 @@ class InceptionFeatures:
         if file_sha1(path) != SHA1:
             raise MetricsUnavailable(f"{path}: checksum differs from the published weights")
         self.device = torch.device(device)
-        self.model = torch.jit.load(str(path), map_location=self.device).eval()
+        with warnings.catch_warnings():
+            # The weights exist only as TorchScript; torch deprecates jit.load, not the file.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model = torch.jit.load(str(path), map_location=self.device).eval()
         self.batch_size = batch_size
 
     @torch.no_grad()
