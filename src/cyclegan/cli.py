@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ def _add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None
                 help=argparse.SUPPRESS,
             )
         return
-    names = [_kebab(f.name)]
+    names = [_kebab(f.name), *f.metadata.get("aliases", ())]
     if ref and "--" + ref not in names:
         names.append("--" + ref)
     if ref and _kebab(ref) not in names:
@@ -306,13 +307,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides = {k: getattr(args, k) for k in RESUME_OVERRIDES if hasattr(args, k)}
     else:
         cfg = _config_from_args(args)
-    progress = _Progress()
+    # Under torchrun every process runs this; only rank 0 draws progress and prints.
+    main_process = os.environ.get("RANK", "0") == "0"
+    progress = _Progress() if main_process else None
     try:
         final = train(cfg, resume=args.resume, events=progress, overrides=overrides)
     except TrainingInterrupted as exc:
-        progress.close()
-        print(f"{exc}\nresume with: cyclegan train --run {cfg.run} --resume", file=sys.stderr)
+        if progress:
+            progress.close()
+            print(f"{exc}\nresume with: cyclegan train --run {cfg.run} --resume", file=sys.stderr)
         return 128 + exc.signum
+    if not progress:
+        return 0
     progress.close()
     print(
         f"done: {final}\ntranslate with: cyclegan translate --model {cfg.run} "

@@ -35,9 +35,18 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, ref: str | None = None):
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    ref: str | None = None,
+    aliases: tuple[str, ...] = (),
+):
     """A dataclass field with the metadata the CLI and the validation read."""
-    return field(default=default, metadata={"help": help, "choices": choices, "ref": ref})
+    return field(
+        default=default, metadata={"help": help, "choices": choices, "ref": ref, "aliases": aliases}
+    )
 
 
 def _validate(obj: Any) -> None:
@@ -105,7 +114,10 @@ class TrainConfig:
     """Everything a training run needs besides the images themselves."""
 
     data: str = option("", "dataset folder (trainA/trainB, train_a/train_b or A/images+B/images)")
-    run: str = option("", "run folder: configuration, logs and checkpoints go here")
+    # --run-dir: torchrun's own parser refuses "--run" (a prefix of its --run-path).
+    run: str = option(
+        "", "run folder: configuration, logs and checkpoints go here", aliases=("--run-dir",)
+    )
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     # Data pipeline (the reference's preprocessing).

@@ -59,6 +59,48 @@ def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
+class GeneratorPair(nn.Module):
+    """Both generators as one module whose single forward computes every generator output
+    of a step. One call per step is what DistributedDataParallel can synchronize, though
+    each generator runs two or three times inside it."""
+
+    def __init__(self, g_ab: nn.Module, g_ba: nn.Module, identity: bool, fused: bool):
+        super().__init__()
+        self.g_ab, self.g_ba, self.identity, self.fused = g_ab, g_ba, identity, fused
+
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        if self.fused and self.identity and real_a.shape == real_b.shape:
+            out["fake_b"], out["idt_ab"] = self.g_ab(torch.cat([real_a, real_b])).chunk(2)
+            out["fake_a"], out["idt_ba"] = self.g_ba(torch.cat([real_b, real_a])).chunk(2)
+        else:
+            out["fake_b"], out["fake_a"] = self.g_ab(real_a), self.g_ba(real_b)
+            if self.identity:
+                out["idt_ab"], out["idt_ba"] = self.g_ab(real_b), self.g_ba(real_a)
+        out["rec_a"] = self.g_ba(out["fake_b"])
+        out["rec_b"] = self.g_ab(out["fake_a"])
+        return out
+
+
+class DiscriminatorPair(nn.Module):
+    """Both discriminators judging real and (pooled) fake images, in one forward."""
+
+    def __init__(self, d_a: nn.Module, d_b: nn.Module, fused: bool):
+        super().__init__()
+        self.d_a, self.d_b, self.fused = d_a, d_b, fused
+
+    def _judge(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+        if self.fused and real.shape == fake.shape:
+            return d(torch.cat([real, fake])).chunk(2)
+        return d(real), d(fake)
+
+    def forward(self, real_a, fake_a, real_b, fake_b) -> dict[str, torch.Tensor]:
+        out = {}
+        out["real_a"], out["fake_a"] = self._judge(self.d_a, real_a, fake_a)
+        out["real_b"], out["fake_b"] = self._judge(self.d_b, real_b, fake_b)
+        return out
+
+
 class CycleGANStep:
     """Holds what one step changes: the networks, both optimizers and both image pools.
 
@@ -74,15 +116,30 @@ class CycleGANStep:
     batch norm would mix the statistics of the batched images, so it is never fused.
     ``fused=False`` is the reference's sequence of calls, kept for the golden tests
     and as the baseline that ``cyclegan bench`` compares against.
+
+    ``generators`` and ``discriminators`` are the modules each update runs through;
+    with several processes the trainer wraps each in DistributedDataParallel. The
+    generator update calls the discriminators directly: they are frozen there, get
+    no gradient, and so have nothing to synchronize. ``pool_seed`` gives every
+    process a pool of its own.
     """
 
     def __init__(
-        self, nets: CycleGANNetworks, cfg: TrainConfig, precision: str = "fp32", fused: bool = False
+        self,
+        nets: CycleGANNetworks,
+        cfg: TrainConfig,
+        precision: str = "fp32",
+        fused: bool = False,
+        pool_seed: int | None = None,
     ):
         self.nets = nets
         self.cfg = cfg
         self.precision = precision
         self.fused = fused and cfg.network.norm != "batch"
+        self.generators: nn.Module = GeneratorPair(
+            nets.g_ab, nets.g_ba, cfg.identity_active, self.fused
+        )
+        self.discriminators: nn.Module = DiscriminatorPair(nets.d_a, nets.d_b, self.fused)
         device = next(nets.parameters()).device
         self.autocast = lambda: autocast(precision, device)
         betas = (cfg.beta1, cfg.beta2)
@@ -102,23 +159,9 @@ class CycleGANStep:
         self.scaler_g = grad_scaler(precision, device)
         self.scaler_d = grad_scaler(precision, device)
         # Separate seeds: the two pools must not draw the same swap decisions.
-        self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1)
-        self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 2)
-
-    def _translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All generator outputs of a step: fakes, reconstructions, identity images."""
-        n, identity = self.nets, self.cfg.identity_active
-        out: dict[str, torch.Tensor] = {}
-        if self.fused and identity and real_a.shape == real_b.shape:
-            out["fake_b"], out["idt_ab"] = n.g_ab(torch.cat([real_a, real_b])).chunk(2)
-            out["fake_a"], out["idt_ba"] = n.g_ba(torch.cat([real_b, real_a])).chunk(2)
-        else:
-            out["fake_b"], out["fake_a"] = n.g_ab(real_a), n.g_ba(real_b)
-            if identity:
-                out["idt_ab"], out["idt_ba"] = n.g_ab(real_b), n.g_ba(real_a)
-        out["rec_a"] = n.g_ba(out["fake_b"])
-        out["rec_b"] = n.g_ab(out["fake_a"])
-        return out
+        seed = cfg.seed * 2 if pool_seed is None else pool_seed
+        self.pool_a = ImagePool(cfg.pool_size, seed=seed + 1)
+        self.pool_b = ImagePool(cfg.pool_size, seed=seed + 2)
 
     def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run one step; returns the detached losses (tensors, so no device sync here)."""
@@ -129,7 +172,7 @@ class CycleGANStep:
         _set_requires_grad([n.d_a, n.d_b], False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            img = self._translate(real_a, real_b)
+            img = self.generators(real_a, real_b)
             losses["g_ab"] = gan_loss(n.d_b(img["fake_b"]), True, cfg.gan_mode)
             losses["g_ba"] = gan_loss(n.d_a(img["fake_a"]), True, cfg.gan_mode)
         losses["cycle_a"] = l1(img["rec_a"], real_a) * cfg.lambda_a
@@ -147,29 +190,24 @@ class CycleGANStep:
 
         # 2. Discriminators on real images and pooled fakes.
         self.opt_d.zero_grad(set_to_none=True)
-        fake_b = self.pool_b.query(img["fake_b"])
-        fake_a = self.pool_a.query(img["fake_a"])
+        fake_a = self.pool_a.query(img["fake_a"]).to(real_a.dtype)
+        fake_b = self.pool_b.query(img["fake_b"]).to(real_b.dtype)
+        mode = cfg.gan_mode
         with self.autocast():
-            losses["d_b"] = self._discriminator_loss(n.d_b, real_b, fake_b)
-            losses["d_a"] = self._discriminator_loss(n.d_a, real_a, fake_a)
+            pred = self.discriminators(real_a, fake_a, real_b, fake_b)
+            judged = (("a", real_a, fake_a, n.d_a), ("b", real_b, fake_b, n.d_b))
+            for side, real, fake, d in judged:
+                loss = 0.5 * (
+                    gan_loss(pred[f"real_{side}"], True, mode)
+                    + gan_loss(pred[f"fake_{side}"], False, mode)
+                )
+                if mode == "wgangp":
+                    loss = loss + gradient_penalty(d, real, fake)
+                losses[f"d_{side}"] = loss
         self.scaler_d.scale(losses["d_a"] + losses["d_b"]).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         return {k: v.detach() for k, v in losses.items()}
-
-    def _discriminator_loss(
-        self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor
-    ) -> torch.Tensor:
-        fake = fake.detach().to(real.dtype)
-        if self.fused and real.shape == fake.shape:
-            pred_real, pred_fake = d(torch.cat([real, fake])).chunk(2)
-        else:
-            pred_real, pred_fake = d(real), d(fake)
-        mode = self.cfg.gan_mode
-        loss = 0.5 * (gan_loss(pred_real, True, mode) + gan_loss(pred_fake, False, mode))
-        if mode == "wgangp":
-            loss = loss + gradient_penalty(d, real, fake)
-        return loss
 
     def state_dict(self) -> dict:
         return {

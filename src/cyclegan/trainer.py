@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclegan import precision
+from cyclegan import distributed, precision
 from cyclegan.checkpoint import (
     Position,
     latest_checkpoint,
@@ -173,7 +174,15 @@ class Trainer:
                 f"option 'batch_size' is {cfg.batch_size} with preprocess {cfg.preprocess!r}: "
                 "images of different sizes cannot share a batch; use a crop mode or batch 1"
             )
-        self.device = pick_device(cfg.device)
+        self.ctx, self.device = distributed.setup(pick_device(cfg.device))
+        if not self.ctx.is_main:
+            self.events = TrainingEvents()  # only rank 0 reports
+        if self.ctx.active and cfg.gan_mode == "wgangp":
+            raise ConfigError(
+                "gan_mode 'wgangp' is not supported with several processes yet: its gradient "
+                "penalty differentiates through the discriminator twice, which "
+                "DistributedDataParallel does not synchronize; use lsgan or vanilla"
+            )
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
         if cfg.lambda_identity > 0 and not cfg.identity_active:
@@ -196,21 +205,38 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.nets = CycleGANNetworks(cfg.network)
         self.nets.init_weights(cfg.network)
+        if self.ctx.active and cfg.network.norm == "batch":
+            self.nets = nn.SyncBatchNorm.convert_sync_batchnorm(self.nets)
         self.nets.to(self.device).train()
         self.precision = precision.resolve(cfg.precision, self.device)
-        self.step = CycleGANStep(self.nets, cfg, self.precision, fused=True)
+        # Rank 0 draws its pools exactly as a single process would; the others their own.
+        pool_seed = cfg.seed * 2 + 1_000_003 * self.ctx.rank
+        self.step = CycleGANStep(self.nets, cfg, self.precision, fused=True, pool_seed=pool_seed)
         self.sched_g = build_scheduler(self.step.opt_g, cfg)
         self.sched_d = build_scheduler(self.step.opt_d, cfg)
-        self.plan = EpochPlan(len(self.files_a), len(self.files_b), cfg.batch_size, cfg.seed)
+        self.plan = EpochPlan(
+            len(self.files_a),
+            len(self.files_b),
+            cfg.batch_size,
+            cfg.seed,
+            self.ctx.rank,
+            self.ctx.world,
+        )
         self.position = Position()
         self.epoch_g_loss_sum = 0.0
         if checkpoint is not None:
             self._restore(checkpoint)
-        else:
+        elif self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.run_dir / "config.json", cfg.to_dict())
             (self.run_dir / "losses.jsonl").write_text("")
-        self._trim_loss_log()
+        if self.ctx.is_main:
+            self._trim_loss_log()
+        # DDP after loading: it starts every process from rank 0's weights.
+        self.step.generators = distributed.wrap(self.step.generators, self.ctx, self.device)
+        self.step.discriminators = distributed.wrap(self.step.discriminators, self.ctx, self.device)
+        if self.ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
+            torch.manual_seed(cfg.seed + 7919 * self.ctx.rank + self.position.global_step)
 
         dataset = UnpairedImages(self.files_a, self.files_b, cfg)
         workers = cfg.num_workers
@@ -241,7 +267,19 @@ class Trainer:
                 f"images then, {len(self.files_a)}/{len(self.files_b)} now): the remaining "
                 "epochs use the new files, so the run will not repeat exactly"
             )
-        self.position = Position(meta["epochs_done"], meta["batches_done"], meta["global_step"])
+        batches_done, saved_world = meta["batches_done"], state.get("world", 1)
+        if batches_done and saved_world != self.ctx.world:
+            # Mid-epoch with another process count: continue after the samples already seen.
+            samples_done = batches_done * self.cfg.batch_size * saved_world
+            batches_done = samples_done // (self.cfg.batch_size * self.ctx.world)
+            self.events.note(
+                f"resuming {saved_world}-process training with {self.ctx.world} "
+                "processes: pools and RNG streams start from rank 0's"
+            )
+        if self.ctx.rank > 0:
+            self.step.pool_a.rng.seed(self.cfg.seed + 1_000_003 * self.ctx.rank + 1)
+            self.step.pool_b.rng.seed(self.cfg.seed + 1_000_003 * self.ctx.rank + 2)
+        self.position = Position(meta["epochs_done"], batches_done, meta["global_step"])
         self.events.note(f"resuming from {folder} (step {self.position.global_step})")
 
     def _trim_loss_log(self) -> None:
@@ -265,10 +303,14 @@ class Trainer:
             "epoch_g_loss_sum": self.epoch_g_loss_sum,
             "n_a": len(self.files_a),
             "n_b": len(self.files_b),
+            "world": self.ctx.world,
         }
-        folder = save_checkpoint(self.run_dir, self.cfg, self.nets, state, self.position)
-        prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
-        self.events.saved(folder)
+        folder = self.run_dir / "checkpoints" / self.position.folder_name()
+        if self.ctx.is_main:  # written once; every process waits until it is complete
+            folder = save_checkpoint(self.run_dir, self.cfg, self.nets, state, self.position)
+            prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+            self.events.saved(folder)
+        distributed.barrier(self.ctx)
         return folder
 
     def run(self) -> Path:
@@ -279,6 +321,7 @@ class Trainer:
             return self._loop(stop)
         finally:
             stop.restore()
+            distributed.teardown(self.ctx)
 
     def _loop(self, stop: _StopFlag) -> Path:
         cfg = self.cfg
@@ -317,7 +360,8 @@ class Trainer:
                 real_b = batch["b"].to(self.device, non_blocking=True)
                 lr = self.step.opt_g.param_groups[0]["lr"]  # the rate this step trains at
                 losses = self.step(real_a, real_b)
-                values = torch.stack([losses[k] for k in LOSS_NAMES]).float().cpu()
+                values = torch.stack([losses[k] for k in LOSS_NAMES]).float()
+                values = distributed.average(values, self.ctx).cpu()  # a NaN anywhere: all stop
                 if not torch.isfinite(values).all():
                     bad = [
                         k
@@ -347,6 +391,8 @@ class Trainer:
                 window_steps += 1
 
                 if pos.global_step % cfg.log_every == 0 or pos.global_step == total_steps:
+                    # Which A images each process trained on in this step (several processes).
+                    seen = distributed.gather_ints(batch["a_index"].tolist(), self.ctx, self.device)
                     now = time.perf_counter()
                     rate = window_steps * cfg.batch_size / max(now - window_start, 1e-9)
                     row = {
@@ -357,8 +403,11 @@ class Trainer:
                         "data_wait_share": round(window_wait / max(now - window_start, 1e-9), 4),
                         **{k: window[k] / window_steps for k in LOSS_NAMES},
                     }
-                    with open(self.run_dir / "losses.jsonl", "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                    if self.ctx.active:
+                        row["a_index_by_rank"] = seen
+                    if self.ctx.is_main:
+                        with open(self.run_dir / "losses.jsonl", "a") as f:
+                            f.write(json.dumps(row) + "\n")
                     window = dict.fromkeys(LOSS_NAMES, 0.0)
                     window_steps, window_start, window_wait = 0, now, 0.0
                 done = pos.global_step - run_start_step
@@ -375,17 +424,20 @@ class Trainer:
                     }
                 )
 
-                if stop.signum is not None:
+                if distributed.any_rank(stop.signum is not None, self.ctx, self.device):
                     folder = self.save()
-                    name = signal.Signals(stop.signum).name
+                    # A process told by another one to stop reports the usual SIGTERM.
+                    signum = stop.signum or signal.SIGTERM
+                    name = signal.Signals(signum).name
                     raise TrainingInterrupted(
                         f"stopped by {name} at step {pos.global_step}; saved {folder}",
                         folder,
-                        stop.signum,
+                        signum,
                     )
-                out_of_time = (
+                out_of_time = bool(
                     cfg.max_minutes and time.perf_counter() - run_start >= cfg.max_minutes * 60
                 )
+                out_of_time = distributed.any_rank(out_of_time, self.ctx, self.device)
                 if out_of_time or (cfg.max_iters and pos.global_step >= cfg.max_iters):
                     return self.save()
                 epoch_save = pos.batches_done == 0 and (
