@@ -44,9 +44,15 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
         "d_b.safetensors",
         "training_state.pt",
     }
-    assert files == {"config.json", "losses.jsonl", "checkpoints/latest"} | {
-        f"checkpoints/epoch_000{e}/{f}" for e in (1, 2) for f in bundle
-    }
+    assert files == {
+        "config.json",
+        "losses.jsonl",
+        "losses.png",
+        "index.html",
+        "checkpoints/latest",
+        "samples/epoch_0001.png",
+        "samples/epoch_0002.png",
+    } | {f"checkpoints/epoch_000{e}/{f}" for e in (1, 2) for f in bundle}
     rows = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 11))  # 2 epochs of max(4, 5) steps
     assert {"g_ab", "cycle_a", "idt_ba", "d_b", "lr", "images_per_s", "data_wait_share"} <= set(

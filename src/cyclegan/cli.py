@@ -227,6 +227,27 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, help="also write the JSON report here")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    rep = sub.add_parser(
+        "report",
+        help="rebuild a run's loss curves and index.html",
+        description="Rebuild RUN/losses.png and RUN/index.html from the run "
+        "folder (they are also refreshed after every epoch).",
+    )
+    rep.add_argument("run", type=Path, help="the run folder")
+
+    res = sub.add_parser(
+        "results",
+        help="a page of every test image translated both ways",
+        description="Translate a dataset's test folders both ways and write "
+        "an HTML page: input | translation | reconstruction.",
+    )
+    res.add_argument("--model", required=True, help="run folder, checkpoint folder or .pth")
+    res.add_argument("--data", required=True, type=Path, help="dataset folder")
+    res.add_argument("--split", choices=("test", "train"), default="test")
+    res.add_argument("--out", required=True, type=Path, help="folder for the page")
+    res.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    res.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+
     demo = sub.add_parser("demo", help="train and test a small model on generated data")
     demo.add_argument("--out", type=Path, default=Path("demo_run"), help="where to write it")
     demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
@@ -423,6 +444,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from cyclegan.report import build_report, plot_losses
+
+    if not (args.run / "config.json").is_file():
+        raise CycleGANError(f"{args.run}: not a run folder (no config.json)")
+    plot_losses(args.run)
+    print(f"wrote {build_report(args.run)}")
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from cyclegan.data import find_domains
+    from cyclegan.report import results_page
+    from cyclegan.translate import load_translator
+
+    folders = find_domains(args.data)
+    pair = (
+        (folders.test_a, folders.test_b)
+        if args.split == "test"
+        else (folders.train_a, folders.train_b)
+    )
+    if pair == (None, None):
+        raise CycleGANError(f"{args.data}: no test folders; use --split train")
+    translator = load_translator(args.model, device=args.device, precision=args.precision)
+    print(f"wrote {results_page(translator, *pair, args.out)}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cyclegan.demo import run_demo
 
@@ -438,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         "demo": _cmd_demo,
         "bench": _cmd_bench,
         "evaluate": _cmd_evaluate,
+        "report": _cmd_report,
+        "results": _cmd_results,
     }
     try:
         return handler[args.command](args)

@@ -165,6 +165,11 @@ class TrainConfig:
         50, "epochs between x0.1 steps when lr_policy is step", ref="lr_decay_iters"
     )
     max_iters: int = option(0, "stop after this many steps in all (0: run every epoch)")
+    init_from: str = option(
+        "",
+        "start from this checkpoint's weights (fresh optimizer and "
+        "schedule): fine-tuning, or a second fit",
+    )
     max_minutes: float = option(
         0.0, "stop (with a checkpoint) after this much training time in this process (0: no limit)"
     )
@@ -184,6 +189,10 @@ class TrainConfig:
     )
     save_iter_freq: int = option(0, "also save every N steps (0: off)", ref="save_latest_freq")
     log_every: int = option(10, "append losses to the log every N steps", ref="print_freq")
+    report: bool = option(True, "write sample grids, loss curves and index.html each epoch")
+    tensorboard: bool = option(
+        False, "also log scalars and samples for TensorBoard (needs the tensorboard extra)"
+    )
     keep_checkpoints: int = option(0, "keep only the newest N checkpoints (0: keep all)")
 
     def __post_init__(self) -> None:

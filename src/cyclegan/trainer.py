@@ -45,6 +45,7 @@ from cyclegan.config import TrainConfig, write_json
 from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError, TrainingDiverged
 from cyclegan.networks import CycleGANNetworks
+from cyclegan.report import RunReport, fixed_samples, sample_grid
 from cyclegan.schedule import build_scheduler, step_scheduler
 from cyclegan.step import LOSS_NAMES, CycleGANStep
 
@@ -118,6 +119,16 @@ def _resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainC
         **overrides,
     }
     return TrainConfig.from_dict(values)
+
+
+def _tensorboard_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "option 'tensorboard' needs the tensorboard package: pip install tensorboard"
+        ) from None
+    return SummaryWriter(str(folder))
 
 
 def pick_device(name: str) -> torch.device:
@@ -205,6 +216,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.nets = CycleGANNetworks(cfg.network)
         self.nets.init_weights(cfg.network)
+        if cfg.init_from and checkpoint is None:
+            source = Path(cfg.init_from)
+            if read_meta(source)["network"] != cfg.network.__dict__:
+                raise ConfigError(f"option 'init_from': {source} has other network options")
+            for name in ("g_ab", "g_ba", "d_a", "d_b"):
+                getattr(self.nets, name).load_state_dict(load_weights(source, name))
         if self.ctx.active and cfg.network.norm == "batch":
             self.nets = nn.SyncBatchNorm.convert_sync_batchnorm(self.nets)
         self.nets.to(self.device).train()
@@ -235,6 +252,13 @@ class Trainer:
         # DDP after loading: it starts every process from rank 0's weights.
         self.step.generators = distributed.wrap(self.step.generators, self.ctx, self.device)
         self.step.discriminators = distributed.wrap(self.step.discriminators, self.ctx, self.device)
+        self.report = self.board = None
+        if self.ctx.is_main and cfg.report:
+            self.report = RunReport(
+                self.run_dir, self.files_a, self.files_b, cfg.network, cfg.crop_size
+            )
+        if self.ctx.is_main and cfg.tensorboard:
+            self.board = _tensorboard_writer(self.run_dir / "tensorboard")
         if self.ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
             torch.manual_seed(cfg.seed + 7919 * self.ctx.rank + self.position.global_step)
 
@@ -313,6 +337,24 @@ class Trainer:
         distributed.barrier(self.ctx)
         return folder
 
+    def _epoch_visuals(self, epoch: int, step: int) -> None:
+        """Samples, curves and the HTML page (rank 0), and TensorBoard images if asked."""
+        if self.report is not None:
+            self.report.epoch_done(epoch, self.nets.g_ab, self.nets.g_ba)
+        if self.board is not None:
+            grid = sample_grid(self.nets.g_ab, self.nets.g_ba, *self._board_samples())
+            self.board.add_image("samples", grid, step, dataformats="HWC")
+            self.board.flush()
+
+    def _board_samples(self):
+        if self.report is not None:
+            return self.report.real_a, self.report.real_b
+        net, size = self.cfg.network, self.cfg.crop_size
+        return (
+            fixed_samples(self.files_a, net.input_nc, size),
+            fixed_samples(self.files_b, net.output_nc, size),
+        )
+
     def run(self) -> Path:
         """Train until the last epoch (or ``max_iters``); returns the final checkpoint folder."""
         stop = _StopFlag()
@@ -321,6 +363,8 @@ class Trainer:
             return self._loop(stop)
         finally:
             stop.restore()
+            if self.board is not None:
+                self.board.close()
             distributed.teardown(self.ctx)
 
     def _loop(self, stop: _StopFlag) -> Path:
@@ -386,6 +430,7 @@ class Trainer:
                     step_scheduler(self.sched_d, mean_g)
                     self.epoch_g_loss_sum = 0.0
                 self.position = pos
+                finished = pos.global_step == total_steps
                 for k in LOSS_NAMES:
                     window[k] += vals[k]
                 window_steps += 1
@@ -408,6 +453,10 @@ class Trainer:
                     if self.ctx.is_main:
                         with open(self.run_dir / "losses.jsonl", "a") as f:
                             f.write(json.dumps(row) + "\n")
+                    if self.board is not None:
+                        for k in LOSS_NAMES:
+                            self.board.add_scalar(f"loss/{k}", row[k], pos.global_step)
+                        self.board.add_scalar("lr", lr, pos.global_step)
                     window = dict.fromkeys(LOSS_NAMES, 0.0)
                     window_steps, window_start, window_wait = 0, now, 0.0
                 done = pos.global_step - run_start_step
@@ -438,7 +487,10 @@ class Trainer:
                     cfg.max_minutes and time.perf_counter() - run_start >= cfg.max_minutes * 60
                 )
                 out_of_time = distributed.any_rank(out_of_time, self.ctx, self.device)
-                if out_of_time or (cfg.max_iters and pos.global_step >= cfg.max_iters):
+                stopping_early = out_of_time or (cfg.max_iters and pos.global_step >= cfg.max_iters)
+                if pos.batches_done == 0 or finished or stopping_early:
+                    self._epoch_visuals(epoch, pos.global_step)
+                if stopping_early:
                     return self.save()
                 epoch_save = pos.batches_done == 0 and (
                     epoch % cfg.save_epoch_freq == 0 or epoch == cfg.total_epochs

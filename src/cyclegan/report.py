@@ -1,0 +1,244 @@
+"""What a person looks at to judge a run: sample grids, loss curves, an HTML page.
+
+During training (rank 0, after every epoch and at the end) the run folder gets:
+
+    samples/epoch_0003.png   a grid on fixed images, comparable across epochs:
+                             real A | fake B | reconstructed A | g_ba(real A) (identity)
+                             real B | fake A | reconstructed B | g_ab(real B) (identity)
+    losses.png               generator parts (adversarial, cycle, identity) and
+                             discriminators, raw (faint) and smoothed
+    index.html               configuration, timing, the curves and every epoch's
+                             samples, newest first
+
+``cyclegan report RUN`` rebuilds the curves and the page from the files alone.
+``results_page`` writes a page for a whole test folder: every image with its
+translation and reconstruction, both directions.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan.imageio import array_to_tensor, load_image, resize, save_image, tensor_to_array
+
+GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
+
+
+def fixed_samples(files: list[Path], channels: int, size: int, count: int = 4) -> torch.Tensor:
+    """``count`` images spread over the list, squashed to ``size`` px: the same every epoch."""
+    picks = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
+    return torch.stack(
+        [array_to_tensor(resize(load_image(p, channels), size, size)) for p in picks]
+    )
+
+
+@torch.no_grad()
+def sample_grid(
+    g_ab: torch.nn.Module, g_ba: torch.nn.Module, real_a: torch.Tensor, real_b: torch.Tensor
+) -> np.ndarray:
+    """One row per sample image: real, translated, reconstructed, identity (H x W x 3)."""
+    was_training = g_ab.training, g_ba.training
+    g_ab.eval(), g_ba.eval()
+    try:
+        device = next(g_ab.parameters()).device
+        rows = []
+        for real, there, back in ((real_a, g_ab, g_ba), (real_b, g_ba, g_ab)):
+            real = real.to(device)
+            fake = there(real)
+            cells = [real, fake, back(fake), back(real)]
+            for i in range(real.shape[0]):
+                row = [tensor_to_array(c[i]) for c in cells]
+                row = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in row]
+                rows.append(np.concatenate(row, axis=1))
+        return np.concatenate(rows, axis=0)
+    finally:
+        g_ab.train(was_training[0]), g_ba.train(was_training[1])
+
+
+def read_losses(run: Path) -> list[dict]:
+    log = Path(run) / "losses.jsonl"
+    if not log.is_file():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def _smooth(values: np.ndarray, span: int) -> np.ndarray:
+    """Exponential moving average, debiased at the start."""
+    alpha, out, avg, weight = 2 / (span + 1), np.empty_like(values), 0.0, 0.0
+    for i, v in enumerate(values):
+        avg = (1 - alpha) * avg + alpha * v
+        weight = (1 - alpha) * weight + alpha
+        out[i] = avg / weight
+    return out
+
+
+def plot_losses(run: Path) -> Path | None:
+    """Write ``losses.png``; None when there is nothing logged yet."""
+    rows = read_losses(run)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    steps = np.array([r["step"] for r in rows])
+    panels = (
+        ("adversarial (generators)", ("g_ab", "g_ba")),
+        ("cycle consistency", ("cycle_a", "cycle_b")),
+        ("identity", ("idt_ab", "idt_ba")),
+        ("discriminators", ("d_a", "d_b")),
+    )
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    span = max(5, len(rows) // 20)
+    for ax, (title, keys) in zip(axes.flat, panels, strict=True):
+        for key, colour in zip(keys, ("tab:blue", "tab:orange"), strict=True):
+            values = np.array([r[key] for r in rows], dtype=float)
+            ax.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
+            ax.plot(steps, _smooth(values, span), color=colour, label=key)
+        ax.set_title(title)
+        ax.legend(loc="upper right")
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("step")
+    fig.suptitle(f"{Path(run).name}: raw (faint) and smoothed (EMA over {span} points)")
+    fig.tight_layout()
+    out = Path(run) / "losses.png"
+    tmp = out.with_name(".losses.part.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def _table(values: dict) -> str:
+    cells = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in values.items()
+    )
+    return f"<table>{cells}</table>"
+
+
+_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
+img { max-width: 100%; image-rendering: pixelated; }
+.epoch { margin: 1em 0; } .caption { color: #555; font-size: 0.9em; }
+.epoch img { width: 640px; max-width: 100%; }
+</style>"""
+
+
+def build_report(run: Path) -> Path:
+    """Write ``index.html`` from what the run folder holds (config, log, samples)."""
+    run = Path(run)
+    config = (
+        json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+    )
+    network = config.pop("network", {})
+    rows = read_losses(run)
+    timing = {}
+    if rows:
+        last = rows[-1]
+        rate = np.median([r["images_per_s"] for r in rows])
+        wait = np.median([r.get("data_wait_share", 0) for r in rows])
+        timing = {
+            "steps logged": last["step"],
+            "epoch": last["epoch"],
+            "learning rate now": f"{last['lr']:.3g}",
+            "images/s (median)": f"{rate:.2f}",
+            "data wait (median share)": f"{wait:.1%}",
+        }
+    samples = sorted((run / "samples").glob("epoch_*.png"), reverse=True)
+    epochs = "".join(
+        f'<div class="epoch"><h3>{html.escape(p.stem.replace("_", " "))}</h3>'
+        f'<img src="samples/{html.escape(p.name)}" alt="{html.escape(p.stem)} samples"></div>'
+        for p in samples
+    )
+    curves = (
+        '<img src="losses.png" alt="loss curves">'
+        if (run / "losses.png").is_file()
+        else "<p>No losses logged yet.</p>"
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(run.name)}: cyclegan run</title>
+{_STYLE}</head><body>
+<h1>{html.escape(run.name)}</h1>
+<p class="caption">Updated {time.strftime("%Y-%m-%d %H:%M:%S")}. Rows of each sample grid:
+real A | A&rarr;B | back to A | identity g_ba(A), then real B | B&rarr;A | back to B |
+identity g_ab(B).</p>
+<h2>Progress</h2>{_table(timing) if timing else "<p>Not started.</p>"}
+<h2>Losses</h2>{curves}
+<h2>Samples, newest first</h2>{epochs or "<p>No samples yet.</p>"}
+<h2>Configuration</h2>{_table(config)}<h3>Networks</h3>{_table(network)}
+</body></html>
+"""
+    out = run / "index.html"
+    tmp = run / ".index.part.html"
+    tmp.write_text(page)
+    tmp.replace(out)
+    return out
+
+
+class RunReport:
+    """The trainer's hook: fixed samples chosen once, files refreshed after each epoch."""
+
+    def __init__(self, run: Path, files_a: list[Path], files_b: list[Path], network, size: int):
+        self.run = Path(run)
+        self.real_a = fixed_samples(files_a, network.input_nc, size)
+        self.real_b = fixed_samples(files_b, network.output_nc, size)
+
+    def epoch_done(self, epoch: int, g_ab: torch.nn.Module, g_ba: torch.nn.Module) -> None:
+        grid = sample_grid(g_ab, g_ba, self.real_a, self.real_b)
+        save_image(grid, self.run / "samples" / f"epoch_{epoch:04d}.png")
+        plot_losses(self.run)
+        build_report(self.run)
+
+
+def results_page(translator, folder_a: Path | None, folder_b: Path | None, out: Path) -> Path:
+    """Every test image with its translation and reconstruction, both directions."""
+    from cyclegan.data import list_images
+
+    out = Path(out)
+    sections = []
+    for direction, folder in (("AtoB", folder_a), ("BtoA", folder_b)):
+        if folder is None or direction not in translator.directions:
+            continue
+        back = "BtoA" if direction == "AtoB" else "AtoB"
+        rows = []
+        for path in list_images(folder):
+            in_nc, _ = translator.channels(direction)
+            x = load_image(path, in_nc)
+            fake = translator.translate(x, direction)
+            cells = [x, fake]
+            if back in translator.directions:
+                cells.append(translator.translate(fake, back))
+            cells = [np.repeat(c, 3, axis=2) if c.shape[2] == 1 else c for c in cells]
+            name = f"{direction}/{path.stem}.png"
+            save_image(np.concatenate(cells, axis=1), out / name)
+            rows.append(
+                f'<div class="epoch"><div class="caption">{html.escape(path.name)}'
+                f'</div><img src="{html.escape(name)}" alt="{html.escape(path.name)}">'
+                "</div>"
+            )
+        columns = "input | translation" + (
+            " | reconstruction" if back in translator.directions else ""
+        )
+        sections.append(
+            f"<h2>{direction} ({len(rows)} images)</h2><p class='caption'>"
+            f"{columns}</p>{''.join(rows)}"
+        )
+    page = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>results: "
+        f"{html.escape(str(translator.source))}</title>{_STYLE}</head><body><h1>Results of "
+        f"{html.escape(str(translator.source))}</h1>{''.join(sections)}</body></html>\n"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.html").write_text(page)
+    return out / "index.html"

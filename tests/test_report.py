@@ -1,0 +1,126 @@
+"""What a run shows a person: sample grids, curves, index.html, results page, browser check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, tiny_config
+from cyclegan.cli import main
+from cyclegan.trainer import train
+
+ARTIFACTS = Path(os.environ.get("CYCLEGAN_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def run_with_report(tmp_path_factory):
+    from conftest import write_images
+
+    root = tmp_path_factory.mktemp("report")
+    write_images(root / "data" / "trainA", 4, seed=1)
+    write_images(root / "data" / "trainB", 5, seed=2)
+    write_images(root / "data" / "testA", 2, seed=3)
+    write_images(root / "data" / "testB", 3, seed=4)
+    train(tiny_config(root / "data", root / "run", n_epochs=2, n_epochs_decay=1))
+    return root
+
+
+def test_each_epoch_adds_a_sample_grid_and_refreshes_curves_and_page(run_with_report):
+    run = run_with_report / "run"
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "epoch_0001.png",
+        "epoch_0002.png",
+        "epoch_0003.png",
+    ]
+    grid = Image.open(run / "samples" / "epoch_0003.png")
+    # 4 A rows + 4 B rows of 32 px; real | translated | reconstructed | identity
+    assert grid.size == (4 * 32, 8 * 32)
+    assert Image.open(run / "losses.png").size[0] > 500
+    page = (run / "index.html").read_text()
+    assert page.index("epoch_0003.png") < page.index("epoch_0001.png")  # newest first
+    for needle in ("losses.png", "resnet_6blocks", "images/s (median)"):
+        assert needle in page
+
+
+def test_report_command_rebuilds_from_the_folder(run_with_report, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_with_report / "run", copy)
+    (copy / "index.html").unlink()
+    (copy / "losses.png").unlink()
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "index.html").is_file() and (copy / "losses.png").is_file()
+    assert main(["report", str(tmp_path)]) == 1
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_results_page_has_every_test_image_both_ways(run_with_report, tmp_path):
+    out = tmp_path / "results"
+    code = main(
+        [
+            "results",
+            "--model",
+            str(run_with_report / "run"),
+            "--data",
+            str(run_with_report / "data"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert len(list((out / "AtoB").iterdir())) == 2 and len(list((out / "BtoA").iterdir())) == 3
+    strip = np.asarray(Image.open(out / "AtoB" / "img_000.png"))
+    assert strip.shape == (36, 3 * 40, 3)  # input | translation | reconstruction, native size
+    assert (out / "index.html").read_text().count("<img") == 5
+
+
+def test_tensorboard_logging(tiny_data, tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    train(tiny_config(tiny_data, tmp_path / "run", tensorboard=True, max_iters=3))
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright", reason="playwright is not installed")
+    return path
+
+
+@pytest.mark.slow
+def test_report_page_renders_in_chromium_with_every_image(run_with_report):
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page_url = (run_with_report / "run" / "index.html").as_uri()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        failed = []
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.goto(page_url)
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth])"
+        )
+        page.screenshot(path=str(ARTIFACTS / "report_page.png"), full_page=True)
+        browser.close()
+    assert len(images) == 4  # the curves and three epochs of samples
+    assert all(width > 0 for _, width in images), images
+    assert not failed, failed
