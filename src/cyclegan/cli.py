@@ -248,6 +248,10 @@ def _build_parser() -> argparse.ArgumentParser:
     res.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     res.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
 
+    from cyclegan.curate.cli import add_parser as add_curate_parser
+
+    add_curate_parser(sub)
+
     demo = sub.add_parser("demo", help="train and test a small model on generated data")
     demo.add_argument("--out", type=Path, default=Path("demo_run"), help="where to write it")
     demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
@@ -472,6 +476,12 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_curate(args: argparse.Namespace) -> int:
+    from cyclegan.curate.cli import run
+
+    return run(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cyclegan.demo import run_demo
 
@@ -489,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _cmd_evaluate,
         "report": _cmd_report,
         "results": _cmd_results,
+        "curate": _cmd_curate,
     }
     try:
         return handler[args.command](args)

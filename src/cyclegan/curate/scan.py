@@ -1,0 +1,156 @@
+"""Scanning a raw pile: what is usable, what is broken, what is a duplicate.
+
+Every file below the source folder is looked at once (a re-scan adds only new
+paths). Each is fully decoded with the same checks training uses
+(``imageio.open_image``): empty files, non-images, truncated files and
+decompression bombs are rejected with the reason kept, and so are images
+below the minimum size. Usable images get:
+
+- a SHA-256 of their bytes: the same hash as an earlier usable image makes an
+  **exact duplicate**;
+- a 64-bit perceptual hash (``imagehash.phash``, DCT-based): within
+  ``near_threshold`` bits of an earlier usable image makes a **near duplicate**
+  (re-encoded, resized or lightly edited copies);
+- a JPEG view of at most 1024 px (what the labeling page shows, whatever the
+  original format) and a 256 px thumbnail, in the project's ``cache/``.
+
+The first file of a group, in path order, is kept; the others point to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan.curate.store import Project
+from cyclegan.errors import DataError
+from cyclegan.imageio import array_to_pil, open_image, to_array
+
+NEAR_THRESHOLD = 6  # bits of 64: tolerant to re-encoding and resizing, not to other photos
+VIEW_SIZE, THUMB_SIZE = 1024, 256
+
+
+@dataclass
+class ScanResult:
+    added: int = 0
+    ok: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64."""
+    x = x.copy()
+    count = np.zeros(x.shape, dtype=np.int64)
+    while np.any(x):
+        count += (x & np.uint64(1)).astype(np.int64)
+        x >>= np.uint64(1)
+    return count
+
+
+def scan(
+    project: Project,
+    near_threshold: int = NEAR_THRESHOLD,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanResult:
+    import imagehash
+
+    source = Path(project.meta("source"))
+    min_size = int(project.meta("min_size"))
+    known = project.known_paths()
+    files = sorted(
+        p for p in source.rglob("*") if p.is_file() and str(p.relative_to(source)) not in known
+    )
+    views = project.cache / "views"
+    thumbs = project.cache / "thumbs"
+    views.mkdir(parents=True, exist_ok=True)
+    thumbs.mkdir(parents=True, exist_ok=True)
+    result = ScanResult()
+
+    with project.connect() as db:
+        by_sha = {
+            r["sha256"]: r["id"]
+            for r in db.execute("SELECT id, sha256 FROM images WHERE status = 'ok'")
+        }
+        kept = [
+            (r["id"], int(r["phash"], 16))
+            for r in db.execute(
+                "SELECT id, phash FROM images WHERE status = 'ok' AND phash IS NOT NULL"
+            )
+        ]
+    kept_ids = [i for i, _ in kept]
+    kept_hashes = np.array([h for _, h in kept], dtype=np.uint64)
+
+    for n, path in enumerate(files, 1):
+        rel = str(path.relative_to(source))
+        record = {"path": rel, "bytes": path.stat().st_size}
+        try:
+            img = open_image(path)
+            record.update(
+                width=img.width,
+                height=img.height,
+                format=img.format or path.suffix.lstrip(".").upper(),
+                mode=img.mode,
+            )
+            if min(img.size) < min_size:
+                raise DataError(
+                    f"{path}: {img.width}x{img.height} is below the minimum size {min_size}"
+                )
+        except DataError as exc:
+            record.update(status="rejected", reason=str(exc).removeprefix(f"{path}: "))
+            with project.connect() as db:
+                project.add_image(db, record)
+            result.rejected += 1
+            result.added += 1
+            if progress:
+                progress(n, len(files))
+            continue
+
+        record["sha256"] = _sha256(path)
+        rgb = array_to_pil(to_array(img, 3))
+        phash = int(str(imagehash.phash(rgb)), 16)
+        record["phash"] = f"{phash:016x}"
+        duplicate_of, kind = by_sha.get(record["sha256"]), "exact"
+        if duplicate_of is None and len(kept_hashes):
+            distance = _popcount(kept_hashes ^ np.uint64(phash))
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= near_threshold:
+                duplicate_of, kind = kept_ids[nearest], "near"
+        if duplicate_of is not None:
+            record.update(
+                status="duplicate",
+                duplicate_of=duplicate_of,
+                reason=f"{kind} duplicate of image {duplicate_of}",
+            )
+            result.duplicates += 1
+        else:
+            record["status"] = "ok"
+            result.ok += 1
+        with project.connect() as db:
+            image_id = project.add_image(db, record)
+        if record["status"] == "ok":
+            by_sha[record["sha256"]] = image_id
+            kept_ids.append(image_id)
+            kept_hashes = np.append(kept_hashes, np.uint64(phash))
+            view = rgb.copy()
+            view.thumbnail((VIEW_SIZE, VIEW_SIZE))
+            view.save(views / f"{image_id}.jpg", quality=90)
+            view.thumbnail((THUMB_SIZE, THUMB_SIZE))
+            view.save(thumbs / f"{image_id}.jpg", quality=85)
+        result.added += 1
+        if progress:
+            progress(n, len(files))
+    project.choose_calibration()
+    return result

@@ -1,0 +1,174 @@
+"""The labeling page: a small FastAPI app over a curation project, for 127.0.0.1.
+
+One page (``page.html``, plain HTML and JavaScript, nothing from the internet)
+in three modes: ``label`` (the default), ``review`` (decide disagreements) and
+``audit`` (confirm or correct a random sample). The JSON API it calls:
+
+=======================  ======================================================
+GET  /api/config         taxonomy, mode, phase, labels per image
+GET  /api/next           the next item for ``labeler`` in the mode, or done
+POST /api/label          {image_id, labeler, choice}
+POST /api/undo           {labeler}: removes the newest label, returns its image
+POST /api/review         {image_id, labeler, choice}
+POST /api/audit          {audit_id, labeler, choice}
+GET  /api/progress       counts for the progress bar
+GET  /api/image/{id}     the cached JPEG view of an image
+=======================  ======================================================
+
+Bad requests get 4xx answers with a message: 404 for an unknown image or audit
+item, 422 for a malformed body or a choice outside the taxonomy, 409 for a
+second label by the same labeler, 413 for a body over 16 KiB.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from cyclegan.curate.store import CurationError, NotFound, Project
+
+MAX_BODY = 16 * 1024
+MODES = ("label", "review", "audit")
+
+
+class LabelIn(BaseModel):
+    image_id: int
+    labeler: str = Field(min_length=1, max_length=100)
+    choice: str = Field(min_length=1, max_length=50)
+
+
+class UndoIn(BaseModel):
+    labeler: str = Field(min_length=1, max_length=100)
+
+
+class AuditIn(BaseModel):
+    audit_id: int
+    labeler: str = Field(min_length=1, max_length=100)
+    choice: str = Field(min_length=1, max_length=50)
+
+
+def _progress(project: Project) -> dict:
+    p = project.progress()
+    return {
+        "phase": p.phase,
+        "images": p.images_ok,
+        "complete": p.labeled_complete,
+        "labels": p.labels,
+        "in_review": p.in_review,
+        "final": p.final,
+        "audit": project.audit_result(),
+    }
+
+
+def create_app(project: Project, mode: str = "label") -> FastAPI:
+    if mode not in MODES:
+        raise CurationError(f"mode {mode!r}: use one of {', '.join(MODES)}")
+    app = FastAPI(title="cyclegan curate", docs_url=None, redoc_url=None)
+    page = resources.files("cyclegan.curate").joinpath("page.html").read_text()
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and int(length) > MAX_BODY:
+            return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, 413)
+        return await call_next(request)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound):
+        return JSONResponse({"detail": str(exc)}, 404)
+
+    @app.exception_handler(CurationError)
+    async def refused(request: Request, exc: CurationError):
+        code = 409 if "already labeled" in str(exc) else 422
+        return JSONResponse({"detail": str(exc)}, code)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return page
+
+    @app.get("/api/config")
+    def config():
+        return {
+            "taxonomy": project.taxonomy,
+            "mode": mode,
+            "phase": project.meta("phase"),
+            "labels_per_image": project.labels_per_image,
+        }
+
+    @app.get("/api/progress")
+    def progress():
+        return _progress(project)
+
+    @app.get("/api/next")
+    def next_item(labeler: str):
+        if not labeler.strip():
+            raise CurationError("a labeler name is required")
+        if mode == "audit":
+            row = project.next_audit()
+            if row is None:
+                return {"done": True, "message": "audit complete", **_progress(project)}
+            return {
+                "done": False,
+                "audit_id": row["id"],
+                "image_id": row["image_id"],
+                "current": row["label_before"],
+            }
+        if mode == "review":
+            queue = project.review_queue()
+            if not queue:
+                return {"done": True, "message": "no disagreements to review"}
+            return {"done": False, "image_id": queue[0], "labels": project.labels_of(queue[0])}
+        image_id = project.next_image(labeler)
+        if image_id is None:
+            message = (
+                "calibration batch done: the project owner reviews it, then runs "
+                "'cyclegan curate open'"
+                if project.meta("phase") == "calibration"
+                else "nothing left to label"
+            )
+            return {"done": True, "message": message}
+        suggestion = None
+        with project.connect() as db:
+            row = db.execute(
+                "SELECT choice, confidence FROM suggestions WHERE image_id = ?", (image_id,)
+            ).fetchone()
+            if row:
+                suggestion = {"choice": row["choice"], "confidence": row["confidence"]}
+        return {"done": False, "image_id": image_id, "suggestion": suggestion}
+
+    @app.post("/api/label")
+    def label(body: LabelIn):
+        project.add_label(body.image_id, body.labeler, body.choice)
+        return {"ok": True, **_progress(project)}
+
+    @app.post("/api/undo")
+    def undo(body: UndoIn):
+        return {"image_id": project.undo(body.labeler)}
+
+    @app.post("/api/review")
+    def review(body: LabelIn):
+        project.review(body.image_id, body.labeler, body.choice)
+        return {"ok": True}
+
+    @app.post("/api/audit")
+    def audit(body: AuditIn):
+        return {"verdict": project.record_audit(body.audit_id, body.labeler, body.choice)}
+
+    @app.get("/api/image/{image_id}")
+    def image(image_id: int):
+        project.image(image_id)  # 404 for unknown ids
+        path = project.cache / "views" / f"{image_id}.jpg"
+        if not path.is_file():
+            raise NotFound(f"image {image_id} has no view (it was rejected or is a duplicate)")
+        return FileResponse(path, media_type="image/jpeg")
+
+    return app
+
+
+def serve(project: Project, mode: str, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(project, mode), host=host, port=port, log_level="warning")
