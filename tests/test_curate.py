@@ -317,3 +317,51 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
     )
     assert labels == ["A", "B"]
     assert shutil.which("chromium")
+
+
+def test_suggestions_learn_from_labels_order_uncertain_first_and_export(tmp_path):
+    pytest.importorskip("sklearn", reason="the curate extra is not installed")
+    from cyclegan.curate.suggest import suggest
+    from cyclegan.inception import PACKAGE
+
+    if __import__("importlib").util.find_spec(PACKAGE) is None:
+        pytest.skip("suggestions need the metrics extra (requirements-metrics.txt)")
+    root = tmp_path / "pile"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    truth = {}
+    for i in range(36):  # two easy kinds: warm stripes (A) and cool blobs (B)
+        kind = "A" if i % 2 else "B"
+        arr = np.zeros((80, 80, 3), np.uint8)
+        if kind == "A":
+            arr[:, :, 0] = 200
+            arr[::8] = rng.integers(0, 255, 3)
+        else:
+            arr[:, :, 2] = 200
+            arr[rng.integers(0, 60) :][:20, rng.integers(0, 60) :][:, :20] = 255
+        Image.fromarray(arr).save(root / f"{i:02d}.png")
+        truth[f"{i:02d}.png"] = kind
+    p = Project.create(tmp_path / "proj", root, calibration_size=0, min_size=32)
+    scan(p)
+    p.open_production()
+    with p.connect() as db:
+        ids = {
+            r["path"]: r["id"]
+            for r in db.execute("SELECT id, path FROM images WHERE status = 'ok'")
+        }
+    for path in sorted(ids)[:14]:
+        p.add_label(ids[path], "ann", truth[path])
+    report = suggest(p)
+    assert report["labeled"] == 14 and report["suggested"] == len(ids) - 14
+    assert report["held_out_accuracy"] >= 0.9
+    with p.connect() as db:
+        rows = db.execute("SELECT image_id, choice, confidence FROM suggestions").fetchall()
+    by_id = {v: k for k, v in ids.items()}
+    correct = sum(truth[by_id[r["image_id"]]] == r["choice"] for r in rows)
+    assert correct / len(rows) >= 0.9
+    least_sure = min(rows, key=lambda r: r["confidence"])["image_id"]
+    assert p.next_image("bob") == least_sure  # the page offers the least certain first
+    summary = export(p, tmp_path / "data", test_fraction=0.0, accept_suggestions=0.0)
+    assert summary["accepted_suggestions"] == len(ids) - 14
+    labels = json.loads((tmp_path / "data" / "labels.json").read_text())["images"]
+    assert {r["final_from"] for r in labels} == {"people", "suggestion"}

@@ -72,6 +72,13 @@ def add_parser(sub) -> None:
     exp.add_argument("--test-fraction", type=float, default=0.1)
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--link", action="store_true", help="symbolic links instead of copies")
+    exp.add_argument(
+        "--accept-suggestions",
+        type=float,
+        default=None,
+        metavar="P",
+        help="also export unlabeled images suggested with probability >= P",
+    )
 
     sug = cmds.add_parser("suggest", help="propose labels with a classifier on image features")
     sug.add_argument("project", type=Path)
@@ -191,7 +198,9 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "export":
         from cyclegan.curate.export import export
 
-        summary = export(project, args.out, args.test_fraction, args.seed, args.link)
+        summary = export(
+            project, args.out, args.test_fraction, args.seed, args.link, args.accept_suggestions
+        )
         print(json.dumps(summary["exported"]))
         print(f"next: cyclegan train --data {args.out} --run RUN")
     elif cmd == "suggest":

@@ -8,7 +8,9 @@
                              agreement, review queue, audit error rate with its 95% interval
 
 Files are named ``<image id>_<original name>`` (unique, traceable to labels.json);
-``link=True`` makes symbolic links instead of copies. The test split is a
+``link=True`` makes symbolic links instead of copies. ``accept_suggestions=P``
+also exports unlabeled images whose suggestion (``suggest.py``) has probability
+P or more, marked ``"final_from": "suggestion"`` in labels.json. The test split is a
 seeded random fraction of each domain. Images without a final label (not yet
 labeled, or waiting in the review queue) are not exported; the summary counts
 them. Then ``cyclegan train --data DATA`` works as is.
@@ -26,7 +28,12 @@ from cyclegan.curate.store import CurationError, Project
 
 
 def export(
-    project: Project, out: Path, test_fraction: float = 0.1, seed: int = 0, link: bool = False
+    project: Project,
+    out: Path,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    link: bool = False,
+    accept_suggestions: float | None = None,
 ) -> dict:
     if not 0 <= test_fraction < 1:
         raise CurationError(f"test fraction {test_fraction} must be in [0, 1)")
@@ -35,6 +42,16 @@ def export(
         raise CurationError(f"{out} exists and is not empty; export into a new folder")
     source = Path(project.meta("source"))
     final = project.final_labels()
+    suggested: set[int] = set()
+    if accept_suggestions is not None:
+        # Images nobody labeled (and none waiting for review) take a confident suggestion.
+        waiting = set(project.review_queue())
+        with project.connect() as db:
+            for r in db.execute("SELECT image_id, choice, confidence FROM suggestions"):
+                i = r["image_id"]
+                if i not in final and i not in waiting and r["confidence"] >= accept_suggestions:
+                    final[i] = r["choice"]
+                    suggested.add(i)
     with project.connect() as db:
         images = {
             r["id"]: dict(r)
@@ -72,6 +89,7 @@ def export(
             "sha256": images[i]["sha256"],
             "labels": labels[i],
             "final": final.get(i),
+            "final_from": "suggestion" if i in suggested else "people" if i in final else None,
             "exported_to": placed.get(i),
         }
         for i in sorted(set(labels) | set(final))
@@ -107,6 +125,8 @@ def export(
         ],
         "agreement": project.agreement(),
         "audit": project.audit_result(),
+        "accepted_suggestions": len(suggested),
+        "accept_suggestions_threshold": accept_suggestions,
         "test_fraction": test_fraction,
         "seed": seed,
         "links": link,
