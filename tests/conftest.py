@@ -76,3 +76,41 @@ def tiny_config(data: Path, run: Path, **overrides):
     )
     values.update(overrides)
     return TrainConfig(**values)
+
+
+# A tiny model on the command line (the CLI spelling of tiny_config's networks and sizes).
+TINY_CLI = [
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--netG",
+    "resnet_6blocks",
+    "--load-size",
+    "36",
+    "--crop-size",
+    "32",
+    "--num-workers",
+    "0",
+]
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium under Playwright (no browser download), quiet on a closed network;
+    skips, saying why, when either is missing."""
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return playwright.chromium.launch(
+        executable_path=path,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )

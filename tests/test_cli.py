@@ -12,27 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import DATASETS, REPO, need
+from conftest import DATASETS, REPO, TINY_CLI, need
 from cyclegan.cli import main
 
-TINY = [
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--netG",
-    "resnet_6blocks",
-    "--load-size",
-    "36",
-    "--crop-size",
-    "32",
-    "--num-workers",
-    "0",
-    "--n-epochs",
-    "1",
-    "--n-epochs-decay",
-    "1",
-]
+TINY = [*TINY_CLI, "--n-epochs", "1", "--n-epochs-decay", "1"]
 
 
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:

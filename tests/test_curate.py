@@ -239,15 +239,15 @@ def test_unknown_project_and_bad_taxonomy_are_clear(tmp_path):
 
 @pytest.mark.slow
 def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
-    import shutil
     import socket
     import time
 
     import uvicorn
 
-    from test_report import ARTIFACTS, _chromium
+    from conftest import launch_chromium
+    from test_report import ARTIFACTS
 
-    chromium = _chromium()
+    pytest.importorskip("playwright", reason="playwright is not installed")
     from playwright.sync_api import sync_playwright
 
     project.open_production()
@@ -267,17 +267,7 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
     url = f"http://127.0.0.1:{port}/"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
+            browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1000, "height": 800})
             page.goto(url)
             page.fill("#labeler", "ann")
@@ -316,7 +306,6 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
         lab["choice"] for i in range(1, 30) if _usable(project, i) for lab in project.labels_of(i)
     )
     assert labels == ["A", "B"]
-    assert shutil.which("chromium")
 
 
 def test_suggestions_learn_from_labels_order_uncertain_first_and_export(tmp_path):

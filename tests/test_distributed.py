@@ -11,21 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, write_images
+from conftest import REPO, TINY_CLI, write_images
 
 TINY = [
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--netG",
-    "resnet_6blocks",
-    "--load-size",
-    "36",
-    "--crop-size",
-    "32",
-    "--num-workers",
-    "0",
+    *TINY_CLI,
     "--n-epochs",
     "2",
     "--n-epochs-decay",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, tiny_config
+from conftest import REPO, launch_chromium, tiny_config
 from cyclegan.cli import main
 from cyclegan.trainer import train
 
@@ -84,33 +84,15 @@ def test_tensorboard_logging(tiny_data, tmp_path):
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright", reason="playwright is not installed")
-    return path
-
-
 @pytest.mark.slow
 def test_report_page_renders_in_chromium_with_every_image(run_with_report):
+    pytest.importorskip("playwright", reason="playwright is not installed")
     from playwright.sync_api import sync_playwright
 
-    chromium = _chromium()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page_url = (run_with_report / "run" / "index.html").as_uri()
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         failed = []
         page.on("requestfailed", lambda request: failed.append(request.url))

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.config import DEVICES, PRECISIONS, NetworkConfig, TrainConfig
 from cyclegan.errors import CycleGANError
 
 _NETWORK_FIELDS = {f.name for f in dataclasses.fields(NetworkConfig)}
@@ -149,11 +149,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="output format (default: the input's)",
     )
     tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
-    tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    tr.add_argument("--device", default="auto", choices=DEVICES)
     tr.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        choices=PRECISIONS,
         help="arithmetic (default: bf16 where the hardware has it)",
     )
     tr.add_argument(
@@ -182,8 +182,8 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
     )
     bench.add_argument("--batch-size", type=int, default=1)
-    bench.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--precision", default="auto", choices=PRECISIONS)
+    bench.add_argument("--device", default="auto", choices=DEVICES)
     bench.add_argument("--steps", type=int, default=3, help="timed repetitions (median)")
     bench.add_argument("--warmup", type=int, default=1)
     bench.add_argument(
@@ -216,8 +216,8 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=("fid", "kid", "cycle_l1", "paired_psnr", "paired_ssim"),
         help="what --checkpoints all picks the best by",
     )
-    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    ev.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    ev.add_argument("--device", default="auto", choices=DEVICES)
+    ev.add_argument("--precision", default="auto", choices=PRECISIONS)
     ev.add_argument(
         "--cache",
         type=Path,
@@ -245,8 +245,8 @@ def _build_parser() -> argparse.ArgumentParser:
     res.add_argument("--data", required=True, type=Path, help="dataset folder")
     res.add_argument("--split", choices=("test", "train"), default="test")
     res.add_argument("--out", required=True, type=Path, help="folder for the page")
-    res.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    res.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    res.add_argument("--device", default="auto", choices=DEVICES)
+    res.add_argument("--precision", default="auto", choices=PRECISIONS)
 
     from cyclegan.curate.cli import add_parser as add_curate_parser
 

@@ -63,11 +63,8 @@ def model_path() -> Path:
 
 
 def file_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 class InceptionFeatures:
