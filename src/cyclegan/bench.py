@@ -83,7 +83,7 @@ def run_bench(
     baseline: bool = True,
 ) -> dict:
     """Measure and return the numbers ``cyclegan bench`` prints."""
-    from cyclegan.trainer import pick_device
+    from cyclegan.precision import pick_device
 
     dev = pick_device(device)
     prec = precision_module.resolve(precision, dev)

@@ -189,7 +189,7 @@ def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -
     folders = list_checkpoints(run)
     if not folders:
         raise DataError(f"{run}: no checkpoints to evaluate")
-    from cyclegan.trainer import pick_device
+    from cyclegan.precision import pick_device
 
     extractor = kwargs.pop("extractor", None) or InceptionFeatures(
         pick_device(kwargs.get("device", "auto"))

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan import losslog
 from cyclegan.checkpoint import latest_checkpoint, load_network_config
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data import DomainFolders, find_domains, list_images
 from cyclegan.errors import ConfigError
 from cyclegan.imageio import load_image, resize
-from cyclegan.report import read_losses
 
 
 @dataclass
@@ -160,7 +160,7 @@ class CycleGAN:
         import matplotlib.pyplot as plt
 
         runs = sorted(self.run.glob("fit_*"))
-        rows = read_losses(runs[-1] if runs else self.run)
+        rows = losslog.read(runs[-1] if runs else self.run)
         fig, ax = plt.subplots(figsize=(8, 4))
         if rows:
             steps = [r["step"] for r in rows]

@@ -1,4 +1,6 @@
-"""Numeric precision: which dtype the networks compute in, per device.
+"""Devices and numeric precision: where the networks run, and in which dtype.
+
+``pick_device``: ``auto`` is CUDA when present, else the CPU.
 
 - ``fp32``: plain float32, the reference's arithmetic (the golden tests use it).
 - ``bf16``: mixed precision. Convolutions run in bfloat16 under autocast; weights,
@@ -17,6 +19,7 @@ import contextlib
 import torch
 
 from cyclegan.config import PRECISIONS  # noqa: F401  (the choices, defined with the options)
+from cyclegan.errors import ConfigError
 
 
 def cpu_has_bf16() -> bool:
@@ -47,3 +50,11 @@ def autocast(precision: str, device: torch.device):
 def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     """Loss scaling, active for fp16 only (a no-op object otherwise)."""
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("option 'device' is 'cuda' but no CUDA device is available")
+    return torch.device(name)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cyclegan import losslog
 from cyclegan.imageio import array_to_tensor, load_image, resize, save_image, tensor_to_array
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
@@ -61,13 +62,6 @@ def sample_grid(
         g_ab.train(was_training[0]), g_ba.train(was_training[1])
 
 
-def read_losses(run: Path) -> list[dict]:
-    log = Path(run) / "losses.jsonl"
-    if not log.is_file():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
 def _smooth(values: np.ndarray, span: int) -> np.ndarray:
     """Exponential moving average, debiased at the start."""
     alpha, out, avg, weight = 2 / (span + 1), np.empty_like(values), 0.0, 0.0
@@ -80,7 +74,7 @@ def _smooth(values: np.ndarray, span: int) -> np.ndarray:
 
 def plot_losses(run: Path) -> Path | None:
     """Write ``losses.png``; None when there is nothing logged yet."""
-    rows = read_losses(run)
+    rows = losslog.read(run)
     if not rows:
         return None
     import matplotlib
@@ -142,7 +136,7 @@ def build_report(run: Path) -> Path:
         json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
     )
     network = config.pop("network", {})
-    rows = read_losses(run)
+    rows = losslog.read(run)
     timing = {}
     if rows:
         last = rows[-1]

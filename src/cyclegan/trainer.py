@@ -19,7 +19,6 @@ The library reports progress through a ``TrainingEvents`` object; it never print
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclegan import distributed, precision
+from cyclegan import distributed, losslog, precision
 from cyclegan.checkpoint import (
     Position,
     latest_checkpoint,
@@ -45,6 +44,7 @@ from cyclegan.config import TrainConfig, write_json
 from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError, TrainingDiverged
 from cyclegan.networks import CycleGANNetworks
+from cyclegan.precision import pick_device
 from cyclegan.report import RunReport, fixed_samples, sample_grid
 from cyclegan.schedule import build_scheduler, step_scheduler
 from cyclegan.step import LOSS_NAMES, CycleGANStep
@@ -129,14 +129,6 @@ def _tensorboard_writer(folder: Path):
             "option 'tensorboard' needs the tensorboard package: pip install tensorboard"
         ) from None
     return SummaryWriter(str(folder))
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("option 'device' is 'cuda' but no CUDA device is available")
-    return torch.device(name)
 
 
 def _rng_state() -> dict:
@@ -248,7 +240,7 @@ class Trainer:
             write_json(self.run_dir / "config.json", cfg.to_dict())
             (self.run_dir / "losses.jsonl").write_text("")
         if self.ctx.is_main:
-            self._trim_loss_log()
+            losslog.trim(self.run_dir, self.position.global_step)
         # DDP after loading: it starts every process from rank 0's weights.
         self.step.generators = distributed.wrap(self.step.generators, self.ctx, self.device)
         self.step.discriminators = distributed.wrap(self.step.discriminators, self.ctx, self.device)
@@ -305,18 +297,6 @@ class Trainer:
             self.step.pool_b.rng.seed(self.cfg.seed + 1_000_003 * self.ctx.rank + 2)
         self.position = Position(meta["epochs_done"], batches_done, meta["global_step"])
         self.events.note(f"resuming from {folder} (step {self.position.global_step})")
-
-    def _trim_loss_log(self) -> None:
-        """Drop log rows written after the checkpoint we continue from: they will be redone."""
-        log = self.run_dir / "losses.jsonl"
-        if not log.exists():
-            return
-        rows = [
-            line
-            for line in log.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= self.position.global_step
-        ]
-        log.write_text("".join(r + "\n" for r in rows))
 
     def save(self) -> Path:
         state = {
@@ -385,8 +365,7 @@ class Trainer:
                 "start_step": self.position.global_step,
             }
         )
-        window: dict[str, float] = dict.fromkeys(LOSS_NAMES, 0.0)
-        window_steps, window_start, window_wait = 0, time.perf_counter(), 0.0
+        window = losslog.LossWindow()
         run_start, run_start_step = time.perf_counter(), self.position.global_step
         last_saved: Path | None = None
         pos = self.position
@@ -399,27 +378,15 @@ class Trainer:
                 batch = next(batches, None)
                 if batch is None:
                     break
-                window_wait += time.perf_counter() - wait_start  # time the step sat idle
+                waited = time.perf_counter() - wait_start  # time the step sat idle
                 real_a = batch["a"].to(self.device, non_blocking=True)
                 real_b = batch["b"].to(self.device, non_blocking=True)
                 lr = self.step.opt_g.param_groups[0]["lr"]  # the rate this step trains at
                 losses = self.step(real_a, real_b)
                 values = torch.stack([losses[k] for k in LOSS_NAMES]).float()
                 values = distributed.average(values, self.ctx).cpu()  # a NaN anywhere: all stop
-                if not torch.isfinite(values).all():
-                    bad = [
-                        k
-                        for k, v in zip(LOSS_NAMES, values.tolist(), strict=True)
-                        if not math.isfinite(v)
-                    ]
-                    good = latest_checkpoint(self.run_dir)
-                    raise TrainingDiverged(
-                        f"loss {', '.join(bad)} became {values[LOSS_NAMES.index(bad[0])].item()} "
-                        f"at step {pos.global_step + 1} (epoch {epoch}); nothing was saved. "
-                        + (f"Last good checkpoint: {good}. " if good else "No checkpoint yet. ")
-                        + "Try a lower --lr, or --gan-mode lsgan."
-                    )
                 vals = dict(zip(LOSS_NAMES, values.tolist(), strict=True))
+                _check_finite(vals, pos.global_step + 1, epoch, self.run_dir)
                 self.epoch_g_loss_sum += sum(vals[k] for k in LOSS_NAMES[:6])
                 pos = Position(epoch - 1, pos.batches_done + 1, pos.global_step + 1)
                 if pos.batches_done == steps_per_epoch:
@@ -431,34 +398,20 @@ class Trainer:
                     self.epoch_g_loss_sum = 0.0
                 self.position = pos
                 finished = pos.global_step == total_steps
-                for k in LOSS_NAMES:
-                    window[k] += vals[k]
-                window_steps += 1
+                window.add(vals, waited)
 
                 if pos.global_step % cfg.log_every == 0 or pos.global_step == total_steps:
                     # Which A images each process trained on in this step (several processes).
                     seen = distributed.gather_ints(batch["a_index"].tolist(), self.ctx, self.device)
-                    now = time.perf_counter()
-                    rate = window_steps * cfg.batch_size / max(now - window_start, 1e-9)
-                    row = {
-                        "step": pos.global_step,
-                        "epoch": epoch,
-                        "lr": lr,
-                        "images_per_s": round(rate, 3),
-                        "data_wait_share": round(window_wait / max(now - window_start, 1e-9), 4),
-                        **{k: window[k] / window_steps for k in LOSS_NAMES},
-                    }
+                    row = window.row(pos.global_step, epoch, lr, cfg.batch_size)
                     if self.ctx.active:
                         row["a_index_by_rank"] = seen
                     if self.ctx.is_main:
-                        with open(self.run_dir / "losses.jsonl", "a") as f:
-                            f.write(json.dumps(row) + "\n")
+                        losslog.append(self.run_dir, row)
                     if self.board is not None:
                         for k in LOSS_NAMES:
                             self.board.add_scalar(f"loss/{k}", row[k], pos.global_step)
                         self.board.add_scalar("lr", lr, pos.global_step)
-                    window = dict.fromkeys(LOSS_NAMES, 0.0)
-                    window_steps, window_start, window_wait = 0, now, 0.0
                 done = pos.global_step - run_start_step
                 per_step = (time.perf_counter() - run_start) / max(done, 1)
                 self.events.stepped(
@@ -498,6 +451,19 @@ class Trainer:
                 if epoch_save or (cfg.save_iter_freq and pos.global_step % cfg.save_iter_freq == 0):
                     last_saved = self.save()
         return last_saved or latest_checkpoint(self.run_dir) or self.save()
+
+
+def _check_finite(losses: dict[str, float], step: int, epoch: int, run: Path) -> None:
+    """Stop before anything is saved when a loss is NaN or infinite."""
+    bad = [k for k, v in losses.items() if not math.isfinite(v)]
+    if bad:
+        good = latest_checkpoint(run)
+        raise TrainingDiverged(
+            f"loss {', '.join(bad)} became {losses[bad[0]]} at step {step} (epoch {epoch}); "
+            "nothing was saved. "
+            + (f"Last good checkpoint: {good}. " if good else "No checkpoint yet. ")
+            + "Try a lower --lr, or --gan-mode lsgan."
+        )
 
 
 def train(

@@ -38,10 +38,9 @@ from cyclegan.imageio import (
     to_array,
 )
 from cyclegan.networks import build_generator
-from cyclegan.precision import autocast
+from cyclegan.precision import autocast, pick_device
 from cyclegan.precision import resolve as resolve_precision
 from cyclegan.reference import load_into, read_state_dict
-from cyclegan.trainer import pick_device
 
 DIRECTIONS = ("AtoB", "BtoA")
 

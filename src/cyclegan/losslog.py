@@ -1,0 +1,69 @@
+"""The loss log, ``RUN/losses.jsonl``: one JSON object per logged window of steps.
+
+Each row holds the step and epoch it ends at, the learning rate the step
+trained at, the mean of every loss over the window, images/s, and the share of
+wall time spent waiting for data (``data_wait_share``); with several processes
+also ``a_index_by_rank``, which A image each process trained on at that step.
+The trainer writes it (rank 0), trims it on resume, and the report, the
+notebook API and the benchmarks read it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from cyclegan.step import LOSS_NAMES
+
+
+class LossWindow:
+    """Sums over the steps since the last row, and the time they took."""
+
+    def __init__(self) -> None:
+        self.reset(time.perf_counter())
+
+    def reset(self, now: float) -> None:
+        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        self.steps, self.start, self.wait = 0, now, 0.0
+
+    def add(self, losses: dict[str, float], wait_seconds: float) -> None:
+        for k in LOSS_NAMES:
+            self.sums[k] += losses[k]
+        self.steps += 1
+        self.wait += wait_seconds
+
+    def row(self, step: int, epoch: int, lr: float, batch_size: int) -> dict:
+        """The window as a log row; starts a new window."""
+        now = time.perf_counter()
+        elapsed = max(now - self.start, 1e-9)
+        row = {
+            "step": step,
+            "epoch": epoch,
+            "lr": lr,
+            "images_per_s": round(self.steps * batch_size / elapsed, 3),
+            "data_wait_share": round(self.wait / elapsed, 4),
+            **{k: self.sums[k] / self.steps for k in LOSS_NAMES},
+        }
+        self.reset(now)
+        return row
+
+
+def append(run: Path, row: dict) -> None:
+    with open(Path(run) / "losses.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read(run: Path) -> list[dict]:
+    log = Path(run) / "losses.jsonl"
+    if not log.is_file():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def trim(run: Path, last_step: int) -> None:
+    """Drop rows after ``last_step`` (a resumed run redoes those steps and logs them again)."""
+    log = Path(run) / "losses.jsonl"
+    if log.exists():
+        rows = [r for r in read(run) if r["step"] <= last_step]
+        log.write_text("".join(json.dumps(r) + "\n" for r in rows))
