@@ -114,3 +114,23 @@ def launch_chromium(playwright):
             "--no-first-run",
         ],
     )
+
+
+def subprocess_env(threads: int = 2) -> dict:
+    """The environment for running ``python -m cyclegan`` from the source tree."""
+    return {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": str(threads)}
+
+
+def start_training(cmd: list[str], run: Path, threads: int, rows: int = 2):
+    """Start a training command and return once its loss log has ``rows`` rows."""
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(threads)
+    )
+    log, deadline = run / "losses.jsonl", time.monotonic() + 120
+    while not (log.exists() and log.read_text().count("\n") >= rows):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    return proc

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import DATASETS, REPO, TINY_CLI, need
+from conftest import DATASETS, TINY_CLI, need, start_training, subprocess_env
 from cyclegan.cli import main
 
 TINY = [*TINY_CLI, "--n-epochs", "1", "--n-epochs-decay", "1"]
 
 
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "2"}
+    env = subprocess_env()
     return subprocess.run(
         [sys.executable, "-m", "cyclegan", *args],
         capture_output=True,
@@ -132,33 +130,22 @@ def test_bad_options_and_models_are_clear(tiny_data, tmp_path, capsys):
 
 def test_sigterm_saves_and_says_how_to_resume(tiny_data, tmp_path):
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cyclegan",
-            "train",
-            "--data",
-            str(tiny_data),
-            "--run",
-            str(run),
-            *TINY,
-            "--n-epochs",
-            "1000",
-            "--log-every",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    log = run / "losses.jsonl"
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.read_text().count("\n") >= 2):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-        time.sleep(0.1)
+    cmd = [
+        sys.executable,
+        "-m",
+        "cyclegan",
+        "train",
+        "--data",
+        str(tiny_data),
+        "--run",
+        str(run),
+        *TINY,
+        "--n-epochs",
+        "1000",
+        "--log-every",
+        "1",
+    ]
+    proc = start_training(cmd, run, threads=2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, TINY_CLI, write_images
+from conftest import TINY_CLI, start_training, subprocess_env, write_images
 
 TINY = [
     *TINY_CLI,
@@ -29,7 +29,7 @@ TINY = [
 
 def _launch(nproc: int, *args: str) -> subprocess.CompletedProcess:
     # One thread each: two processes share the two cores of the test machine.
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    env = subprocess_env(threads=1)
     if nproc == 1:
         cmd = [sys.executable, "-m", "cyclegan", *args]
     else:
@@ -137,38 +137,26 @@ def test_two_processes_batch_one_equal_one_process_batch_two(square_data, tmp_pa
 @pytest.mark.slow
 def test_sigterm_to_one_rank_stops_all_with_one_checkpoint(square_data, tmp_path):
     import signal
-    import time
 
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    launcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "cyclegan",
-            "train",
-            "--data",
-            str(square_data),
-            "--run-dir",
-            str(run),
-            *TINY,
-            "--n-epochs",
-            "1000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    log = run / "losses.jsonl"
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.read_text().count("\n") >= 2):
-        assert launcher.poll() is None and time.monotonic() < deadline, launcher.stderr.read()
-        time.sleep(0.2)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "cyclegan",
+        "train",
+        "--data",
+        str(square_data),
+        "--run-dir",
+        str(run),
+        *TINY,
+        "--n-epochs",
+        "1000",
+    ]
+    launcher = start_training(cmd, run, threads=1)
     workers = subprocess.run(
         ["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True
     ).stdout.split()

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from cyclegan import precision as precision_module
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.networks import CycleGANNetworks
+from cyclegan.precision import pick_device
 from cyclegan.step import CycleGANStep
 
 
@@ -83,8 +84,6 @@ def run_bench(
     baseline: bool = True,
 ) -> dict:
     """Measure and return the numbers ``cyclegan bench`` prints."""
-    from cyclegan.precision import pick_device
-
     dev = pick_device(device)
     prec = precision_module.resolve(precision, dev)
     network = NetworkConfig(net_g=net_g)

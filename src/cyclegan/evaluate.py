@@ -32,6 +32,7 @@ from cyclegan.data import find_domains, list_images
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.imageio import load_image
 from cyclegan.inception import PROTOCOL, FeatureCache, InceptionFeatures
+from cyclegan.precision import pick_device
 from cyclegan.translate import Translator, load_translator
 
 # metric -> True when larger is better
@@ -189,8 +190,6 @@ def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -
     folders = list_checkpoints(run)
     if not folders:
         raise DataError(f"{run}: no checkpoints to evaluate")
-    from cyclegan.precision import pick_device
-
     extractor = kwargs.pop("extractor", None) or InceptionFeatures(
         pick_device(kwargs.get("device", "auto"))
     )

@@ -99,7 +99,6 @@ class CycleGAN:
         self.lambda_identity = lambda_identity
         self.run = Path(run) if run else Path(tempfile.mkdtemp(prefix="cyclegan_"))
         self._translator = None
-        self._fits = 0
 
     def _checkpoint(self) -> Path:
         folder = latest_checkpoint(self.run) if self.run.is_dir() else None

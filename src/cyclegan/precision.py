@@ -18,7 +18,6 @@ import contextlib
 
 import torch
 
-from cyclegan.config import PRECISIONS  # noqa: F401  (the choices, defined with the options)
 from cyclegan.errors import ConfigError
 
 
