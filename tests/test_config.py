@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cyclegan.cli import _build_parser, _config_from_args
 from cyclegan.config import GENERATORS, NORMS, NetworkConfig, TrainConfig
 from cyclegan.errors import ConfigError
+from cyclegan.options import build_parser, config_from_args
 
 
 def test_bad_choice_names_option_value_and_allowed():
@@ -53,7 +53,7 @@ def test_identity_is_off_when_channel_counts_differ():
 
 
 def test_cli_accepts_reference_and_kebab_spellings():
-    parser = _build_parser()
+    parser = build_parser()
     ref = parser.parse_args(
         [
             "train",
@@ -91,7 +91,7 @@ def test_cli_accepts_reference_and_kebab_spellings():
         ]
     )
     for args in (ref, ours):
-        cfg = _config_from_args(args)
+        cfg = config_from_args(args)
         assert cfg.network.net_g == "unet_256" and cfg.n_epochs_decay == 7
         assert cfg.flip is False and cfg.lambda_a == 5.0 and cfg.network.n_layers_d == 4
         assert cfg.lr == TrainConfig().lr  # untouched options keep the dataclass default
@@ -99,6 +99,6 @@ def test_cli_accepts_reference_and_kebab_spellings():
 
 def test_cli_rejects_unknown_choice(capsys):
     with pytest.raises(SystemExit) as exit_:
-        _build_parser().parse_args(["train", "--gan-mode", "hinge"])
+        build_parser().parse_args(["train", "--gan-mode", "hinge"])
     assert exit_.value.code == 2
     assert "hinge" in capsys.readouterr().err

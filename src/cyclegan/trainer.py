@@ -19,11 +19,8 @@ The library reports progress through a ``TrainingEvents`` object; it never print
 
 from __future__ import annotations
 
-import math
 import signal
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,20 +39,14 @@ from cyclegan.checkpoint import (
 )
 from cyclegan.config import TrainConfig, write_json
 from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
-from cyclegan.errors import CheckpointError, ConfigError, CycleGANError, TrainingDiverged
+from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.networks import CycleGANNetworks
 from cyclegan.precision import pick_device
 from cyclegan.report import RunReport, fixed_samples, sample_grid
+from cyclegan.resume import resumed_config, rng_state, set_rng_state
 from cyclegan.schedule import build_scheduler, step_scheduler
 from cyclegan.step import LOSS_NAMES, CycleGANStep
-
-
-class TrainingInterrupted(CycleGANError):
-    """A signal stopped the run after saving; ``checkpoint`` is where it can resume from."""
-
-    def __init__(self, message: str, checkpoint: Path, signum: int):
-        super().__init__(message)
-        self.checkpoint, self.signum = checkpoint, signum
+from cyclegan.stops import StopFlag, TrainingInterrupted, check_finite
 
 
 class TrainingEvents:
@@ -69,58 +60,6 @@ class TrainingEvents:
     def note(self, message: str) -> None: ...
 
 
-@dataclass
-class _StopFlag:
-    signum: int | None = None
-    previous: dict = field(default_factory=dict)
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals can only be caught on the main thread
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.signum = signum
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: stop now
-
-    def restore(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-# What a resumed run may change: where and how fast it runs, never what it computes.
-RESUME_OVERRIDES = (
-    "device",
-    "num_workers",
-    "log_every",
-    "save_epoch_freq",
-    "save_iter_freq",
-    "keep_checkpoints",
-)
-
-
-def _resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainConfig:
-    """The saved configuration, with this invocation's stopping limits and allowed overrides.
-
-    ``max_iters`` and ``max_minutes`` belong to an invocation, not to the run: a run
-    stopped by ``max_iters=3`` and resumed without it trains to the end.
-    """
-    wrong = sorted(set(overrides) - set(RESUME_OVERRIDES))
-    if wrong:
-        raise ConfigError(
-            f"options {', '.join(wrong)} cannot change when resuming; only "
-            f"{', '.join(RESUME_OVERRIDES)} can"
-        )
-    values = {
-        **saved,
-        "max_iters": caller.max_iters,
-        "max_minutes": caller.max_minutes,
-        **overrides,
-    }
-    return TrainConfig.from_dict(values)
-
-
 def _tensorboard_writer(folder: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -129,19 +68,6 @@ def _tensorboard_writer(folder: Path):
             "option 'tensorboard' needs the tensorboard package: pip install tensorboard"
         ) from None
     return SummaryWriter(str(folder))
-
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -161,7 +87,7 @@ class Trainer:
             checkpoint = latest_checkpoint(self.run_dir)
             if checkpoint is None:
                 raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
-            cfg = _resumed_config(read_meta(checkpoint)["train"], cfg, overrides or {})
+            cfg = resumed_config(read_meta(checkpoint)["train"], cfg, overrides or {})
         elif latest_checkpoint(self.run_dir) is not None:
             raise ConfigError(
                 f"run folder {self.run_dir} already has checkpoints; pass --resume to continue "
@@ -275,7 +201,7 @@ class Trainer:
         self.step.load_state_dict(state["step"], self.device)
         self.sched_g.load_state_dict(state["sched_g"])
         self.sched_d.load_state_dict(state["sched_d"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         self.epoch_g_loss_sum = state["epoch_g_loss_sum"]
         if (state["n_a"], state["n_b"]) != (len(self.files_a), len(self.files_b)):
             self.events.note(
@@ -303,7 +229,7 @@ class Trainer:
             "step": self.step.state_dict(),
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "epoch_g_loss_sum": self.epoch_g_loss_sum,
             "n_a": len(self.files_a),
             "n_b": len(self.files_b),
@@ -337,7 +263,7 @@ class Trainer:
 
     def run(self) -> Path:
         """Train until the last epoch (or ``max_iters``); returns the final checkpoint folder."""
-        stop = _StopFlag()
+        stop = StopFlag()
         stop.install()
         try:
             return self._loop(stop)
@@ -347,7 +273,7 @@ class Trainer:
                 self.board.close()
             distributed.teardown(self.ctx)
 
-    def _loop(self, stop: _StopFlag) -> Path:
+    def _loop(self, stop: StopFlag) -> Path:
         cfg = self.cfg
         steps_per_epoch = len(self.plan)
         total_steps = cfg.total_epochs * steps_per_epoch
@@ -386,7 +312,7 @@ class Trainer:
                 values = torch.stack([losses[k] for k in LOSS_NAMES]).float()
                 values = distributed.average(values, self.ctx).cpu()  # a NaN anywhere: all stop
                 vals = dict(zip(LOSS_NAMES, values.tolist(), strict=True))
-                _check_finite(vals, pos.global_step + 1, epoch, self.run_dir)
+                check_finite(vals, pos.global_step + 1, epoch, self.run_dir)
                 self.epoch_g_loss_sum += sum(vals[k] for k in LOSS_NAMES[:6])
                 pos = Position(epoch - 1, pos.batches_done + 1, pos.global_step + 1)
                 if pos.batches_done == steps_per_epoch:
@@ -451,19 +377,6 @@ class Trainer:
                 if epoch_save or (cfg.save_iter_freq and pos.global_step % cfg.save_iter_freq == 0):
                     last_saved = self.save()
         return last_saved or latest_checkpoint(self.run_dir) or self.save()
-
-
-def _check_finite(losses: dict[str, float], step: int, epoch: int, run: Path) -> None:
-    """Stop before anything is saved when a loss is NaN or infinite."""
-    bad = [k for k, v in losses.items() if not math.isfinite(v)]
-    if bad:
-        good = latest_checkpoint(run)
-        raise TrainingDiverged(
-            f"loss {', '.join(bad)} became {losses[bad[0]]} at step {step} (epoch {epoch}); "
-            "nothing was saved. "
-            + (f"Last good checkpoint: {good}. " if good else "No checkpoint yet. ")
-            + "Try a lower --lr, or --gan-mode lsgan."
-        )
 
 
 def train(

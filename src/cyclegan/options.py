@@ -1,0 +1,249 @@
+"""The ``cyclegan`` command line: every subcommand's options, in one parser.
+
+Training options are generated from the fields of ``TrainConfig`` and
+``NetworkConfig`` here and nowhere else. Each is spelled in kebab case
+(``--n-epochs-decay``, ``--net-g``) and also accepts the reference's spelling
+(``--n_epochs_decay``, ``--netG``, ``--no_flip``), so its users' commands carry
+over. Options not given stay out of the parsed namespace (``SUPPRESS``), so the
+dataclasses' defaults are the only defaults and a resumed run can tell which
+options the user really passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from cyclegan.config import DEVICES, PRECISIONS, NetworkConfig, TrainConfig
+
+_NETWORK_FIELDS = {f.name for f in dataclasses.fields(NetworkConfig)}
+# Architecture options a reference .pth needs when translating with it.
+TRANSLATE_NETWORK_FIELDS = ("net_g", "ngf", "norm", "input_nc", "output_nc", "dropout")
+
+
+def _kebab(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None:
+    """One option for one config field, with its reference spelling as an alias."""
+    ref, help_text = f.metadata.get("ref"), f.metadata.get("help", "")
+    choices = f.metadata.get("choices")
+    default = f.default if f.default is not dataclasses.MISSING else None
+    help_text = f"{help_text} (default: {default})"
+    if isinstance(default, bool):
+        parser.add_argument(
+            _kebab(f.name),
+            dest=f.name,
+            action=argparse.BooleanOptionalAction,
+            default=argparse.SUPPRESS,
+            help=help_text,
+        )
+        if ref and ref.startswith("no_"):
+            parser.add_argument(
+                "--" + ref,
+                dest=f.name,
+                action="store_false",
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
+        return
+    names = [_kebab(f.name), *f.metadata.get("aliases", ())]
+    if ref and "--" + ref not in names:
+        names.append("--" + ref)
+    if ref and _kebab(ref) not in names:
+        names.append(_kebab(ref))
+    parser.add_argument(
+        *names,
+        dest=f.name,
+        type=type(default),
+        choices=choices,
+        default=argparse.SUPPRESS,
+        help=help_text,
+        metavar=f.name.upper() if choices is None else None,
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k in {f.name for f in dataclasses.fields(TrainConfig)} | _NETWORK_FIELDS
+    }
+    network = NetworkConfig(**{k: v for k, v in given.items() if k in _NETWORK_FIELDS})
+    return TrainConfig(
+        network=network, **{k: v for k, v in given.items() if k not in _NETWORK_FIELDS}
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train",
+        help="train a CycleGAN on two folders of images",
+        description="Train a CycleGAN. Options keep the reference's names.",
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --run from its latest checkpoint"
+    )
+    groups = {
+        "data": train.add_argument_group("data and run"),
+        "net": train.add_argument_group("networks"),
+        "train": train.add_argument_group("objective, schedule and bookkeeping"),
+    }
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "network":
+            continue
+        group = (
+            "data"
+            if f.name
+            in (
+                "data",
+                "run",
+                "preprocess",
+                "load_size",
+                "crop_size",
+                "flip",
+                "max_dataset_size",
+                "skip_bad_images",
+                "num_workers",
+            )
+            else "train"
+        )
+        _add_field(groups[group], f)
+    for f in dataclasses.fields(NetworkConfig):
+        _add_field(groups["net"], f)
+
+    tr = sub.add_parser(
+        "translate",
+        help="translate an image or a folder of images",
+        description="Translate images with a trained model, at their own size.",
+    )
+    tr.add_argument(
+        "--model",
+        required=True,
+        help="run folder, checkpoint folder, or reference generator .pth file",
+    )
+    tr.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
+    tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
+    tr.add_argument(
+        "--format",
+        default=None,
+        choices=("png", "jpg", "webp", "bmp", "tiff"),
+        help="output format (default: the input's)",
+    )
+    tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
+    tr.add_argument("--device", default="auto", choices=DEVICES)
+    tr.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="arithmetic (default: bf16 where the hardware has it)",
+    )
+    tr.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse images larger than this (default: Pillow's bomb limit)",
+    )
+    ref = tr.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name in TRANSLATE_NETWORK_FIELDS:
+            _add_field(ref, f)
+
+    bench = sub.add_parser(
+        "bench",
+        help="time training and inference against fp32 eager",
+        description="Time the fast path against the plain float32 form "
+        "of the same step, side by side in one run.",
+    )
+    bench.add_argument("--size", type=int, default=256, help="image side in pixels")
+    bench.add_argument(
+        "--net-g",
+        "--netG",
+        dest="net_g",
+        default="resnet_9blocks",
+        choices=("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
+    )
+    bench.add_argument("--batch-size", type=int, default=1)
+    bench.add_argument("--precision", default="auto", choices=PRECISIONS)
+    bench.add_argument("--device", default="auto", choices=DEVICES)
+    bench.add_argument("--steps", type=int, default=3, help="timed repetitions (median)")
+    bench.add_argument("--warmup", type=int, default=1)
+    bench.add_argument(
+        "--infer-sizes", type=int, nargs="+", default=None, help="inference sizes (default: --size)"
+    )
+    bench.add_argument("--no-baseline", action="store_true", help="time the fast path only")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="FID/KID, cycle and paired metrics; best checkpoint",
+        description="Evaluate a model on a dataset's test folders, or compare "
+        "two folders of images (--fake, --real).",
+    )
+    ev.add_argument("--model", help="run folder, checkpoint folder or reference .pth")
+    ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
+    ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
+    ev.add_argument("--real", type=Path, help="folder of real images (with --fake)")
+    ev.add_argument("--split", choices=("test", "train"), default="test")
+    ev.add_argument("--direction", choices=("AtoB", "BtoA", "both"), default="both")
+    ev.add_argument(
+        "--checkpoints",
+        choices=("latest", "all"),
+        default="latest",
+        help="all: evaluate every checkpoint of a run and name the best",
+    )
+    ev.add_argument(
+        "--metric",
+        default="fid",
+        choices=("fid", "kid", "cycle_l1", "paired_psnr", "paired_ssim"),
+        help="what --checkpoints all picks the best by",
+    )
+    ev.add_argument("--device", default="auto", choices=DEVICES)
+    ev.add_argument("--precision", default="auto", choices=PRECISIONS)
+    ev.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "cyclegan" / "features",
+        help="where Inception features are kept (by content hash)",
+    )
+    ev.add_argument("--out", type=Path, help="also write the JSON report here")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    rep = sub.add_parser(
+        "report",
+        help="rebuild a run's loss curves and index.html",
+        description="Rebuild RUN/losses.png and RUN/index.html from the run "
+        "folder (they are also refreshed after every epoch).",
+    )
+    rep.add_argument("run", type=Path, help="the run folder")
+
+    res = sub.add_parser(
+        "results",
+        help="a page of every test image translated both ways",
+        description="Translate a dataset's test folders both ways and write "
+        "an HTML page: input | translation | reconstruction.",
+    )
+    res.add_argument("--model", required=True, help="run folder, checkpoint folder or .pth")
+    res.add_argument("--data", required=True, type=Path, help="dataset folder")
+    res.add_argument("--split", choices=("test", "train"), default="test")
+    res.add_argument("--out", required=True, type=Path, help="folder for the page")
+    res.add_argument("--device", default="auto", choices=DEVICES)
+    res.add_argument("--precision", default="auto", choices=PRECISIONS)
+
+    from cyclegan.curate.cli import add_parser as add_curate_parser
+
+    add_curate_parser(sub)
+
+    demo = sub.add_parser("demo", help="train and test a small model on generated data")
+    demo.add_argument("--out", type=Path, default=Path("demo_run"), help="where to write it")
+    demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
+    demo.add_argument("--seed", type=int, default=0)
+    return parser

@@ -1,0 +1,72 @@
+"""What ``cyclegan train`` shows while it runs: the trainer's events, drawn on stderr.
+
+On a terminal, a tqdm bar with the latest losses; elsewhere (logs, CI, a pipe), one
+line every ten seconds and at the last step, so a log file stays readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+
+class TrainingProgress:
+    """Training progress on stderr: a tqdm bar on a terminal, a line now and then elsewhere."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
+
+    def scanning(self, domain: str, done: int, total: int) -> None:
+        if done == total:
+            print(f"checked {total} images of domain {domain}", file=sys.stderr)
+
+    def skipped(self, domain: str, bad: list) -> None:
+        print(f"skipping {len(bad)} unusable file(s) of domain {domain}:", file=sys.stderr)
+        for path, why in bad:
+            print(f"  {path}: {why}", file=sys.stderr)
+
+    def started(self, info: dict) -> None:
+        print(
+            f"training on {info['device']}: {info['images_a']} A / {info['images_b']} B "
+            f"images, {info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
+            file=sys.stderr,
+        )
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=info["total_steps"],
+                initial=info["start_step"],
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+
+    def stepped(self, info: dict) -> None:
+        loss = info["losses"]
+        text = (
+            f"epoch {info['epoch']}/{info['epochs']} G {loss['g_ab']:.3f}/{loss['g_ba']:.3f} "
+            f"cyc {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f} "
+            f"D {loss['d_a']:.3f}/{loss['d_b']:.3f} {info['images_per_s']:.2f} img/s"
+        )
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        elif time.monotonic() - self.last_line > 10 or info["step"] == info["total_steps"]:
+            self.last_line = time.monotonic()
+            eta = time.strftime("%H:%M:%S", time.gmtime(info["eta_s"]))
+            print(f"step {info['step']}/{info['total_steps']} {text} eta {eta}", file=sys.stderr)
+
+    def saved(self, folder: Path) -> None:
+        msg = f"saved checkpoint {folder}"
+        (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
+
+    def note(self, message: str) -> None:
+        (self.bar.write(message, file=sys.stderr) if self.bar else print(message, file=sys.stderr))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
