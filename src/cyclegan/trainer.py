@@ -114,6 +114,9 @@ class Trainer:
             )
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
+        elif self.device.type == "cuda":
+            # Training crops have one size, so cuDNN's per-shape autotuning pays once.
+            torch.backends.cudnn.benchmark = True
         if cfg.lambda_identity > 0 and not cfg.identity_active:
             self.events.note(
                 "identity loss turned off: domains A and B have different "
