@@ -87,6 +87,9 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         args.batch_size,
         args.max_pixels,
         on_done=done,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        stats_size=args.tile_stats_size,
     )
     bar.close()
     print(f"translated {len(written)} image(s) {args.direction} into {args.output}")

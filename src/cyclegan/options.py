@@ -139,6 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: the input's)",
     )
     tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
+    tr.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="translate images larger than this many pixels on a side in blended tiles "
+        "of this size, to bound memory (e.g. 512; default: whole images)",
+    )
+    tr.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=None,
+        help="pixels that neighbouring tiles share and cross-fade over "
+        "(default: an eighth of --tile)",
+    )
+    tr.add_argument(
+        "--tile-stats-size",
+        type=int,
+        default=1024,
+        help="with --tile: instance-norm statistics come from the whole image scaled to "
+        "at most this many pixels on its longer side; 0: each tile's own (default: 1024)",
+    )
     tr.add_argument("--device", default="auto", choices=DEVICES)
     tr.add_argument(
         "--precision",

@@ -9,7 +9,8 @@ A model is one of:
   ``G_B`` maps B -> A; a reference file named ``*_net_G_B.pth`` is taken as BtoA).
 
 Images of any size are padded (reflection) up to the generator's size multiple,
-translated, and cropped back, so the output has the input's size. Inputs may be
+translated, and cropped back, so the output has the input's size; images too
+large for one pass go through in blended tiles (``tile=``, see ``tiling.py``). Inputs may be
 paths, Pillow images, ``H x W x C`` arrays (uint8 or float in [0, 1]) or
 ``(N, C, H, W)`` tensors in [-1, 1]; outputs are of the same kind.
 """
@@ -41,6 +42,7 @@ from cyclegan.networks import build_generator
 from cyclegan.precision import autocast, pick_device
 from cyclegan.precision import resolve as resolve_precision
 from cyclegan.reference import load_into, read_state_dict
+from cyclegan.tiling import check_tiling, downscale, translate_in_tiles, with_image_statistics
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -94,10 +96,49 @@ class Translator:
         n = self.network
         return (n.input_nc, n.output_nc) if direction == "AtoB" else (n.output_nc, n.input_nc)
 
-    @torch.no_grad()
-    def translate_tensor(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """``(N, C, H, W)`` in [-1, 1] -> the translation, same N, H, W."""
+    def translate_tensor(
+        self,
+        x: torch.Tensor,
+        direction: str = "AtoB",
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        stats_size: int = 1024,
+    ) -> torch.Tensor:
+        """``(N, C, H, W)`` in [-1, 1] -> the translation, same N, H, W.
+
+        With ``tile``, an image larger than ``tile`` pixels on a side is translated
+        in overlapping tiles and blended (see ``tiling.py``): memory on the device
+        stays bounded whatever the image size, and the result is a CPU tensor.
+        ``tile_overlap`` defaults to an eighth of the tile; instance-norm statistics
+        come from the whole image scaled to at most ``stats_size`` pixels (0: each
+        tile's own statistics, the naive way, which shows blocks; for comparison).
+        """
         gen = self._generator(direction)
+        if tile is None:
+            return self._translate_whole(x, gen)
+        if tile_overlap is None:
+            tile_overlap = tile // 8
+        check_tiling(tile, tile_overlap, stats_size, self.network.size_multiple)
+        if x.shape[-2] <= tile and x.shape[-1] <= tile:
+            return self._translate_whole(x, gen)
+        tiled_gen = gen
+        if stats_size:
+            small = downscale(x.float(), stats_size)
+            tiled_gen = with_image_statistics(gen, lambda g: self._translate_whole(small, g))
+        # Padded as a whole image would be, so that every tile sits on its grid.
+        multiple = self.network.size_multiple
+        padded, (h, w) = pad_to_multiple(x.float(), multiple)
+        out = translate_in_tiles(
+            lambda crops: self._translate_whole(crops, tiled_gen),
+            padded,
+            tile,
+            tile_overlap,
+            align=multiple,
+        )
+        return out[..., :h, :w]
+
+    @torch.no_grad()
+    def _translate_whole(self, x: torch.Tensor, gen: torch.nn.Module) -> torch.Tensor:
         # A ResNet generator downsamples 4x; below 8 px its innermost maps are 1 x 1, where
         # instance norm is undefined. U-Nets already need their full multiple.
         multiple = self.network.size_multiple
@@ -107,12 +148,23 @@ class Translator:
         with autocast(self.precision, self.device):
             return gen(x)[..., :h, :w].float()
 
-    def translate(self, image, direction: str = "AtoB"):
-        """Translate a path, PIL image, array or tensor; returns the same kind (PIL for a path)."""
+    def translate(
+        self,
+        image,
+        direction: str = "AtoB",
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        stats_size: int = 1024,
+    ):
+        """Translate a path, PIL image, array or tensor; returns the same kind (PIL for a path).
+
+        ``tile``, ``tile_overlap``, ``stats_size``: as in ``translate_tensor``, for large
+        images."""
         in_nc, _ = self.channels(direction)
+        tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
         if isinstance(image, torch.Tensor):
             batch = image if image.dim() == 4 else image.unsqueeze(0)
-            out = self.translate_tensor(batch, direction)
+            out = self.translate_tensor(batch, direction, **tiling)
             return out if image.dim() == 4 else out[0]
         if isinstance(image, str | Path):
             arr = load_image(Path(image), in_nc)
@@ -126,7 +178,9 @@ class Translator:
                 f"cannot translate a {type(image).__name__}; "
                 "give a path, PIL image, array or tensor"
             )
-        out = tensor_to_array(self.translate_tensor(array_to_tensor(arr)[None], direction)[0])
+        out = tensor_to_array(
+            self.translate_tensor(array_to_tensor(arr)[None], direction, **tiling)[0]
+        )
         if isinstance(image, np.ndarray):
             return (
                 np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
@@ -145,10 +199,13 @@ class Translator:
         batch_size: int = 1,
         max_pixels: int | None = None,
         on_done: Callable[[Path, Path | None, str | None], None] | None = None,
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        stats_size: int = 1024,
     ) -> list[Path]:
         """Translate files into ``output_dir``, keeping their names (and sub-folders below
         ``root``); ``out_format`` changes the extension. Images of equal size are
-        translated ``batch_size`` at a time.
+        translated ``batch_size`` at a time; ``tile`` splits large ones into tiles.
 
         A file that cannot be read is reported through ``on_done(src, None, reason)``
         and skipped; the others are still translated. Returns the written paths.
@@ -168,7 +225,7 @@ class Translator:
                 by_size.setdefault(arr.shape, []).append((src, arr))
             for group in by_size.values():
                 batch = torch.stack([array_to_tensor(arr) for _, arr in group])
-                out = self.translate_tensor(batch, direction)
+                out = self.translate_tensor(batch, direction, tile, tile_overlap, stats_size)
                 for (src, _), img in zip(group, out, strict=True):
                     rel = src.relative_to(root) if root else Path(src.name)
                     dst = output_dir / rel
