@@ -99,6 +99,23 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cyclegan.export import export_onnx
+
+    if args.output.suffix != ".onnx":
+        raise CycleGANError(f"--output {args.output}: name the file to write, ending in .onnx")
+    net_opts = {k: getattr(args, k) for k in TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
+    result = export_onnx(
+        args.model, args.output, args.direction, NetworkConfig(**net_opts), not args.no_verify
+    )
+    print(f"wrote {result['path']} ({args.direction}; {result['metadata']['cyclegan.input']})")
+    if "max_abs_diff" in result:
+        print(
+            f"checked in onnxruntime: largest difference from PyTorch {result['max_abs_diff']:.1e}"
+        )
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from cyclegan.bench import format_report, main_json, run_bench
 
@@ -206,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "translate": _cmd_translate,
         "demo": _cmd_demo,
         "bench": _cmd_bench,
+        "export": _cmd_export,
         "evaluate": _cmd_evaluate,
         "report": _cmd_report,
         "results": _cmd_results,

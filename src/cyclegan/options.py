@@ -178,6 +178,26 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name in TRANSLATE_NETWORK_FIELDS:
             _add_field(ref, f)
 
+    ex = sub.add_parser(
+        "export",
+        help="write a generator as an ONNX model (any image size)",
+        description="Export one direction's generator to ONNX, with the padding to its size "
+        "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
+        "Needs the export extra: pip install 'cyclegan[export]'.",
+    )
+    ex.add_argument(
+        "--model", required=True, help="run folder, checkpoint folder or reference .pth file"
+    )
+    ex.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    ex.add_argument("--output", required=True, type=Path, help="the .onnx file to write")
+    ex.add_argument(
+        "--no-verify", action="store_true", help="skip the onnxruntime check against PyTorch"
+    )
+    ref = ex.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name in TRANSLATE_NETWORK_FIELDS:
+            _add_field(ref, f)
+
     bench = sub.add_parser(
         "bench",
         help="time training and inference against fp32 eager",

@@ -84,7 +84,8 @@ class Translator:
     def directions(self) -> tuple[str, ...]:
         return tuple(self.generators)
 
-    def _generator(self, direction: str) -> torch.nn.Module:
+    def generator(self, direction: str) -> torch.nn.Module:
+        """The generator that translates in ``direction``."""
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction {direction!r}: use AtoB or BtoA")
         if direction not in self.generators:
@@ -113,7 +114,7 @@ class Translator:
         come from the whole image scaled to at most ``stats_size`` pixels (0: each
         tile's own statistics, the naive way, which shows blocks; for comparison).
         """
-        gen = self._generator(direction)
+        gen = self.generator(direction)
         if tile is None:
             return self._translate_whole(x, gen)
         if tile_overlap is None:
