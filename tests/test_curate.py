@@ -239,33 +239,15 @@ def test_unknown_project_and_bad_taxonomy_are_clear(tmp_path):
 
 @pytest.mark.slow
 def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
-    import socket
-    import time
-
-    import uvicorn
-
-    from conftest import launch_chromium
+    from conftest import launch_chromium, served
     from test_report import ARTIFACTS
 
     pytest.importorskip("playwright", reason="playwright is not installed")
     from playwright.sync_api import sync_playwright
 
     project.open_production()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(project), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    with served(create_app(project)) as url:
         with sync_playwright() as p:
             browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1000, "height": 800})
@@ -299,9 +281,6 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
             assert page.text_content("#info") == undone  # the undone image is next again
             page.screenshot(path=str(ARTIFACTS / "curate_after_reload.png"))
             browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     labels = sorted(
         lab["choice"] for i in range(1, 30) if _usable(project, i) for lab in project.labels_of(i)
     )

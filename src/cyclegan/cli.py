@@ -116,6 +116,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from cyclegan.serve import create_app, serve
+    except ImportError as exc:
+        raise CycleGANError(
+            f"cyclegan serve needs the serve extra ({exc.name} is missing): "
+            "pip install 'cyclegan[serve]'"
+        ) from None
+    from cyclegan.translate import load_translator
+
+    net_opts = {k: getattr(args, k) for k in TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
+    translator = load_translator(args.model, NetworkConfig(**net_opts), args.device, args.precision)
+    app = create_app(translator, tile=args.tile, max_pixels=args.max_pixels)
+    print(f"open http://{args.host}:{args.port}/ ({translator.source}); Ctrl-C to stop")
+    serve(app, args.host, args.port)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from cyclegan.bench import format_report, main_json, run_bench
 
@@ -224,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": _cmd_demo,
         "bench": _cmd_bench,
         "export": _cmd_export,
+        "serve": _cmd_serve,
         "evaluate": _cmd_evaluate,
         "report": _cmd_report,
         "results": _cmd_results,

@@ -17,6 +17,7 @@ Every failure is a ``DataError`` that names the file and says what is wrong.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -34,33 +35,41 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def open_image(path: Path, max_pixels: int | None = None) -> Image.Image:
-    """Decode a whole image file (so truncation shows now), oriented by its EXIF tag.
+def open_image(
+    source: Path | bytes, max_pixels: int | None = None, name: str = "upload"
+) -> Image.Image:
+    """Decode a whole image (so truncation shows now), oriented by its EXIF tag.
 
-    ``max_pixels`` caps width x height (default: Pillow's ``Image.MAX_IMAGE_PIXELS``,
-    about 89 million); a larger image is refused as a possible decompression bomb.
-    Give a larger number to read very large rasters on purpose.
+    ``source`` is a file's path, or the bytes of one (an upload; ``name`` stands for
+    it in messages). ``max_pixels`` caps width x height (default: Pillow's
+    ``Image.MAX_IMAGE_PIXELS``, about 89 million); a larger image is refused as a
+    possible decompression bomb. Give a larger number to read very large rasters
+    on purpose.
     """
-    path = Path(path)
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    try:
-        if path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file (0 bytes)")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if isinstance(source, bytes | bytearray):
+        label, size, stream = name, len(source), io.BytesIO(source)
+    else:
+        label = stream = Path(source)
+        try:
+            size = stream.stat().st_size
+        except OSError as exc:
+            raise DataError(f"{label}: cannot read ({exc.strerror})") from None
+    if size == 0:
+        raise DataError(f"{label}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice that; here the limit is a limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
             try:
-                img = Image.open(path)
+                img = Image.open(stream)
             finally:
                 Image.MAX_IMAGE_PIXELS = pillow_limit
             with img:
                 if limit is not None and img.width * img.height > limit:
                     raise DataError(
-                        f"{path}: {img.width}x{img.height} pixels is more than the limit of "
+                        f"{label}: {img.width}x{img.height} pixels is more than the limit of "
                         f"{limit} (a possible decompression bomb)"
                     )
                 img.load()
@@ -68,11 +77,11 @@ def open_image(path: Path, max_pixels: int | None = None) -> Image.Image:
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{path}: refused as a decompression bomb ({exc})") from None
+        raise DataError(f"{label}: refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image Pillow can read") from None
+        raise DataError(f"{label}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: broken or truncated image ({exc})") from None
+        raise DataError(f"{label}: broken or truncated image ({exc})") from None
 
 
 def to_array(img: Image.Image, channels: int) -> np.ndarray:

@@ -198,6 +198,26 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name in TRANSLATE_NETWORK_FIELDS:
             _add_field(ref, f)
 
+    sv = sub.add_parser(
+        "serve",
+        help="a web page that translates uploaded images",
+        description="Serve a page (and a small HTTP API) that translates the images "
+        "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
+    )
+    sv.add_argument("--model", required=True, help="run folder, checkpoint folder or .pth file")
+    sv.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--device", default="auto", choices=DEVICES)
+    sv.add_argument("--precision", default="auto", choices=PRECISIONS)
+    sv.add_argument("--tile", type=int, default=None, help="translate large uploads in tiles")
+    sv.add_argument(
+        "--max-pixels", type=int, default=40_000_000, help="refuse larger uploads (pixels)"
+    )
+    ref = sv.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name in TRANSLATE_NETWORK_FIELDS:
+            _add_field(ref, f)
+
     bench = sub.add_parser(
         "bench",
         help="time training and inference against fp32 eager",
