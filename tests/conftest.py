@@ -79,6 +79,19 @@ def tiny_config(data: Path, run: Path, **overrides):
     return TrainConfig(**values)
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A tiny model trained for one epoch on generated images, for the tests that only
+    read a run (translate, export, serve): trained once per test session."""
+    from cyclegan.trainer import train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    write_images(root / "data" / "trainA", 3, seed=1)
+    write_images(root / "data" / "trainB", 3, seed=2)
+    train(tiny_config(root / "data", root / "run", n_epochs=1, n_epochs_decay=0))
+    return root / "run"
+
+
 # A tiny model on the command line (the CLI spelling of tiny_config's networks and sizes).
 TINY_CLI = [
     "--ngf",

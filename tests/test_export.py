@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REFERENCE, need, tiny_config, write_images
+from conftest import REFERENCE, need
 from cyclegan.cli import main
 from cyclegan.errors import ConfigError
 from cyclegan.export import export_onnx
-from cyclegan.trainer import train
 from cyclegan.translate import load_translator
 
 for _module in ("onnx", "onnxscript", "onnxruntime"):
@@ -27,28 +26,18 @@ import onnxruntime  # noqa: E402
 pytestmark = pytest.mark.slow  # each export traces the network: several seconds
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    write_images(root / "data" / "trainA", 3, seed=1)
-    write_images(root / "data" / "trainB", 3, seed=2)
-    train(tiny_config(root / "data", root / "run", n_epochs=1, n_epochs_decay=0))
-    return root / "run"
-
-
 def _run(path, image: np.ndarray) -> np.ndarray:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"image": image})[0]
 
 
-def test_exported_generator_translates_any_size_like_pytorch(trained_run, tmp_path, capsys):
+def test_exported_generator_translates_any_size_like_pytorch(tiny_run, tmp_path, capsys):
     out = tmp_path / "g_ba.onnx"
     assert (
-        main(["export", "--model", str(trained_run), "--direction", "BtoA", "--output", str(out)])
-        == 0
+        main(["export", "--model", str(tiny_run), "--direction", "BtoA", "--output", str(out)]) == 0
     )
     assert "checked in onnxruntime" in capsys.readouterr().out
-    translator = load_translator(trained_run, device="cpu", precision="fp32")
+    translator = load_translator(tiny_run, device="cpu", precision="fp32")
     for shape in [(1, 3, 8, 8), (3, 3, 37, 53), (1, 3, 130, 9)]:
         image = torch.rand(shape) * 2 - 1
         want = translator.translate_tensor(image, "BtoA").numpy()
@@ -71,8 +60,8 @@ def test_exported_reference_generator_reproduces_the_reference_output(tmp_path):
     np.testing.assert_allclose(_run(out, io["input"]), io["output"], atol=1e-5, rtol=0)
 
 
-def test_bad_export_requests_are_named(trained_run, tmp_path, capsys):
-    assert main(["export", "--model", str(trained_run), "--output", str(tmp_path / "g.pt")]) == 1
+def test_bad_export_requests_are_named(tiny_run, tmp_path, capsys):
+    assert main(["export", "--model", str(tiny_run), "--output", str(tmp_path / "g.pt")]) == 1
     assert "ending in .onnx" in capsys.readouterr().err
     assert (
         main(["export", "--model", str(tmp_path / "nothing"), "--output", str(tmp_path / "g.onnx")])
@@ -82,7 +71,7 @@ def test_bad_export_requests_are_named(trained_run, tmp_path, capsys):
     assert not (tmp_path / "g.onnx").exists()
 
 
-def test_missing_export_extra_says_how_to_install(trained_run, tmp_path, monkeypatch):
+def test_missing_export_extra_says_how_to_install(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"onnxscript is missing.*cyclegan\[export\]"):
-        export_onnx(trained_run, tmp_path / "g.onnx")
+        export_onnx(tiny_run, tmp_path / "g.onnx")

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REFERENCE, launch_chromium, need, served, tiny_config, write_images
+from conftest import REFERENCE, launch_chromium, need, served
 from cyclegan.config import NetworkConfig
-from cyclegan.trainer import train
 from cyclegan.translate import load_translator
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
@@ -21,12 +20,8 @@ from cyclegan.serve import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def translator(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    write_images(root / "data" / "trainA", 3, seed=1)
-    write_images(root / "data" / "trainB", 3, seed=2)
-    train(tiny_config(root / "data", root / "run", n_epochs=1, n_epochs_decay=0))
-    return load_translator(root / "run", device="cpu", precision="fp32")
+def translator(tiny_run):
+    return load_translator(tiny_run, device="cpu", precision="fp32")
 
 
 def _png(size=(45, 31), seed=0) -> bytes:

@@ -12,13 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import tiny_config, write_images
 from cyclegan.cli import main
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import ConfigError
 from cyclegan.networks import build_generator
 from cyclegan.tiling import tile_starts, translate_in_tiles, with_image_statistics
-from cyclegan.trainer import train
 from cyclegan.translate import Translator, load_translator
 
 
@@ -125,19 +123,16 @@ def test_bad_tiling_options_are_named(tile, overlap, stats, option):
         )
 
 
-def test_cli_translates_in_tiles_and_keeps_sizes(tmp_path, capsys):
-    write_images(tmp_path / "data" / "trainA", 3, seed=1)
-    write_images(tmp_path / "data" / "trainB", 3, seed=2)
-    train(tiny_config(tmp_path / "data", tmp_path / "run", n_epochs=1, n_epochs_decay=0))
+def test_cli_translates_in_tiles_and_keeps_sizes(tiny_run, tmp_path, capsys):
     pixels = np.random.default_rng(3).integers(0, 256, (50, 83, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "big.png")
-    args = ["translate", "--model", str(tmp_path / "run"), "--input", str(tmp_path / "big.png")]
+    args = ["translate", "--model", str(tiny_run), "--input", str(tmp_path / "big.png")]
     out = tmp_path / "out"
     assert main([*args, "--output", str(out), "--tile", "32", "--tile-overlap", "8"]) == 0
     tiled = Image.open(out / "big.png")
     assert tiled.size == (83, 50)
     # The command writes what the Python API computes with the same tiling.
-    api = load_translator(tmp_path / "run", device="cpu").translate(
+    api = load_translator(tiny_run, device="cpu").translate(
         tmp_path / "big.png", tile=32, tile_overlap=8
     )
     assert np.array_equal(np.asarray(tiled), np.asarray(api))

@@ -7,20 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REFERENCE, need, tiny_config, write_images
+from conftest import REFERENCE, need, write_images
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError, ConfigError
-from cyclegan.trainer import train
 from cyclegan.translate import load_translator, pad_to_multiple
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("t")
-    write_images(root / "data" / "trainA", 3, seed=1)
-    write_images(root / "data" / "trainB", 3, seed=2)
-    train(tiny_config(root / "data", root / "run", n_epochs=1, n_epochs_decay=0))
-    return root / "run"
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (3, 5), (37, 29), (64, 64)])
@@ -33,15 +23,15 @@ def test_padding_restores_any_size(h, w):
 
 
 @pytest.mark.parametrize("size", [(45, 31), (8, 100), (3, 3)])
-def test_output_keeps_input_size(trained_run, size):
-    translator = load_translator(trained_run, device="cpu")
+def test_output_keeps_input_size(tiny_run, size):
+    translator = load_translator(tiny_run, device="cpu")
     img = Image.new("RGB", size, "orange")
     for direction in ("AtoB", "BtoA"):
         assert translator.translate(img, direction).size == size
 
 
-def test_every_input_kind_gives_the_same_translation(trained_run, tmp_path):
-    translator = load_translator(trained_run, device="cpu")
+def test_every_input_kind_gives_the_same_translation(tiny_run, tmp_path):
+    translator = load_translator(tiny_run, device="cpu")
     arr = np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8)
     Image.fromarray(arr).save(tmp_path / "x.png")
     from_path = np.asarray(translator.translate(tmp_path / "x.png"))
@@ -55,12 +45,12 @@ def test_every_input_kind_gives_the_same_translation(trained_run, tmp_path):
     assert np.abs(expected - from_u8).max() <= 1
 
 
-def test_folder_translation_keeps_names_subfolders_and_skips_bad_files(trained_run, tmp_path):
+def test_folder_translation_keeps_names_subfolders_and_skips_bad_files(tiny_run, tmp_path):
     src = tmp_path / "in"
     write_images(src / "sub", 2, size=(30, 22))
     write_images(src, 1, size=(17, 40), ext="jpg")
     (src / "broken.png").write_bytes(b"\x89PNG broken")
-    translator = load_translator(trained_run, device="cpu")
+    translator = load_translator(tiny_run, device="cpu")
     from cyclegan.translate import collect_inputs
 
     files, root = collect_inputs(src)

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
-from cyclegan.options import TRANSLATE_NETWORK_FIELDS, build_parser, config_from_args
+from cyclegan.options import build_parser, config_from_args, reference_network
 from cyclegan.progress import TrainingProgress
 
 
@@ -62,8 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_translate(args: argparse.Namespace) -> int:
     from cyclegan.translate import collect_inputs, load_translator
 
-    net_opts = {k: getattr(args, k) for k in TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
-    translator = load_translator(args.model, NetworkConfig(**net_opts), args.device, args.precision)
+    translator = load_translator(args.model, reference_network(args), args.device, args.precision)
     files, root = collect_inputs(args.input)
     if args.input.is_file() and args.output.suffix and not args.output.is_dir():
         raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
@@ -104,9 +103,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.output.suffix != ".onnx":
         raise CycleGANError(f"--output {args.output}: name the file to write, ending in .onnx")
-    net_opts = {k: getattr(args, k) for k in TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
     result = export_onnx(
-        args.model, args.output, args.direction, NetworkConfig(**net_opts), not args.no_verify
+        args.model, args.output, args.direction, reference_network(args), not args.no_verify
     )
     print(f"wrote {result['path']} ({args.direction}; {result['metadata']['cyclegan.input']})")
     if "max_abs_diff" in result:
@@ -126,8 +124,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ) from None
     from cyclegan.translate import load_translator
 
-    net_opts = {k: getattr(args, k) for k in TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
-    translator = load_translator(args.model, NetworkConfig(**net_opts), args.device, args.precision)
+    translator = load_translator(args.model, reference_network(args), args.device, args.precision)
     app = create_app(translator, tile=args.tile, max_pixels=args.max_pixels)
     print(f"open http://{args.host}:{args.port}/ ({translator.source}); Ctrl-C to stop")
     serve(app, args.host, args.port)

@@ -77,6 +77,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def _add_reference_architecture(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a reference ``.pth`` generator (checkpoints carry theirs)."""
+    group = parser.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name in TRANSLATE_NETWORK_FIELDS:
+            _add_field(group, f)
+
+
+def reference_network(args: argparse.Namespace) -> NetworkConfig:
+    """The network those options describe (the reference's defaults where not given)."""
+    return NetworkConfig(
+        **{k: getattr(args, k) for k in TRANSLATE_NETWORK_FIELDS if hasattr(args, k)}
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
@@ -173,10 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse images larger than this (default: Pillow's bomb limit)",
     )
-    ref = tr.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
-    for f in dataclasses.fields(NetworkConfig):
-        if f.name in TRANSLATE_NETWORK_FIELDS:
-            _add_field(ref, f)
+    _add_reference_architecture(tr)
 
     ex = sub.add_parser(
         "export",
@@ -193,10 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--no-verify", action="store_true", help="skip the onnxruntime check against PyTorch"
     )
-    ref = ex.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
-    for f in dataclasses.fields(NetworkConfig):
-        if f.name in TRANSLATE_NETWORK_FIELDS:
-            _add_field(ref, f)
+    _add_reference_architecture(ex)
 
     sv = sub.add_parser(
         "serve",
@@ -213,10 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument(
         "--max-pixels", type=int, default=40_000_000, help="refuse larger uploads (pixels)"
     )
-    ref = sv.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
-    for f in dataclasses.fields(NetworkConfig):
-        if f.name in TRANSLATE_NETWORK_FIELDS:
-            _add_field(ref, f)
+    _add_reference_architecture(sv)
 
     bench = sub.add_parser(
         "bench",
