@@ -93,32 +93,22 @@ def translate_in_tiles(
     image: torch.Tensor,
     tile: int,
     overlap: int,
-    tiles_per_call: int = 1,
     align: int = 1,
 ) -> torch.Tensor:
     """``translate`` an ``(N, C, H, W)`` image tile by tile; returns ``(N, C_out, H, W)``.
 
-    ``translate`` maps a batch of crops to their translations of the same height
-    and width; ``tiles_per_call`` tiles go through it at once. With ``align`` > 1
-    the image's sides must be multiples of it (pad first, crop after). The blended result
-    is accumulated in float32 on the CPU, next to the input, never on the device.
+    ``translate`` maps a crop to its translation of the same height and width. With
+    ``align`` > 1 the image's sides must be multiples of it (pad first, crop after).
+    The blended result is accumulated in float32 on the CPU, never on the device.
     """
     n, _, height, width = image.shape
-    boxes = [
-        (y, x)
-        for y in tile_starts(height, tile, overlap, align)
-        for x in tile_starts(width, tile, overlap, align)
-    ]
     total = weights = None
-    for i in range(0, len(boxes), max(tiles_per_call, 1)):
-        chunk = boxes[i : i + max(tiles_per_call, 1)]
-        crops = torch.cat([image[..., y : y + tile, x : x + tile] for y, x in chunk])
-        results = translate(crops).float().cpu()
-        if total is None:
-            total = torch.zeros(n, results.shape[1], height, width)
-            weights = torch.zeros(1, 1, height, width)
-        for k, (y, x) in enumerate(chunk):
-            piece = results[k * n : (k + 1) * n]
+    for y in tile_starts(height, tile, overlap, align):
+        for x in tile_starts(width, tile, overlap, align):
+            piece = translate(image[..., y : y + tile, x : x + tile]).float().cpu()
+            if total is None:
+                total = torch.zeros(n, piece.shape[1], height, width)
+                weights = torch.zeros(1, 1, height, width)
             h, w = piece.shape[-2:]
             window = _ramp(h, y, height, overlap)[:, None] * _ramp(w, x, width, overlap)[None]
             total[..., y : y + h, x : x + w] += piece * window
@@ -127,22 +117,16 @@ def translate_in_tiles(
 
 
 class _FixedStatisticsNorm(nn.Module):
-    """Instance norm with given per-image, per-channel statistics instead of its input's.
-
-    ``mean`` and ``var`` are ``(N, C)`` for N whole images; a batch of tiles holds
-    whole groups of those N (tile by tile, image by image), so they repeat.
-    """
+    """Instance norm with given per-image, per-channel statistics ``(N, C)`` instead of
+    its input's: each tile of image i is normalized as the whole image i was."""
 
     def __init__(self, norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor):
         super().__init__()
-        self.eps, self.mean, self.var = norm.eps, mean, var
+        self.eps, self.mean, self.var = norm.eps, mean[..., None, None], var[..., None, None]
         self.weight, self.bias = (norm.weight, norm.bias) if norm.affine else (None, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        repeat = x.shape[0] // self.mean.shape[0]
-        mean = self.mean.repeat(repeat, 1)[..., None, None].to(x.device)
-        var = self.var.repeat(repeat, 1)[..., None, None].to(x.device)
-        y = (x.float() - mean) * torch.rsqrt(var + self.eps)
+        y = (x.float() - self.mean) * torch.rsqrt(self.var + self.eps)
         if self.weight is not None:
             y = y * self.weight[:, None, None] + self.bias[:, None, None]
         return y.to(x.dtype)
