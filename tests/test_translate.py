@@ -101,3 +101,23 @@ def test_missing_or_wrong_model_is_a_clear_error(tmp_path):
     (tmp_path / "junk.pth").write_text("junk")
     with pytest.raises(CheckpointError, match="not a readable PyTorch state dict"):
         load_translator(tmp_path / "junk.pth", device="cpu")
+
+
+@pytest.mark.slow
+def test_compiled_translator_gives_the_eager_translation(tiny_run):
+    """``translate --compile``: torch.compile changes the speed, not the result (fp32)."""
+    eager = load_translator(tiny_run, device="cpu", precision="fp32")
+    compiled = load_translator(tiny_run, device="cpu", precision="fp32").compile()
+    for size in [(1, 3, 40, 36), (2, 3, 24, 60)]:  # a second size compiles once more
+        x = torch.rand(size) * 2 - 1
+        torch.testing.assert_close(
+            compiled.translate_tensor(x, "BtoA"),
+            eager.translate_tensor(x, "BtoA"),
+            atol=1e-4,
+            rtol=0,
+        )
+    # Tiles use the eager generators; the compiled ones serve whole images only.
+    x = torch.rand(1, 3, 70, 50) * 2 - 1
+    torch.testing.assert_close(
+        compiled.translate_tensor(x, tile=32), eager.translate_tensor(x, tile=32), atol=1e-6, rtol=0
+    )

@@ -10,6 +10,8 @@ speed-up is a ratio measured side by side, not against a number from another day
 It also counts the step's floating-point operations (``torch.utils.flop_counter``),
 and measures, in the same run, what this machine's convolutions can do at best:
 a 3x3, 256-channel convolution (the ResNet blocks' shape) in the fast precision.
+With ``compile_infer`` it also times the generator under ``torch.compile`` (what
+``translate --compile`` does) and how long the compile took.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def run_bench(
     warmup: int = 1,
     infer_sizes: tuple[int, ...] | None = None,
     baseline: bool = True,
+    compile_infer: bool = False,
 ) -> dict:
     """Measure and return the numbers ``cyclegan bench`` prints."""
     dev = pick_device(device)
@@ -136,6 +139,21 @@ def run_bench(
             result[f"infer_speedup{suffix}"] = (
                 result[f"baseline_infer_s{suffix}"] / result[f"infer_s{suffix}"]
             )
+    if compile_infer:
+        # What `translate --compile` buys at the main size: the compile, then the speed.
+        compiled = torch.compile(gen)
+        x = torch.rand(1, 3, size, size, device=dev) * 2 - 1
+
+        def infer_compiled():
+            with torch.inference_mode(), precision_module.autocast(prec, dev):
+                compiled(x)
+
+        start = time.perf_counter()
+        infer_compiled()
+        _sync(dev)
+        result["compile_s"] = time.perf_counter() - start
+        result["infer_compiled_s"] = _time(infer_compiled, dev, steps, warmup)
+        result["compiled_speedup"] = result["infer_s"] / result["infer_compiled_s"]
     result["conv_peak_tflops"] = conv_peak_tflops(prec, dev)
     result["share_of_conv_peak"] = result["train_tflops"] / result["conv_peak_tflops"]
     result["peak_memory_mb"] = _peak_memory_mb(dev)
@@ -179,6 +197,11 @@ def format_report(r: dict) -> str:
                 f"speed-up {r[f'infer_speedup{suffix}']:.2f}x"
             )
         lines.append(line)
+    if "infer_compiled_s" in r:
+        lines.append(
+            f"  compiled     {r['infer_compiled_s']:8.3f} s   (infer {r['size']} px, "
+            f"{r['compiled_speedup']:.2f}x the fast path; compile {r['compile_s']:.1f} s)"
+        )
     lines.append(
         f"  conv peak    {r['conv_peak_tflops']:.3f} TFLOP/s ({r['precision']}, 3x3 "
         f"256ch); the step reaches {100 * r['share_of_conv_peak']:.0f}% of it"

@@ -63,6 +63,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from cyclegan.translate import collect_inputs, load_translator
 
     translator = load_translator(args.model, reference_network(args), args.device, args.precision)
+    if args.compile:
+        translator.compile()
     files, root = collect_inputs(args.input)
     if args.input.is_file() and args.output.suffix and not args.output.is_dir():
         raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
@@ -144,6 +146,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         args.warmup,
         tuple(args.infer_sizes or ()) or None,
         baseline=not args.no_baseline,
+        compile_infer=args.compile,
     )
     print(main_json(result) if args.json else format_report(result))
     return 0

@@ -188,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse images larger than this (default: Pillow's bomb limit)",
     )
+    tr.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the generator: a compile first (tens of seconds on a CPU), "
+        "then faster images; for long jobs of whole images",
+    )
     _add_reference_architecture(tr)
 
     ex = sub.add_parser(
@@ -247,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--infer-sizes", type=int, nargs="+", default=None, help="inference sizes (default: --size)"
     )
     bench.add_argument("--no-baseline", action="store_true", help="time the fast path only")
+    bench.add_argument(
+        "--compile", action="store_true", help="also time inference under torch.compile"
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
     ev = sub.add_parser(
