@@ -142,13 +142,15 @@ def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
     """``H x W x C`` in [0, 1] -> ``C x H x W`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))) * 2.0 - 1.0
+    # Exactly one copy (never a view of the caller's array), then scaled in place:
+    # large rasters should not pay for temporaries.
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy()).mul_(2.0).sub_(1.0)
 
 
 def tensor_to_array(t: torch.Tensor) -> np.ndarray:
     """``C x H x W`` in [-1, 1] -> ``H x W x C`` float32 in [0, 1]."""
-    t = t.detach().float().cpu().clamp(-1, 1)
-    return ((t + 1.0) / 2.0).permute(1, 2, 0).numpy()
+    t = t.detach().float().cpu().clamp(-1, 1)  # a new tensor: safe to scale in place
+    return t.add_(1.0).div_(2.0).permute(1, 2, 0).numpy()
 
 
 def array_to_pil(arr: np.ndarray) -> Image.Image:

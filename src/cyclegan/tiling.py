@@ -113,7 +113,7 @@ def translate_in_tiles(
             window = _ramp(h, y, height, overlap)[:, None] * _ramp(w, x, width, overlap)[None]
             total[..., y : y + h, x : x + w] += piece * window
             weights[..., y : y + h, x : x + w] += window
-    return total / weights
+    return total.div_(weights)  # in place: for a large image every full-size copy counts
 
 
 class _FixedStatisticsNorm(nn.Module):
