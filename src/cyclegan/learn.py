@@ -150,9 +150,10 @@ class CycleGAN:
             self._translator = load_translator(self._checkpoint(), device="auto")
         return self._translator
 
-    def predict(self, image, direction: str = "AtoB"):
-        """Translate a path, PIL image, array or tensor (``AtoB``: domain A -> domain B)."""
-        return self.translator.translate(image, direction)
+    def predict(self, image, direction: str = "AtoB", tile: int | None = None):
+        """Translate a path, PIL image, array or tensor (``AtoB``: domain A -> domain B);
+        ``tile`` translates a large image in blended tiles of that size."""
+        return self.translator.translate(image, direction, tile=tile)
 
     def plot_losses(self):
         """Loss curves of the (last) fit as a matplotlib figure."""
