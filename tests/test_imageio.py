@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan.errors import DataError
+from cyclegan.errors import ConfigError, DataError
 from cyclegan.imageio import load_image, open_image, save_image
 
 
@@ -86,3 +86,59 @@ def _jpeg_bytes() -> bytes:
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     Image.fromarray(noise).save(buf, format="JPEG")
     return buf.getvalue()
+
+
+def _deep_rgb(height=12, width=20, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 65536, (height, width, 3), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_16bit_rgb_tiff_keeps_its_depth(tmp_path, planar):
+    """Pillow would read it as 8-bit RGB; tifffile reads every one of the 65536 levels."""
+    tifffile = pytest.importorskip("tifffile")
+    raw = _deep_rgb()
+    path = tmp_path / "deep.tif"
+    data = np.moveaxis(raw, -1, 0) if planar else raw
+    tifffile.imwrite(path, data, photometric="rgb", planarconfig="separate" if planar else "contig")
+    out = load_image(path, 3)
+    assert out.dtype == np.float32 and out.shape == raw.shape
+    np.testing.assert_allclose(out, raw / 65535.0, atol=1e-7)
+    assert np.asarray(Image.open(path)).dtype == np.uint8  # what Pillow alone gives
+    gray = load_image(path, 1)  # luma, as for any RGB image
+    np.testing.assert_allclose(gray[..., 0], out @ np.array([0.299, 0.587, 0.114]), atol=1e-6)
+
+
+def test_16bit_tiff_alpha_bands_and_damage(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    rgba = np.concatenate([_deep_rgb(), np.full((12, 20, 1), 32768, np.uint16)], axis=2)
+    tifffile.imwrite(tmp_path / "rgba.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    half = 32768 / 65535
+    expected = rgba[..., :3] / 65535 * half + (1 - half)  # composited onto white
+    np.testing.assert_allclose(load_image(tmp_path / "rgba.tif", 3), expected, atol=1e-6)
+
+    bands = np.zeros((12, 20, 5), np.uint16)
+    tifffile.imwrite(tmp_path / "bands.tif", bands, photometric="minisblack", planarconfig="contig")
+    with pytest.raises(DataError, match="bands.tif: 5 samples per pixel"):
+        load_image(tmp_path / "bands.tif", 3)
+
+    tifffile.imwrite(tmp_path / "cut.tif", _deep_rgb(200, 200), photometric="rgb")
+    data = (tmp_path / "cut.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="cut.tif: broken or truncated"):
+        load_image(tmp_path / "cut.tif", 3)
+    with pytest.raises(DataError, match="more than the limit of 100"):
+        load_image(tmp_path / "rgba.tif", 3, max_pixels=100)
+
+
+def test_16bit_output_round_trips_and_names_what_cannot_hold_it(tmp_path):
+    pytest.importorskip("tifffile")
+    arr = (_deep_rgb() / 65535.0).astype(np.float32)
+    save_image(arr, tmp_path / "out.tif", bit_depth=16)
+    np.testing.assert_allclose(load_image(tmp_path / "out.tif", 3), arr, atol=0.5 / 65535 + 1e-7)
+    save_image(arr[..., :1], tmp_path / "gray.png", bit_depth=16)
+    assert Image.open(tmp_path / "gray.png").mode.startswith("I;16")
+    np.testing.assert_allclose(load_image(tmp_path / "gray.png", 1), arr[..., :1], atol=1e-5)
+    for name in ("colour.png", "photo.jpg"):
+        with pytest.raises(ConfigError, match=f"{name}: 16-bit output needs TIFF"):
+            save_image(arr, tmp_path / name, bit_depth=16)
+        assert not (tmp_path / name).exists()

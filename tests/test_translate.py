@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import REFERENCE, need, write_images
+from cyclegan.cli import main
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.translate import load_translator, pad_to_multiple
@@ -121,3 +122,24 @@ def test_compiled_translator_gives_the_eager_translation(tiny_run):
     torch.testing.assert_close(
         compiled.translate_tensor(x, tile=32), eager.translate_tensor(x, tile=32), atol=1e-6, rtol=0
     )
+
+
+def test_16bit_output_from_the_command_line(tiny_run, tmp_path, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    write_images(tmp_path / "in", 2, size=(30, 22))
+    args = ["translate", "--model", str(tiny_run), "--input", str(tmp_path / "in")]
+    # 16-bit colour PNG cannot be written: refused before any file is written
+    assert main([*args, "--output", str(tmp_path / "png16"), "--bit-depth", "16"]) == 1
+    assert "16-bit output needs TIFF" in capsys.readouterr().err
+    assert not (tmp_path / "png16").exists()
+
+    out16, out8 = tmp_path / "tif16", tmp_path / "png8"
+    assert main([*args, "--output", str(out16), "--bit-depth", "16", "--format", "tiff"]) == 0
+    assert main([*args, "--output", str(out8)]) == 0
+    for eight in sorted(out8.iterdir()):
+        deep = tifffile.imread(out16 / eight.with_suffix(".tiff").name)
+        assert deep.dtype == np.uint16 and deep.shape == (22, 30, 3)
+        # The same translation, quantized to 65536 levels instead of 256.
+        shallow = np.asarray(Image.open(eight), np.float64) / 255
+        assert np.abs(deep / 65535 - shallow).max() <= 0.5 / 255 + 1e-6
+        assert len(np.unique(deep)) > len(np.unique(np.asarray(Image.open(eight))))

@@ -91,6 +91,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         tile=args.tile,
         tile_overlap=args.tile_overlap,
         stats_size=args.tile_stats_size,
+        bit_depth=args.bit_depth,
     )
     bar.close()
     print(f"translated {len(written)} image(s) {args.direction} into {args.output}")

@@ -11,6 +11,12 @@ or a float tensor ``N x C x H x W`` in [-1, 1] (everywhere else). Decoding:
   stored under transparent pixels).
 - Grayscale becomes RGB by repetition; RGB becomes grayscale with ITU-R 601-2
   luma weights (what Pillow's ``convert("L")`` and the reference use).
+- Pillow reads a TIFF with several 16-bit samples per pixel (16-bit RGB, common
+  in remote sensing) as 8-bit; those are read with tifffile instead, at full
+  depth. Other TIFFs, and every other format, go through Pillow.
+
+Encoding is 8-bit by default; ``bit_depth=16`` writes 16-bit TIFF (gray or RGB)
+or 16-bit grayscale PNG, so smooth gradients keep more than 256 levels.
 
 Every failure is a ``DataError`` that names the file and says what is wrong.
 """
@@ -25,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cyclegan.errors import DataError
+from cyclegan.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -124,7 +130,50 @@ def match_channels(arr: np.ndarray, channels: int) -> np.ndarray:
 
 
 def load_image(path: Path, channels: int, max_pixels: int | None = None) -> np.ndarray:
+    deep = _deep_tiff(Path(path), max_pixels)
+    if deep is not None:
+        return match_channels(deep, channels)
     return to_array(open_image(path, max_pixels), channels)
+
+
+def _deep_tiff(path: Path, max_pixels: int | None) -> np.ndarray | None:
+    """A TIFF of several samples per pixel with more than 8 bits each, as float32
+    ``H x W x C`` in [0, 1]; None for any other file (Pillow reads those in full)."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    import tifffile
+
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.samplesperpixel < 2 or page.bitspersample <= 8:
+                return None
+            if limit is not None and page.imagewidth * page.imagelength > limit:
+                raise DataError(
+                    f"{path}: {page.imagewidth}x{page.imagelength} pixels is more than the "
+                    f"limit of {limit} (a possible decompression bomb)"
+                )
+            raw, axes, alpha = page.asarray(), page.axes, bool(page.extrasamples)
+    except DataError:
+        raise
+    except Exception as exc:  # tifffile raises many kinds for a damaged file
+        raise DataError(f"{path}: broken or truncated TIFF ({exc})") from None
+    if axes.startswith("S"):  # planar: one plane per sample
+        raw = np.moveaxis(raw, 0, -1)
+    if np.issubdtype(raw.dtype, np.floating):
+        arr = np.clip(raw.astype(np.float32), 0.0, 1.0)
+    else:
+        arr = raw.astype(np.float32) / float(np.iinfo(raw.dtype).max)
+    samples = arr.shape[-1]
+    if alpha and samples in (2, 4):  # gray or RGB with alpha: composite onto white
+        arr = arr[..., :-1] * arr[..., -1:] + (1.0 - arr[..., -1:])
+    elif samples not in (1, 3):
+        raise DataError(
+            f"{path}: {samples} samples per pixel; give 1 (gray), 3 (RGB) or 4 (RGBA) "
+            "channel images"
+        )
+    return arr
 
 
 def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -170,14 +219,40 @@ SAVE_FORMATS = {
 }
 
 
-def save_image(arr: np.ndarray, path: Path, quality: int = 95) -> None:
-    """Write atomically, in the format the file name's extension names."""
+def check_bit_depth(path: Path, bit_depth: int, channels: int) -> None:
+    """Raise a ``ConfigError`` unless ``path``'s format can hold ``bit_depth``-bit images
+    of ``channels`` channels: 16 bits need TIFF, or PNG for grayscale."""
+    if bit_depth not in (8, 16):
+        raise ConfigError(f"option 'bit_depth' is {bit_depth}: use 8 or 16")
+    fmt = SAVE_FORMATS.get(Path(path).suffix.lower().lstrip("."))
+    if bit_depth == 16 and not (fmt == "TIFF" or (fmt == "PNG" and channels == 1)):
+        raise ConfigError(
+            f"{path}: 16-bit output needs TIFF, or PNG for grayscale images "
+            "(Pillow writes no 16-bit colour PNG); use --format tiff"
+        )
+
+
+def save_image(arr: np.ndarray, path: Path, quality: int = 95, bit_depth: int = 8) -> None:
+    """Write atomically, in the format the file name's extension names; ``bit_depth=16``
+    for TIFF (gray or RGB) or grayscale PNG."""
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower().lstrip("."))
     if fmt is None:
         raise DataError(f"{path}: unknown output format; use one of {', '.join(SAVE_FORMATS)}")
+    gray = arr.ndim == 2 or arr.shape[2] == 1
+    check_bit_depth(path, bit_depth, 1 if gray else 3)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    array_to_pil(arr).save(tmp, format=fmt, **options)
+    if bit_depth == 16:
+        u16 = np.clip(np.rint(arr * 65535.0), 0, 65535).astype(np.uint16)
+        u16 = u16.reshape(u16.shape[:2]) if gray else u16
+        if fmt == "TIFF":
+            import tifffile
+
+            tifffile.imwrite(tmp, u16, photometric="minisblack" if gray else "rgb")
+        else:
+            Image.fromarray(u16).save(tmp, format="PNG")
+    else:
+        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        array_to_pil(arr).save(tmp, format=fmt, **options)
     tmp.replace(path)

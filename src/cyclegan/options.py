@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
     tr.add_argument(
+        "--bit-depth",
+        type=int,
+        default=8,
+        choices=(8, 16),
+        help="16: write 16-bit files (--format tiff, or png for grayscale) (default: 8)",
+    )
+    tr.add_argument(
         "--tile",
         type=int,
         default=None,

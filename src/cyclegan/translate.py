@@ -31,6 +31,7 @@ from cyclegan.errors import CheckpointError, ConfigError, DataError
 from cyclegan.imageio import (
     array_to_pil,
     array_to_tensor,
+    check_bit_depth,
     is_image_file,
     load_image,
     match_channels,
@@ -215,15 +216,19 @@ class Translator:
         tile: int | None = None,
         tile_overlap: int | None = None,
         stats_size: int = 1024,
+        bit_depth: int = 8,
     ) -> list[Path]:
         """Translate files into ``output_dir``, keeping their names (and sub-folders below
         ``root``); ``out_format`` changes the extension. Images of equal size are
-        translated ``batch_size`` at a time; ``tile`` splits large ones into tiles.
+        translated ``batch_size`` at a time; ``tile`` splits large ones into tiles;
+        ``bit_depth=16`` writes 16-bit files (TIFF, or PNG for grayscale).
 
         A file that cannot be read is reported through ``on_done(src, None, reason)``
         and skipped; the others are still translated. Returns the written paths.
         """
-        in_nc, _ = self.channels(direction)
+        in_nc, out_nc = self.channels(direction)
+        for src in inputs:  # before any work: every output can hold the bit depth
+            check_bit_depth(_destination(src, output_dir, root, out_format), bit_depth, out_nc)
         written = []
         for chunk in _chunks(inputs, batch_size):
             loaded = []
@@ -240,15 +245,18 @@ class Translator:
                 batch = torch.stack([array_to_tensor(arr) for _, arr in group])
                 out = self.translate_tensor(batch, direction, tile, tile_overlap, stats_size)
                 for (src, _), img in zip(group, out, strict=True):
-                    rel = src.relative_to(root) if root else Path(src.name)
-                    dst = output_dir / rel
-                    if out_format:
-                        dst = dst.with_suffix("." + out_format.lower().lstrip("."))
-                    save_image(tensor_to_array(img), dst)
+                    dst = _destination(src, output_dir, root, out_format)
+                    save_image(tensor_to_array(img), dst, bit_depth=bit_depth)
                     written.append(dst)
                     if on_done:
                         on_done(src, dst, None)
         return written
+
+
+def _destination(src: Path, output_dir: Path, root: Path | None, out_format: str | None) -> Path:
+    """Where a translation is written: the same relative path, the chosen extension."""
+    dst = output_dir / (src.relative_to(root) if root else Path(src.name))
+    return dst.with_suffix("." + out_format.lower().lstrip(".")) if out_format else dst
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
