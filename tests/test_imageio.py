@@ -104,6 +104,11 @@ def test_16bit_rgb_tiff_keeps_its_depth(tmp_path, planar):
     assert out.dtype == np.float32 and out.shape == raw.shape
     np.testing.assert_allclose(out, raw / 65535.0, atol=1e-7)
     assert np.asarray(Image.open(path)).dtype == np.uint8  # what Pillow alone gives
+    # Known by its signature, not its name, and the same from its bytes (an upload).
+    renamed = tmp_path / "deep.image"
+    renamed.write_bytes(path.read_bytes())
+    np.testing.assert_array_equal(load_image(renamed, 3), out)
+    np.testing.assert_array_equal(load_image(renamed.read_bytes(), 3), out)
     gray = load_image(path, 1)  # luma, as for any RGB image
     np.testing.assert_allclose(gray[..., 0], out @ np.array([0.299, 0.587, 0.114]), atol=1e-6)
 

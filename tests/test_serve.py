@@ -46,6 +46,18 @@ def test_translation_is_what_translate_gives(translator):
         assert np.array_equal(got, want)
 
 
+def test_16bit_colour_tiff_upload_is_read_at_full_depth(translator):
+    tifffile = pytest.importorskip("tifffile")
+    deep = np.random.default_rng(1).integers(0, 65536, (31, 45, 3), dtype=np.uint16)
+    upload = io.BytesIO()
+    tifffile.imwrite(upload, deep, photometric="rgb")
+    answer = TestClient(create_app(translator)).post("/api/translate", content=upload.getvalue())
+    assert answer.status_code == 200
+    want = translator.translate((deep / 65535).astype(np.float32))  # float in, float out
+    want = np.clip(np.rint(want * 255), 0, 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(answer.content))), want)
+
+
 def test_bad_uploads_are_answered_with_a_reason(translator):
     client = TestClient(create_app(translator, max_upload_mb=0.01, max_pixels=2000))
     cases = [

@@ -129,17 +129,34 @@ def match_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     return np.ascontiguousarray((arr[..., :3] @ LUMA)[..., None], dtype=np.float32)
 
 
-def load_image(path: Path, channels: int, max_pixels: int | None = None) -> np.ndarray:
-    deep = _deep_tiff(Path(path), max_pixels)
+def load_image(
+    source: Path | bytes, channels: int, max_pixels: int | None = None, name: str = "upload"
+) -> np.ndarray:
+    """A file (its path, or its bytes named ``name``) as float32 ``H x W x channels``."""
+    if not isinstance(source, bytes | bytearray):
+        source = Path(source)
+    deep = _deep_tiff(source, max_pixels, name)
     if deep is not None:
         return match_channels(deep, channels)
-    return to_array(open_image(path, max_pixels), channels)
+    return to_array(open_image(source, max_pixels, name), channels)
 
 
-def _deep_tiff(path: Path, max_pixels: int | None) -> np.ndarray | None:
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+def _deep_tiff(source: Path | bytes, max_pixels: int | None, name: str) -> np.ndarray | None:
     """A TIFF of several samples per pixel with more than 8 bits each, as float32
     ``H x W x C`` in [0, 1]; None for any other file (Pillow reads those in full)."""
-    if path.suffix.lower() not in (".tif", ".tiff"):
+    if isinstance(source, Path):
+        label = path = source
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+        except OSError:
+            return None  # open_image says what is wrong with the file
+    else:
+        label, head, path = name, bytes(source[:4]), io.BytesIO(source)
+    if head not in TIFF_SIGNATURES:
         return None
     import tifffile
 
@@ -151,14 +168,14 @@ def _deep_tiff(path: Path, max_pixels: int | None) -> np.ndarray | None:
                 return None
             if limit is not None and page.imagewidth * page.imagelength > limit:
                 raise DataError(
-                    f"{path}: {page.imagewidth}x{page.imagelength} pixels is more than the "
+                    f"{label}: {page.imagewidth}x{page.imagelength} pixels is more than the "
                     f"limit of {limit} (a possible decompression bomb)"
                 )
             raw, axes, alpha = page.asarray(), page.axes, bool(page.extrasamples)
     except DataError:
         raise
     except Exception as exc:  # tifffile raises many kinds for a damaged file
-        raise DataError(f"{path}: broken or truncated TIFF ({exc})") from None
+        raise DataError(f"{label}: broken or truncated TIFF ({exc})") from None
     if axes.startswith("S"):  # planar: one plane per sample
         raw = np.moveaxis(raw, 0, -1)
     if np.issubdtype(raw.dtype, np.floating):
@@ -170,7 +187,7 @@ def _deep_tiff(path: Path, max_pixels: int | None) -> np.ndarray | None:
         arr = arr[..., :-1] * arr[..., -1:] + (1.0 - arr[..., -1:])
     elif samples not in (1, 3):
         raise DataError(
-            f"{path}: {samples} samples per pixel; give 1 (gray), 3 (RGB) or 4 (RGBA) "
+            f"{label}: {samples} samples per pixel; give 1 (gray), 3 (RGB) or 4 (RGBA) "
             "channel images"
         )
     return arr

@@ -12,8 +12,9 @@ POST /api/translate?direction=AtoB        body: an image file's bytes; answer: P
 
 The translation has the upload's size (``translate`` semantics: padded to the
 network's multiple and cropped back; tiled when the server was started with
-``tile``). Bad requests are answered with a message and a 4xx status, never a
-traceback: 400 for a body that is not an image or a direction the model lacks,
+``tile``). Uploads are decoded as files are (``imageio.load_image``: 16-bit colour
+TIFFs at full depth). Bad requests are answered with a message and a 4xx status,
+never a traceback: 400 for a body that is not an image or a direction the model lacks,
 413 for an upload over ``max_upload_mb`` or ``max_pixels``. One translation runs
 at a time: the model's threads already use every core.
 """
@@ -30,7 +31,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cyclegan.errors import ConfigError, DataError
-from cyclegan.imageio import array_to_pil, array_to_tensor, open_image, tensor_to_array, to_array
+from cyclegan.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
 from cyclegan.translate import Translator
 
 MAX_UPLOAD_MB = 50
@@ -75,22 +76,22 @@ def create_app(
         name = unquote(request.headers.get("x-filename", "upload"))
         try:
             translator.generator(direction)  # a direction this model lacks: say so first
-            image = open_image(body, max_pixels, name=name)
-            x = array_to_tensor(to_array(image, translator.channels(direction)[0]))[None]
+            pixels = load_image(body, translator.channels(direction)[0], max_pixels, name)
+            x = array_to_tensor(pixels)[None]
             with lock:
                 start = time.perf_counter()
                 y = translator.translate_tensor(x, direction, tile=tile)
                 seconds = time.perf_counter() - start
         except ConfigError as exc:
             return _error(400, str(exc))
-        except DataError as exc:  # open_image names a too-large image a decompression bomb
+        except DataError as exc:  # a too-large image is named a possible decompression bomb
             return _error(413 if "decompression bomb" in str(exc) else 400, str(exc))
         png = io.BytesIO()
         array_to_pil(tensor_to_array(y[0])).save(png, format="PNG")
         return Response(
             png.getvalue(),
             media_type="image/png",
-            headers={"X-Seconds": f"{seconds:.3f}", "X-Size": f"{image.width}x{image.height}"},
+            headers={"X-Seconds": f"{seconds:.3f}", "X-Size": f"{x.shape[-1]}x{x.shape[-2]}"},
         )
 
     return app
