@@ -4,8 +4,9 @@ Translates one large image (by default the Monet painting of
 ``../shared/datasets/single_image_monet_etretat``, upscaled 2x to 2400 x 1932)
 once whole, then in tiles of several sizes the way ``translate --tile`` does it
 (overlap an eighth of the tile, instance-norm statistics from the whole image
-at 1024 px), then with one remedy left out at a time: no overlap, and each
-tile's own statistics. Each configuration runs in a fresh process so that its
+at 1024 px), with statistics from larger copies if ``--stats-sizes`` names
+more, then with one remedy left out at a time: no overlap, and each tile's own
+statistics. Each configuration runs in a fresh process so that its
 peak resident memory is its own. For each it prints the
 seconds, the peak RSS, and the mean and 99th-percentile absolute difference
 from the whole-image translation on a 0-255 scale; the tiled outputs are saved
@@ -77,6 +78,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=2.0, help="upscale the image first")
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--precision", default="auto")
+    parser.add_argument(
+        "--stats-sizes", type=int, nargs="+", default=[1024], help="translate's --tile-stats-size"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench_out" / "tiling")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -91,8 +95,10 @@ def main() -> None:
     # (tile, overlap, stats_size): whole; each tile size as translate does it by default;
     # then what each remedy buys: no overlap, and each tile's own statistics.
     t0 = args.tiles[min(1, len(args.tiles) - 1)]
-    configs = [(None, None, 0)] + [(t, t // 8, 1024) for t in args.tiles]
-    configs += [(t0, 0, 1024), (t0, t0 // 8, 0)]
+    stats = args.stats_sizes[0]
+    configs = [(None, None, 0)] + [(t, t // 8, stats) for t in args.tiles]
+    configs += [(t0, t0 // 8, more) for more in args.stats_sizes[1:]]
+    configs += [(t0, 0, stats), (t0, t0 // 8, 0)]
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
     print(f"model: {args.model or 'untrained ResNet-9, ngf 64'}; image {args.image} x{args.scale}")
     whole = None
