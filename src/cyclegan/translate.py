@@ -128,20 +128,19 @@ class Translator:
         tile's own statistics, the naive way, which shows blocks; for comparison).
         """
         gen = self.generator(direction)
-        if tile is None:
+        if tile is not None:
+            tile_overlap = tile // 8 if tile_overlap is None else tile_overlap
+            check_tiling(tile, tile_overlap, stats_size, self.network.size_multiple)
+        if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
             return self._translate_whole(x, self.compiled.get(direction, gen))
-        if tile_overlap is None:
-            tile_overlap = tile // 8
-        check_tiling(tile, tile_overlap, stats_size, self.network.size_multiple)
-        if x.shape[-2] <= tile and x.shape[-1] <= tile:
-            return self._translate_whole(x, gen)
+        x = x.float()
         tiled_gen = gen
         if stats_size:
-            small = downscale(x.float(), stats_size)
+            small = downscale(x, stats_size)
             tiled_gen = with_image_statistics(gen, lambda g: self._translate_whole(small, g))
         # Padded as a whole image would be, so that every tile sits on its grid.
         multiple = self.network.size_multiple
-        padded, (h, w) = pad_to_multiple(x.float(), multiple)
+        padded, (h, w) = pad_to_multiple(x, multiple)
         out = translate_in_tiles(
             lambda crops: self._translate_whole(crops, tiled_gen),
             padded,
