@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+
+# torch.compile's kernel cache on disk is not keyed by the CPU's vector ISA: kernels
+# built under one (AVX-512) were seen to give NaN when the suite ran again under
+# another (ATEN_CPU_CAPABILITY=avx2). One cache folder per ISA keeps that from CI on a
+# machine whose CPU kind changed between sessions.
+_ISA = torch.backends.cpu.get_cpu_capability()
+os.environ.setdefault(
+    "TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"cyclegan-inductor-{_ISA}")
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CYCLEGAN_SHARED", REPO.parent / "shared"))

@@ -65,9 +65,9 @@ def test_missing_extra_is_a_clear_error(monkeypatch, capsys, tmp_path):
 def test_feature_cache_computes_each_set_once(extractor, tmp_path):
     calls = []
 
-    def counting(images):
+    def counting(images, progress=None):
         calls.append(len(images))
-        return extractor(images)
+        return extractor(images, progress)
 
     images = [np.zeros((20, 20, 3), np.uint8), np.ones((20, 20, 3), np.uint8) * 200]
     cache = FeatureCache(tmp_path)

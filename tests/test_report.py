@@ -106,3 +106,32 @@ def test_report_page_renders_in_chromium_with_every_image(run_with_report):
     assert len(images) == 4  # the curves and three epochs of samples
     assert all(width > 0 for _, width in images), images
     assert not failed, failed
+
+
+@pytest.mark.parametrize(
+    ("preprocess", "size"), [("none", (40, 36)), ("resize_and_crop", (32, 32))]
+)
+def test_sample_grid_shows_what_translate_gives(tmp_path, preprocess, size):
+    """The grid's translation of a fixed image equals ``cyclegan translate``'s output for
+    that image as the run sees it, at the size the run trains at (here 40 x 36 for
+    ``none``, a centre 32 px crop of the 36 px resize otherwise), not squashed to
+    ``crop_size``."""
+    from conftest import write_images
+    from cyclegan.data import preprocess as preview
+    from cyclegan.imageio import load_image
+    from cyclegan.translate import load_translator
+
+    write_images(tmp_path / "data" / "trainA", 3, seed=1)
+    write_images(tmp_path / "data" / "trainB", 3, seed=2)
+    cfg = tiny_config(
+        tmp_path / "data", tmp_path / "run", preprocess=preprocess, n_epochs=1, n_epochs_decay=0
+    )
+    train(cfg)
+    grid = np.asarray(Image.open(tmp_path / "run" / "samples" / "epoch_0001.png"))
+    width, height = size
+    assert grid.shape == (6 * height, 4 * width, 3)  # 3 A rows and 3 B rows of 4 cells
+    translator = load_translator(tmp_path / "run", device="cpu")
+    first_a = sorted((tmp_path / "data" / "trainA").iterdir())[0]
+    seen = preview(load_image(first_a, 3), cfg)  # for "none": the file itself
+    expected = np.rint(translator.translate(seen, "AtoB") * 255)  # rounded as saved
+    np.testing.assert_array_equal(grid[:height, width : 2 * width], expected)

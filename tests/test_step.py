@@ -64,16 +64,25 @@ def _worst_relative_error(got: list[dict], expected: list[dict], steps=range(3))
     )
 
 
+# Per-step relative tolerances of ../shared/reference/README.md, measured by re-running
+# the reference itself with 2 threads and on an AVX2-only CPU against the AVX-512 CPU
+# that wrote the files (worst seen: 3.2e-7, 4.1e-6, 1.1e-4). Each step amplifies the
+# rounding the steps before it left, so the tolerance grows tenfold a step.
+STEP_LOSS_RTOL = (1e-5, 1e-4, 1e-3)
+WEIGHTS_ATOL = 2e-3  # worst seen 1.1e-3: biases feeding an instance norm (see the README)
+
+
 @pytest.mark.parametrize("case", ["lsgan_identity0.5", "vanilla_identity0"])
 def test_three_steps_match_reference(case):
-    """The reference's call order, in float32: losses to 1e-4, weights to 2e-3."""
+    """The reference's call order, in float32: each step's losses within the reference's
+    own spread across CPU kinds, and the weights after step 3."""
     need(REFERENCE / "train_steps" / case)
     nets, losses = _run_three_steps(case, fused=False)
     expected = _expected_losses(case)
-    for i in range(3):
+    for i, rtol in enumerate(STEP_LOSS_RTOL):
         for ref_name, ours in REFERENCE_LOSS_NAMES.items():
             want = expected[i][ref_name]
-            assert losses[i][ours] == pytest.approx(want, rel=1e-4, abs=1e-12), (i, ref_name)
+            assert losses[i][ours] == pytest.approx(want, rel=rtol, abs=1e-12), (i, ref_name)
     _assert_weights_match(case, nets)
 
 
@@ -94,8 +103,9 @@ def test_fused_calls_stay_within_float32_rounding_sensitivity(case):
     nets, fused = _run_three_steps(case, fused=True)
     _, nudged = _run_three_steps(case, fused=False, input_scale=1 + 1.2e-7)
     sensitivity = _worst_relative_error(nudged, expected)
-    assert _worst_relative_error(fused, expected, steps=[0]) < 1e-4
-    assert _worst_relative_error(fused, expected) <= 2 * max(sensitivity, 1e-4)
+    assert _worst_relative_error(fused, expected, steps=[0]) < 10 * STEP_LOSS_RTOL[0]
+    # Never tighter than what the reference order itself is allowed after three steps.
+    assert _worst_relative_error(fused, expected) <= 2 * max(sensitivity, STEP_LOSS_RTOL[2])
     _assert_weights_match(case, nets)
 
 
@@ -104,4 +114,6 @@ def _assert_weights_match(case: str, nets) -> None:
     for name in REFERENCE_NAMES.values():
         ours = getattr(nets, name).state_dict()
         for key, want in getattr(after, name).state_dict().items():
-            torch.testing.assert_close(ours[key], want, atol=2e-3, rtol=0, msg=f"{name}.{key}")
+            torch.testing.assert_close(
+                ours[key], want, atol=WEIGHTS_ATOL, rtol=0, msg=f"{name}.{key}"
+            )

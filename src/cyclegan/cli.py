@@ -23,7 +23,7 @@ from typing import Any
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
 from cyclegan.options import build_parser, config_from_args, reference_network
-from cyclegan.progress import TrainingProgress
+from cyclegan.progress import TaskProgress, TrainingProgress
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -68,16 +68,16 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     files, root = collect_inputs(args.input)
     if args.input.is_file() and args.output.suffix and not args.output.is_dir():
         raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
-    from tqdm import tqdm
-
-    failures = []
-    bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=not sys.stderr.isatty())
+    failures, finished = [], 0
+    bar = TaskProgress(args.quiet)
 
     def done(src, dst, error):
+        nonlocal finished
+        finished += 1
         if error:
             failures.append(error)
-            bar.write(f"skipped {error}", file=sys.stderr)
-        bar.update(1)
+            bar.write(f"skipped {error}")
+        bar(f"translating {args.direction}", finished, len(files))
 
     written = translator.translate_files(
         files,
@@ -106,9 +106,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.output.suffix != ".onnx":
         raise CycleGANError(f"--output {args.output}: name the file to write, ending in .onnx")
+    bar = TaskProgress(args.quiet, unit="step")
     result = export_onnx(
-        args.model, args.output, args.direction, reference_network(args), not args.no_verify
+        args.model,
+        args.output,
+        args.direction,
+        reference_network(args),
+        not args.no_verify,
+        progress=bar,
     )
+    bar.close()
     print(f"wrote {result['path']} ({args.direction}; {result['metadata']['cyclegan.input']})")
     if "max_abs_diff" in result:
         print(
@@ -156,11 +163,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cyclegan import evaluate as ev
 
+    bar = TaskProgress(args.quiet)
     if args.fake or args.real:
         if not (args.fake and args.real) or args.model:
             raise CycleGANError("compare folders with both --fake DIR and --real DIR (no --model)")
         report = ev.compare_folders(
-            args.fake, args.real, "cpu" if args.device == "auto" else args.device, args.cache
+            args.fake,
+            args.real,
+            "cpu" if args.device == "auto" else args.device,
+            args.cache,
+            progress=bar,
         )
         text = ev.format_report(report)
     else:
@@ -172,6 +184,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             "device": args.device,
             "precision": args.precision,
             "cache_dir": args.cache,
+            "progress": bar,
         }
         if args.checkpoints == "all":
             report = ev.evaluate_checkpoints(Path(args.model), args.data, args.metric, **opts)
@@ -187,6 +200,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             report = ev.evaluate_model(Path(args.model), args.data, **opts)
             text = ev.format_report(report)
+    bar.close()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(ev.dumps(report) + "\n")
@@ -216,9 +230,15 @@ def _cmd_results(args: argparse.Namespace) -> int:
         else (folders.train_a, folders.train_b)
     )
     if pair == (None, None):
-        raise CycleGANError(f"{args.data}: no test folders; use --split train")
+        raise CycleGANError(
+            f"{args.data}: no test folders (looked for testA/ and testB/, or test_a/ and "
+            "test_b/); use --split train to show the training images"
+        )
     translator = load_translator(args.model, device=args.device, precision=args.precision)
-    print(f"wrote {results_page(translator, *pair, args.out)}")
+    bar = TaskProgress(args.quiet)
+    page = results_page(translator, *pair, args.out, progress=bar)
+    bar.close()
+    print(f"wrote {page}")
     return 0
 
 
@@ -231,7 +251,7 @@ def _cmd_curate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cyclegan.demo import run_demo
 
-    run_demo(args.out, minutes=args.minutes, seed=args.seed, log=print)
+    run_demo(args.out, steps=args.steps, minutes=args.minutes, seed=args.seed, log=print)
     return 0
 
 

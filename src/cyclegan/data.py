@@ -136,8 +136,14 @@ def _round_to(x: int, multiple: int) -> int:
     return max(multiple, int(round(x / multiple)) * multiple)
 
 
-def preprocess(arr: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
-    """The reference's training transform on one ``H x W x C`` image."""
+def preprocess(
+    arr: np.ndarray, cfg: TrainConfig, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """The reference's training transform on one ``H x W x C`` image.
+
+    Without ``rng``, its deterministic view: the centre crop and no flip. That is
+    the image as the run sees it, the same every time: what the sample grids show.
+    """
     mode, load, crop = cfg.preprocess, cfg.load_size, cfg.crop_size
     multiple = cfg.network.size_multiple
     h, w = arr.shape[:2]
@@ -153,10 +159,10 @@ def preprocess(arr: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> n
         arr = resize(arr, _round_to(w, multiple), _round_to(h, multiple))
     if "crop" in mode:
         h, w = arr.shape[:2]
-        top = int(rng.integers(0, h - crop + 1))
-        left = int(rng.integers(0, w - crop + 1))
+        top = int(rng.integers(0, h - crop + 1)) if rng is not None else (h - crop) // 2
+        left = int(rng.integers(0, w - crop + 1)) if rng is not None else (w - crop) // 2
         arr = arr[top : top + crop, left : left + crop]
-    if cfg.flip and rng.random() < 0.5:
+    if rng is not None and cfg.flip and rng.random() < 0.5:
         arr = arr[:, ::-1]
     return arr
 

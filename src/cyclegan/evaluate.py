@@ -20,6 +20,7 @@ what ``cyclegan translate`` would save.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from cyclegan.imageio import load_image
 from cyclegan.inception import PROTOCOL, FeatureCache, InceptionFeatures
 from cyclegan.precision import pick_device
 from cyclegan.translate import Translator, load_translator
+
+# ``progress(stage, done, total)``: how the CLI draws its bars (progress.TaskProgress).
+Progress = Callable[[str, int, int], None]
 
 # metric -> True when larger is better
 SELECTABLE = {
@@ -51,14 +55,28 @@ class ImageSet:
     images: list[np.ndarray]  # H x W x 3 uint8
 
 
-def load_folder(folder: Path) -> ImageSet:
+def load_folder(folder: Path, progress: Progress | None = None) -> ImageSet:
+    """Every image below ``folder`` as 8-bit RGB; one error naming every file that
+    cannot be read (a metric over a silently shortened set would mislead)."""
     files = list_images(folder)
     if not files:
         raise DataError(f"{folder}: no images to evaluate")
-    return ImageSet(
-        [str(p.relative_to(folder)) for p in files],
-        [np.clip(np.rint(load_image(p, 3) * 255), 0, 255).astype(np.uint8) for p in files],
-    )
+    images, bad = [], []
+    for i, path in enumerate(files):
+        try:
+            images.append(np.clip(np.rint(load_image(path, 3) * 255), 0, 255).astype(np.uint8))
+        except DataError as exc:
+            bad.append(str(exc))
+        if progress:
+            progress(f"reading {Path(folder).name}", i + 1, len(files))
+    if bad:
+        listing = "\n".join(f"  {why}" for why in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise DataError(
+            f"{folder}: {len(bad)} file(s) cannot be read:\n{listing}{more}\n"
+            "Remove or fix them to evaluate this folder."
+        )
+    return ImageSet([str(p.relative_to(folder)) for p in files], images)
 
 
 def set_distance(
@@ -68,9 +86,13 @@ def set_distance(
     cache: FeatureCache,
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
+    progress: Progress | None = None,
 ) -> dict:
-    f_fake = cache.features(fake, extractor)
-    f_real = cache.features(real, extractor)
+    def stage(name):
+        return (lambda done, total: progress(name, done, total)) if progress else None
+
+    f_fake = cache.features(fake, extractor, stage("Inception features, translated"))
+    f_real = cache.features(real, extractor, stage("Inception features, real"))
     # KID's estimator is unbiased at any subset size, so its mean does not depend on it;
     # subsets of at most half the smaller set keep the spread over subsets informative
     # (a subset that is the whole set every time would report a spread of 0).
@@ -98,16 +120,23 @@ def evaluate_direction(
     target: ImageSet,
     extractor: InceptionFeatures,
     cache: FeatureCache,
+    progress: Progress | None = None,
 ) -> dict:
     back = "BtoA" if direction == "AtoB" else "AtoB"
-    fakes = [_gray_to_rgb(translator.translate(img, direction)) for img in source.images]
-    result = set_distance(fakes, target.images, extractor, cache)
+    tick = progress or (lambda stage, done, total: None)
+    n = len(source.images)
+    fakes = []
+    for img in source.images:
+        fakes.append(_gray_to_rgb(translator.translate(img, direction)))
+        tick(f"translating {direction}", len(fakes), n)
+    result = set_distance(fakes, target.images, extractor, cache, progress=progress)
     if back in translator.directions:
         l1s, psnrs = [], []
         for img, fake in zip(source.images, fakes, strict=True):
             rec = _gray_to_rgb(translator.translate(fake, back)).astype(np.float64) / 255
             l1s.append(float(np.abs(rec - img / 255).mean()))
             psnrs.append(metrics.psnr(rec, img / 255))
+            tick(f"translating back {back}", len(l1s), n)
         result["cycle_l1"], result["cycle_psnr"] = float(np.mean(l1s)), float(np.mean(psnrs))
     truth = dict(zip(target.names, target.images, strict=True))
     pairs = [
@@ -134,6 +163,7 @@ def evaluate_model(
     precision: str = "auto",
     cache_dir: Path | None = None,
     extractor: InceptionFeatures | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     folders = find_domains(data)
     if split == "test":
@@ -145,7 +175,7 @@ def evaluate_model(
     translator = load_translator(model, device=device, precision=precision)
     extractor = extractor or InceptionFeatures(translator.device)
     cache = FeatureCache(cache_dir)
-    sets = {"A": load_folder(dir_a), "B": load_folder(dir_b)}
+    sets = {"A": load_folder(dir_a, progress), "B": load_folder(dir_b, progress)}
     wanted = ("AtoB", "BtoA") if direction == "both" else (direction,)
     report = {
         "model": translator.source,
@@ -159,7 +189,7 @@ def evaluate_model(
             continue
         src, dst = ("A", "B") if d == "AtoB" else ("B", "A")
         report["directions"][d] = evaluate_direction(
-            translator, d, sets[src], sets[dst], extractor, cache
+            translator, d, sets[src], sets[dst], extractor, cache, progress
         )
     if not report["directions"]:
         raise ConfigError(f"{translator.source} cannot translate {direction}")
@@ -167,11 +197,16 @@ def evaluate_model(
 
 
 def compare_folders(
-    fake: Path, real: Path, device: str = "cpu", cache_dir: Path | None = None
+    fake: Path,
+    real: Path,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     extractor = InceptionFeatures(device)
+    fakes, reals = load_folder(fake, progress), load_folder(real, progress)
     result = set_distance(
-        load_folder(fake).images, load_folder(real).images, extractor, FeatureCache(cache_dir)
+        fakes.images, reals.images, extractor, FeatureCache(cache_dir), progress=progress
     )
     return {"fake": str(fake), "real": str(real), "protocol": PROTOCOL, **result}
 
@@ -193,7 +228,15 @@ def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -
     extractor = kwargs.pop("extractor", None) or InceptionFeatures(
         pick_device(kwargs.get("device", "auto"))
     )
-    reports = [evaluate_model(folder, data, extractor=extractor, **kwargs) for folder in folders]
+    progress = kwargs.pop("progress", None)
+    reports = []
+    for folder in folders:
+        named = (
+            (lambda stage, done, total, f=folder.name: progress(f"{f}: {stage}", done, total))
+            if progress
+            else None
+        )
+        reports.append(evaluate_model(folder, data, extractor=extractor, progress=named, **kwargs))
     scores = [score(r, metric) for r in reports]
     pick = (np.argmax if SELECTABLE[metric] else np.argmin)(scores)
     best = {

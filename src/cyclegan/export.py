@@ -91,16 +91,25 @@ def export_onnx(
     direction: str = "AtoB",
     network: NetworkConfig | None = None,
     verify: bool = True,
+    progress=None,
 ) -> dict:
     """Write ``direction``'s generator of ``model`` (as ``load_translator`` reads it) to
     ``output``; returns what was written and, with ``verify``, the largest absolute
-    difference between onnxruntime and PyTorch on a test image."""
+    difference between onnxruntime and PyTorch on a test image.
+    ``progress(stage, done, total)`` after each of its steps (load, export, check)."""
+    steps = 3 if verify else 2
+
+    def tick(done: int) -> None:
+        if progress:
+            progress("exporting", done, steps)
+
     onnx, onnxruntime = _require_onnx()
     translator = load_translator(model, network, device="cpu", precision="fp32")
     generator = translator.generator(direction)
     in_nc, out_nc = translator.channels(direction)
     net = translator.network
     low = minimum_side(net)
+    tick(1)
     wrapped = AnySizeGenerator(generator, net.size_multiple).eval()
     traced = torch.rand(1, in_nc, 2 * low + 3, 2 * low + 1) * 2 - 1
     dims = {
@@ -132,6 +141,7 @@ def export_onnx(
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, output)
+    tick(2)
     result = {"path": str(output), "direction": direction, "metadata": meta}
     if verify:
         session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
@@ -150,4 +160,5 @@ def export_onnx(
                 f"{output}: onnxruntime and PyTorch differ by {result['max_abs_diff']:.2e} "
                 f"(more than {VERIFY_TOLERANCE}); the export is not faithful"
             )
+        tick(3)
     return result

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -95,16 +95,16 @@ class InceptionFeatures:
         x = torch.cat(tensors).to(self.device) / 128.0 - 1.0
         return self.model(x).reshape(len(images), -1).double().cpu().numpy()
 
-    def __call__(self, images: Iterable[np.ndarray]) -> np.ndarray:
-        """``H x W x 3`` uint8 arrays (any sizes) -> ``(N, 2048)`` float64 features."""
-        out, pending = [], []
-        for img in images:
-            pending.append(img)
-            if len(pending) == self.batch_size:
-                out.append(self._batch(pending))
-                pending = []
-        if pending:
-            out.append(self._batch(pending))
+    def __call__(
+        self, images: Sequence[np.ndarray], progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        """``H x W x 3`` uint8 arrays (any sizes) -> ``(N, 2048)`` float64 features;
+        ``progress(done, total)`` after each batch."""
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            out.append(self._batch(images[start : start + self.batch_size]))
+            if progress:
+                progress(min(start + self.batch_size, len(images)), len(images))
         return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
@@ -122,13 +122,18 @@ class FeatureCache:
             digest.update(hashlib.sha256(np.ascontiguousarray(img).tobytes()).digest())
         return digest.hexdigest()
 
-    def features(self, images: list[np.ndarray], extractor: InceptionFeatures) -> np.ndarray:
+    def features(
+        self,
+        images: list[np.ndarray],
+        extractor: InceptionFeatures,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
         if self.folder is None:
-            return extractor(images)
+            return extractor(images, progress)
         path = self.folder / f"{self.key(images)}.npy"
         if path.is_file():
             return np.load(path)
-        feats = extractor(images)
+        feats = extractor(images, progress)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, feats)

@@ -70,3 +70,47 @@ class TrainingProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class TaskProgress:
+    """Progress of a command that works through a list (translate, evaluate, results,
+    export, curate): on a terminal one tqdm bar per stage, with its count, rate and ETA;
+    nothing when stderr is not a terminal (a log, a pipe, CI) or with ``--quiet``.
+
+    The library reports through a plain callable, ``progress(stage, done, total)``; an
+    instance of this class is one.
+    """
+
+    def __init__(self, quiet: bool = False, unit: str = "img") -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.unit, self.bar, self.stage = unit, None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None or stage != self.stage:
+            from tqdm import tqdm
+
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(
+                total=total, desc=stage, unit=self.unit, dynamic_ncols=True, file=sys.stderr
+            )
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def of(self, stage: str):
+        """A ``(done, total)`` callback for one stage (the form ``curate scan`` takes)."""
+        return lambda done, total: self(stage, done, total)
+
+    def write(self, message: str) -> None:
+        """A line that does not tear the bar."""
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

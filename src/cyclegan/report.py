@@ -5,6 +5,9 @@ During training (rank 0, after every epoch and at the end) the run folder gets:
     samples/epoch_0003.png   a grid on fixed images, comparable across epochs:
                              real A | fake B | reconstructed A | g_ba(real A) (identity)
                              real B | fake A | reconstructed B | g_ab(real B) (identity)
+                             each image as the run sees it (its preprocessing, centre
+                             crop, no flip) and translated as ``cyclegan translate``
+                             would: what the grid shows is what the user gets
     losses.png               generator parts (adversarial, cycle, identity) and
                              discriminators, raw (faint) and smoothed
     index.html               configuration, timing, the curves and every epoch's
@@ -26,37 +29,71 @@ import numpy as np
 import torch
 
 from cyclegan import losslog
-from cyclegan.imageio import array_to_tensor, load_image, resize, save_image, tensor_to_array
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
 
 
-def fixed_samples(files: list[Path], channels: int, size: int, count: int = 4) -> torch.Tensor:
-    """``count`` images spread over the list, squashed to ``size`` px: the same every epoch."""
+def fixed_samples(
+    files: list[Path], channels: int, cfg: TrainConfig, count: int = 4
+) -> list[torch.Tensor]:
+    """``count`` images spread over the list, each as the run sees it (its preprocessing,
+    centre crop, no flip): ``(1, C, H, W)`` tensors, the same every epoch."""
+    from cyclegan.data import preprocess
+
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
-    return torch.stack(
-        [array_to_tensor(resize(load_image(p, channels), size, size)) for p in picks]
-    )
+    return [array_to_tensor(preprocess(load_image(p, channels), cfg))[None] for p in picks]
 
 
-@torch.no_grad()
+def sample_size_note(cfg: dict) -> str:
+    """What size the sample grids show, in words, from a run's ``config.json``."""
+    mode, load, crop = cfg.get("preprocess"), cfg.get("load_size"), cfg.get("crop_size")
+    return {
+        "resize_and_crop": f"resized to {load} x {load} px, centre {crop} x {crop} px crop",
+        "crop": f"centre {crop} x {crop} px crop at the images' own size",
+        "scale_width": f"scaled to {load} px wide",
+        "scale_width_and_crop": f"scaled to {load} px wide, centre {crop} x {crop} px crop",
+        "none": "each image at its own size",
+    }.get(mode, "as the run trains")
+
+
+def _as_rgb(t: torch.Tensor) -> np.ndarray:
+    a = tensor_to_array(t[0])
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+
+
 def sample_grid(
-    g_ab: torch.nn.Module, g_ba: torch.nn.Module, real_a: torch.Tensor, real_b: torch.Tensor
+    g_ab: torch.nn.Module,
+    g_ba: torch.nn.Module,
+    real_a: list[torch.Tensor],
+    real_b: list[torch.Tensor],
+    network: NetworkConfig,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    """One row per sample image: real, translated, reconstructed, identity (H x W x 3)."""
+    """One row per sample image: real, translated, reconstructed, identity (H x W x 3).
+
+    Each image is translated alone, exactly as ``cyclegan translate`` would translate
+    it with these weights (same padding, same precision), so the grid shows the model
+    the user gets. Rows narrower than the widest are padded with grey on the right.
+    """
+    from cyclegan.translate import Translator
+
     was_training = g_ab.training, g_ba.training
-    g_ab.eval(), g_ba.eval()
+    device = next(g_ab.parameters()).device
     try:
-        device = next(g_ab.parameters()).device
+        live = Translator(network, {"AtoB": g_ab, "BtoA": g_ba}, device, "training", precision)
         rows = []
-        for real, there, back in ((real_a, g_ab, g_ba), (real_b, g_ba, g_ab)):
-            real = real.to(device)
-            fake = there(real)
-            cells = [real, fake, back(fake), back(real)]
-            for i in range(real.shape[0]):
-                row = [tensor_to_array(c[i]) for c in cells]
-                row = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in row]
-                rows.append(np.concatenate(row, axis=1))
+        for reals, there, back in ((real_a, "AtoB", "BtoA"), (real_b, "BtoA", "AtoB")):
+            for real in reals:
+                fake = live.translate_tensor(real, there)
+                cells = [real, fake, live.translate_tensor(fake, back)]
+                cells.append(live.translate_tensor(real, back))
+                rows.append(np.concatenate([_as_rgb(c) for c in cells], axis=1))
+        width = max(r.shape[1] for r in rows)
+        rows = [
+            np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=0.5) for r in rows
+        ]
         return np.concatenate(rows, axis=0)
     finally:
         g_ab.train(was_training[0]), g_ba.train(was_training[1])
@@ -94,13 +131,16 @@ def plot_losses(run: Path) -> Path | None:
     for ax, (title, keys) in zip(axes.flat, panels, strict=True):
         for key, colour in zip(keys, ("tab:blue", "tab:orange"), strict=True):
             values = np.array([r[key] for r in rows], dtype=float)
+            # A line needs two points: with few, every logged value is a marker too.
+            marker = "o" if len(rows) < 20 else None
             ax.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
-            ax.plot(steps, _smooth(values, span), color=colour, label=key)
+            ax.plot(steps, _smooth(values, span), color=colour, label=key, marker=marker)
         ax.set_title(title)
+        ax.set_ylabel("loss (weighted)" if title != "discriminators" else "loss")
         ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
     for ax in axes[1]:
-        ax.set_xlabel("step")
+        ax.set_xlabel("training step")
     fig.suptitle(f"{Path(run).name}: raw (faint) and smoothed (EMA over {span} points)")
     fig.tight_layout()
     out = Path(run) / "losses.png"
@@ -166,7 +206,8 @@ def build_report(run: Path) -> Path:
 <h1>{html.escape(run.name)}</h1>
 <p class="caption">Updated {time.strftime("%Y-%m-%d %H:%M:%S")}. Rows of each sample grid:
 real A | A&rarr;B | back to A | identity g_ba(A), then real B | B&rarr;A | back to B |
-identity g_ab(B).</p>
+identity g_ab(B). Samples are translated as <code>cyclegan translate</code> would translate
+them, at the size the run trains at: {html.escape(sample_size_note(config))}.</p>
 <h2>Progress</h2>{_table(timing) if timing else "<p>Not started.</p>"}
 <h2>Losses</h2>{curves}
 <h2>Samples, newest first</h2>{epochs or "<p>No samples yet.</p>"}
@@ -183,20 +224,25 @@ identity g_ab(B).</p>
 class RunReport:
     """The trainer's hook: fixed samples chosen once, files refreshed after each epoch."""
 
-    def __init__(self, run: Path, files_a: list[Path], files_b: list[Path], network, size: int):
-        self.run = Path(run)
-        self.real_a = fixed_samples(files_a, network.input_nc, size)
-        self.real_b = fixed_samples(files_b, network.output_nc, size)
+    def __init__(
+        self, run: Path, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, precision: str
+    ):
+        self.run, self.network, self.precision = Path(run), cfg.network, precision
+        self.real_a = fixed_samples(files_a, cfg.network.input_nc, cfg)
+        self.real_b = fixed_samples(files_b, cfg.network.output_nc, cfg)
 
     def epoch_done(self, epoch: int, g_ab: torch.nn.Module, g_ba: torch.nn.Module) -> None:
-        grid = sample_grid(g_ab, g_ba, self.real_a, self.real_b)
+        grid = sample_grid(g_ab, g_ba, self.real_a, self.real_b, self.network, self.precision)
         save_image(grid, self.run / "samples" / f"epoch_{epoch:04d}.png")
         plot_losses(self.run)
         build_report(self.run)
 
 
-def results_page(translator, folder_a: Path | None, folder_b: Path | None, out: Path) -> Path:
-    """Every test image with its translation and reconstruction, both directions."""
+def results_page(
+    translator, folder_a: Path | None, folder_b: Path | None, out: Path, progress=None
+) -> Path:
+    """Every test image with its translation and reconstruction, both directions;
+    ``progress(stage, done, total)`` after each image."""
     from cyclegan.data import list_images
 
     out = Path(out)
@@ -206,7 +252,8 @@ def results_page(translator, folder_a: Path | None, folder_b: Path | None, out: 
             continue
         back = "BtoA" if direction == "AtoB" else "AtoB"
         rows = []
-        for path in list_images(folder):
+        paths = list_images(folder)
+        for path in paths:
             in_nc, _ = translator.channels(direction)
             x = load_image(path, in_nc)
             fake = translator.translate(x, direction)
@@ -221,6 +268,8 @@ def results_page(translator, folder_a: Path | None, folder_b: Path | None, out: 
                 f'</div><img src="{html.escape(name)}" alt="{html.escape(path.name)}">'
                 "</div>"
             )
+            if progress:
+                progress(f"translating {direction}", len(rows), len(paths))
         columns = "input | translation" + (
             " | reconstruction" if back in translator.directions else ""
         )

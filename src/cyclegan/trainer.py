@@ -175,9 +175,7 @@ class Trainer:
         self.step.discriminators = distributed.wrap(self.step.discriminators, self.ctx, self.device)
         self.report = self.board = None
         if self.ctx.is_main and cfg.report:
-            self.report = RunReport(
-                self.run_dir, self.files_a, self.files_b, cfg.network, cfg.crop_size
-            )
+            self.report = RunReport(self.run_dir, self.files_a, self.files_b, cfg, self.precision)
         if self.ctx.is_main and cfg.tensorboard:
             self.board = _tensorboard_writer(self.run_dir / "tensorboard")
         if self.ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
@@ -251,17 +249,23 @@ class Trainer:
         if self.report is not None:
             self.report.epoch_done(epoch, self.nets.g_ab, self.nets.g_ba)
         if self.board is not None:
-            grid = sample_grid(self.nets.g_ab, self.nets.g_ba, *self._board_samples())
+            grid = sample_grid(
+                self.nets.g_ab,
+                self.nets.g_ba,
+                *self._board_samples(),
+                self.cfg.network,
+                self.precision,
+            )
             self.board.add_image("samples", grid, step, dataformats="HWC")
             self.board.flush()
 
     def _board_samples(self):
         if self.report is not None:
             return self.report.real_a, self.report.real_b
-        net, size = self.cfg.network, self.cfg.crop_size
+        net = self.cfg.network
         return (
-            fixed_samples(self.files_a, net.input_nc, size),
-            fixed_samples(self.files_b, net.output_nc, size),
+            fixed_samples(self.files_a, net.input_nc, self.cfg),
+            fixed_samples(self.files_b, net.output_nc, self.cfg),
         )
 
     def run(self) -> Path:

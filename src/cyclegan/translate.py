@@ -82,6 +82,15 @@ class Translator:
         self.precision = resolve_precision(precision, device)
         self.compiled: dict[str, torch.nn.Module] = {}
 
+    def __repr__(self) -> str:
+        n = self.network
+        return (
+            f"Translator(model={self.source!r}, directions={'+'.join(self.directions)}, "
+            f"net_g={n.net_g}, ngf={n.ngf}, channels={n.input_nc}->{n.output_nc}, "
+            f"device={self.device}, precision={self.precision}"
+            f"{', compiled' if self.compiled else ''})"
+        )
+
     def compile(self) -> Translator:
         """Compile the generators with ``torch.compile`` for whole-image translation.
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
+
+PROJECT_HELP = "the curation project folder (made by curate init)"
+QUIET_HELP = "no progress bar (there is none anyway when stderr is not a terminal)"
 
 
 def add_parser(sub) -> None:
@@ -28,7 +30,7 @@ def add_parser(sub) -> None:
     cmds = curate.add_subparsers(dest="curate_command", required=True, metavar="STEP")
 
     init = cmds.add_parser("init", help="create a project and scan the source folder")
-    init.add_argument("project", type=Path)
+    init.add_argument("project", type=Path, help=PROJECT_HELP)
     init.add_argument("--source", type=Path, required=True, help="the raw images (recursive)")
     init.add_argument(
         "--taxonomy",
@@ -40,37 +42,47 @@ def add_parser(sub) -> None:
     init.add_argument("--calibration", type=int, default=20, help="calibration batch size")
     init.add_argument("--labels-per-image", type=int, default=1, help="labels each image gets")
     init.add_argument("--min-size", type=int, default=64, help="reject smaller images (px)")
-    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
+    init.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
 
     scan = cmds.add_parser("scan", help="pick up new files in the source folder")
-    scan.add_argument("project", type=Path)
+    scan.add_argument("project", type=Path, help=PROJECT_HELP)
+    scan.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
 
     for name, text in (
         ("label", "serve the labeling page"),
         ("audit", "sample labeled images and serve the audit page"),
     ):
         p = cmds.add_parser(name, help=text)
-        p.add_argument("project", type=Path)
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8765)
+        p.add_argument("project", type=Path, help=PROJECT_HELP)
+        p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
+        p.add_argument("--port", type=int, default=8765, help="TCP port to listen on")
         if name == "label":
-            p.add_argument("--mode", choices=("label", "review"), default="label")
+            p.add_argument(
+                "--mode",
+                choices=("label", "review"),
+                default="label",
+                help="label: new images; review: images whose labels disagree",
+            )
         else:
             p.add_argument("--sample", type=int, default=200, help="images to add to the audit")
-            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--seed", type=int, default=0, help="seed of the audit sample")
 
     opn = cmds.add_parser("open", help="open the production batches after calibration")
-    opn.add_argument("project", type=Path)
+    opn.add_argument("project", type=Path, help=PROJECT_HELP)
 
     status = cmds.add_parser("status", help="counts and progress at a glance")
-    status.add_argument("project", type=Path)
-    status.add_argument("--json", action="store_true")
+    status.add_argument("project", type=Path, help=PROJECT_HELP)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
 
     exp = cmds.add_parser("export", help="write trainA/trainB/testA/testB and labels")
-    exp.add_argument("project", type=Path)
-    exp.add_argument("--out", type=Path, required=True)
-    exp.add_argument("--test-fraction", type=float, default=0.1)
-    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument("project", type=Path, help=PROJECT_HELP)
+    exp.add_argument("--out", type=Path, required=True, help="a new folder for the dataset")
+    exp.add_argument(
+        "--test-fraction", type=float, default=0.1, help="share of each domain for testA/testB"
+    )
+    exp.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    exp.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
     exp.add_argument("--link", action="store_true", help="symbolic links instead of copies")
     exp.add_argument(
         "--accept-suggestions",
@@ -81,7 +93,7 @@ def add_parser(sub) -> None:
     )
 
     sug = cmds.add_parser("suggest", help="propose labels with a classifier on image features")
-    sug.add_argument("project", type=Path)
+    sug.add_argument("project", type=Path, help=PROJECT_HELP)
 
 
 def _taxonomy(args) -> dict:
@@ -99,18 +111,12 @@ def _taxonomy(args) -> dict:
     return taxonomy
 
 
-def _scan(project: Project) -> None:
-    from tqdm import tqdm
-
+def _scan(project: Project, quiet: bool) -> None:
     from cyclegan.curate.scan import scan
+    from cyclegan.progress import TaskProgress
 
-    bar = tqdm(unit="file", file=sys.stderr, disable=not sys.stderr.isatty())
-
-    def progress(done, total):
-        bar.total = total
-        bar.update(done - bar.n)
-
-    result = scan(project, progress=progress)
+    bar = TaskProgress(quiet, unit="file")
+    result = scan(project, progress=bar.of("scanning"))
     bar.close()
     print(
         f"scanned {result.added} new file(s): {result.ok} usable, {result.duplicates} "
@@ -175,12 +181,12 @@ def run(args: argparse.Namespace) -> int:
             args.min_size,
             args.seed,
         )
-        _scan(project)
+        _scan(project, args.quiet)
         print(f"next: cyclegan curate label {args.project}")
         return 0
     project = Project.open(args.project)
     if cmd == "scan":
-        _scan(project)
+        _scan(project, args.quiet)
     elif cmd == "label" or cmd == "audit":
         from cyclegan.curate.server import serve
 
@@ -197,10 +203,19 @@ def run(args: argparse.Namespace) -> int:
         _status(project, args.json)
     elif cmd == "export":
         from cyclegan.curate.export import export
+        from cyclegan.progress import TaskProgress
 
+        bar = TaskProgress(args.quiet, unit="file")
         summary = export(
-            project, args.out, args.test_fraction, args.seed, args.link, args.accept_suggestions
+            project,
+            args.out,
+            args.test_fraction,
+            args.seed,
+            args.link,
+            args.accept_suggestions,
+            progress=bar.of("exporting"),
         )
+        bar.close()
         print(json.dumps(summary["exported"]))
         print(f"next: cyclegan train --data {args.out} --run RUN")
     elif cmd == "suggest":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import shutil
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from cyclegan.config import write_json
@@ -34,6 +35,7 @@ def export(
     seed: int = 0,
     link: bool = False,
     accept_suggestions: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     if not 0 <= test_fraction < 1:
         raise CurationError(f"test fraction {test_fraction} must be in [0, 1)")
@@ -65,6 +67,7 @@ def export(
 
     rng = random.Random(seed)
     placed: dict[int, str] = {}
+    to_place = sum(c in ("A", "B") for c in final.values())
     for domain in ("A", "B"):
         ids = sorted(i for i, c in final.items() if c == domain)
         rng.shuffle(ids)
@@ -79,6 +82,8 @@ def export(
             else:
                 shutil.copy2(src, dst)
             placed[image_id] = str(dst.relative_to(out))
+            if progress:
+                progress(len(placed), to_place)
     for folder in ("trainA", "trainB"):
         (out / folder).mkdir(parents=True, exist_ok=True)
 
