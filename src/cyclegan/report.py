@@ -118,6 +118,7 @@ def plot_losses(run: Path) -> Path | None:
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     steps = np.array([r["step"] for r in rows])
     panels = (
@@ -135,12 +136,14 @@ def plot_losses(run: Path) -> Path | None:
             marker = "o" if len(rows) < 20 else None
             ax.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
             ax.plot(steps, _smooth(values, span), color=colour, label=key, marker=marker)
-        ax.set_title(title)
+        off = title == "identity" and not any(r[k] for r in rows for k in keys)
+        ax.set_title(f"{title} (weight 0: off)" if off else title)
         ax.set_ylabel("loss (weighted)" if title != "discriminators" else "loss")
         ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"{Path(run).name}: raw (faint) and smoothed (EMA over {span} points)")
     fig.tight_layout()
     out = Path(run) / "losses.png"
