@@ -42,6 +42,8 @@ def pile(tmp_path):
     (root / "notes.txt").write_text("not an image")
     (root / "cut.png").write_bytes((root / "good_0.png").read_bytes()[:200])
     Image.new("RGB", (20, 20)).save(root / "tiny.png")
+    frames = [Image.new("RGB", (96, 80), c) for c in ("red", "blue")]
+    frames[0].save(root / "moving.gif", save_all=True, append_images=frames[1:])
     return root
 
 
@@ -63,7 +65,10 @@ def test_scan_counts_and_reasons(project, pile):
     )
     assert rows["near_copy.jpg"]["reason"].startswith("near duplicate of image")
     assert rows["zero.jpg"]["reason"] == "empty file (0 bytes)"
-    assert rows["notes.txt"]["reason"] == "not an image Pillow can read"
+    assert rows["notes.txt"]["reason"].startswith("'.txt' is not an accepted image file type")
+    # what train refuses, curate refuses too (one list of formats): an animated GIF
+    assert rows["moving.gif"]["status"] == "rejected"
+    assert "'.gif' is not an accepted image file type" in rows["moving.gif"]["reason"]
     assert "truncated" in rows["cut.png"]["reason"]
     assert rows["tiny.png"]["reason"] == "20x20 is below the minimum size 32"
     assert (project.cache / "views").is_dir() and len(
@@ -208,7 +213,7 @@ def test_export_layout_labels_and_summary(project, tmp_path):
     assert summary["exported"] == {"trainA": 3, "testA": 1, "trainB": 2, "testB": 1}
     assert summary["rejected"] == {
         "empty file": 1,
-        "not an image": 1,
+        "not an accepted format": 2,  # notes.txt and moving.gif
         "truncated": 1,
         "below the minimum size": 1,
     }

@@ -12,8 +12,9 @@ from safetensors.torch import load_file
 
 from conftest import tiny_config
 from cyclegan import checkpoint as checkpoint_module
+from cyclegan import losslog
 from cyclegan.checkpoint import latest_checkpoint, list_checkpoints
-from cyclegan.errors import ConfigError, TrainingDiverged
+from cyclegan.errors import CheckpointError, ConfigError, TrainingDiverged
 from cyclegan.step import CycleGANStep
 from cyclegan.trainer import TrainingEvents, TrainingInterrupted, train
 from cyclegan.translate import load_translator
@@ -82,6 +83,30 @@ def test_resume_is_bitwise_equal_to_an_unbroken_run(tiny_data, tmp_path, stop_at
     assert strip(log_a) == strip(log_b)
 
 
+def test_a_loss_window_cut_by_a_signal_continues_after_the_resume(tiny_data, tmp_path):
+    """Stopped by Ctrl-C at step 3 with a row every 2 steps: the row at step 4 after the
+    resume averages steps 3 and 4, as the unbroken run's does (the window's sums travel
+    with the checkpoint), not step 4 alone."""
+
+    class InterruptAtStep3(TrainingEvents):
+        def stepped(self, info):
+            if info["step"] == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    train(tiny_config(tiny_data, tmp_path / "a", log_every=2))
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_config(tiny_data, tmp_path / "b", log_every=2), events=InterruptAtStep3())
+    train(tiny_config(tiny_data, tmp_path / "b"), resume=True)
+
+    def losses(run):
+        return [
+            {k: v for k, v in row.items() if k not in ("images_per_s", "data_wait_share")}
+            for row in losslog.read(run)
+        ]
+
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+
+
 def test_new_run_refuses_a_used_folder(tiny_data, tmp_path):
     train(tiny_config(tiny_data, tmp_path / "r", max_iters=1))
     with pytest.raises(ConfigError, match="--resume"):
@@ -101,9 +126,10 @@ def test_crash_while_saving_keeps_the_previous_checkpoint(tiny_data, tmp_path, m
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", dying_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="could not save checkpoint .*disk full.*unchanged"):
         train(tiny_config(tiny_data, run, max_iters=4), resume=True)
     monkeypatch.undo()
+    assert not list(run.glob("checkpoints/.tmp-*"))  # removed at once: the disk is freed
     assert latest_checkpoint(run) == good  # the pointer still names the complete one
     assert list_checkpoints(run) == [good]  # the temporary folder is not a checkpoint
     load_translator(run, device="cpu")  # and the run still loads
@@ -126,11 +152,12 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes(tiny_data, tmp_path):
                 os.kill(os.getpid(), signal.SIGINT)
 
     run = tmp_path / "run"
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
     with pytest.raises(TrainingInterrupted) as stop:
         train(tiny_config(tiny_data, run), events=InterruptAtStep2())
     assert stop.value.signum == signal.SIGINT
     assert json.loads((stop.value.checkpoint / "config.json").read_text())["global_step"] == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
     final = train(tiny_config(tiny_data, run), resume=True)
     unbroken = train(tiny_config(tiny_data, tmp_path / "unbroken"))
     _assert_bitwise_equal(_weights(unbroken), _weights(final))

@@ -111,7 +111,7 @@ def run_bench(
         "batch_size": batch_size,
         "precision": prec,
         "device": str(dev),
-        "machine": _machine(dev),
+        "machine": describe_machine(dev),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
         "train_step_flops": step_flops,
@@ -160,7 +160,8 @@ def run_bench(
     return result
 
 
-def _machine(device: torch.device) -> str:
+def describe_machine(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and the threads torch uses."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     name = platform.processor() or platform.machine()

@@ -29,7 +29,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict, write_json
-from cyclegan.errors import CheckpointError
+from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.reference import torch_load_tensors
 
 FORMAT = "cyclegan-checkpoint"
 VERSION = 1
@@ -64,6 +65,40 @@ def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
 
 
+def first_non_finite(tensors) -> str | None:
+    """The key path of the first tensor holding NaN or infinity in a (nested) dict or
+    list of tensors; None when every value is finite."""
+    if isinstance(tensors, torch.Tensor):
+        finite = not tensors.is_floating_point() or bool(torch.isfinite(tensors).all())
+        return None if finite else ""
+    items = (
+        tensors.items()
+        if isinstance(tensors, dict)
+        else enumerate(tensors)
+        if isinstance(tensors, list | tuple)
+        else ()
+    )
+    for key, value in items:
+        bad = first_non_finite(value)
+        if bad is not None:
+            return f"{key}.{bad}" if bad else str(key)
+    return None
+
+
+def check_writable(folder: Path) -> None:
+    """Fail now, naming the folder, rather than at the first save hours later."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CheckpointError(
+            f"run folder {folder} is not writable: {exc.strerror or exc}"
+        ) from None
+
+
 def save_checkpoint(
     run: Path,
     cfg: TrainConfig,
@@ -72,13 +107,61 @@ def save_checkpoint(
     position: Position,
     extra: dict | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically and point ``latest`` at it."""
+    """Write a checkpoint folder atomically and point ``latest`` at it.
+
+    Weights or optimizer state holding NaN or infinity are never written (a diverged
+    run must not overwrite what it had learned); a write that fails (a full disk, a
+    folder made read-only) removes its temporary folder and leaves the previous
+    checkpoint and ``latest`` as they were. Both raise a ``CheckpointError``.
+    """
     root = Path(run) / "checkpoints"
+    weights = {name: _weights(getattr(nets, name)) for name in GENERATORS + DISCRIMINATORS}
+    bad = first_non_finite(weights) or first_non_finite(training_state)
+    if bad is not None:
+        last = latest_checkpoint(run)
+        raise CheckpointError(
+            f"not saving step {position.global_step}: {bad} is NaN or infinite (training "
+            "diverged; a lower --lr may help). Last good checkpoint: "
+            f"{last if last else 'none'}"
+        )
+    final = root / position.folder_name()
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    try:
+        _write_folder(root, tmp, final, cfg, weights, training_state, position, extra)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(
+            f"could not save checkpoint {final}: {_write_failure(exc, root)}; the previous "
+            f"checkpoint ({latest_checkpoint(run) or 'none'}) is unchanged"
+        ) from None
+    return final
+
+
+def _write_failure(exc: BaseException, folder: Path) -> str:
+    """A one-line reason for a failed write (torch's own text is a C++ assertion)."""
+    try:
+        if shutil.disk_usage(folder).free < 64 * 2**20:
+            return "the disk is full"
+    except OSError:
+        pass
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0][:200]
+
+
+def _write_folder(
+    root: Path,
+    tmp: Path,
+    final: Path,
+    cfg: TrainConfig,
+    weights: dict[str, dict[str, torch.Tensor]],
+    training_state: dict,
+    position: Position,
+    extra: dict | None,
+) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    final = root / position.folder_name()
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
     tmp.mkdir()
     meta = {
         "format": FORMAT,
@@ -92,8 +175,8 @@ def save_checkpoint(
         **(extra or {}),
     }
     write_json(tmp / "config.json", meta)
-    for name in GENERATORS + DISCRIMINATORS:
-        save_file(_weights(getattr(nets, name)), tmp / f"{name}.safetensors")
+    for name, tensors in weights.items():
+        save_file(tensors, tmp / f"{name}.safetensors")
     torch.save(training_state, tmp / STATE_FILE)
     for f in tmp.iterdir():
         _fsync(f)
@@ -105,7 +188,6 @@ def save_checkpoint(
     pointer = root / "latest.tmp"
     pointer.write_text(final.name + "\n")
     pointer.replace(root / "latest")
-    return final
 
 
 def list_checkpoints(run: Path) -> list[Path]:
@@ -149,6 +231,8 @@ def read_meta(folder: Path) -> dict:
         raise CheckpointError(f"{folder}: not a checkpoint folder (no config.json)") from None
     except ValueError as exc:
         raise CheckpointError(f"{path}: broken JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cyclegan checkpoint")
     if meta.get("version", 0) > VERSION:
@@ -161,17 +245,36 @@ def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{folder}: missing {path.name}")
     try:
-        return load_file(path)
+        tensors = load_file(path)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable weights ({exc})") from None
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise CheckpointError(f"{path}: weight {bad} is NaN or infinite; this model is broken")
+    return tensors
 
 
 def load_network_config(folder: Path) -> NetworkConfig:
-    return network_from_dict(read_meta(folder)["network"])
+    meta = read_meta(folder)
+    try:
+        return network_from_dict(meta["network"])
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(
+            f"{Path(folder) / 'config.json'}: no usable network options ({exc})"
+        ) from None
 
 
 def load_training_state(folder: Path) -> dict:
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"{folder}: has no {STATE_FILE}, so training cannot resume from it")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch_load_tensors(path)
+    except Exception:  # torch's safe unpickler raises many kinds on a corrupt or foreign file
+        raise CheckpointError(
+            f"{path}: unreadable training state (corrupt, or holding more than tensors and "
+            "numbers, which is never unpickled); resume from another checkpoint"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: unreadable training state (not a dictionary)")
+    return state

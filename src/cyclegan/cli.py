@@ -60,7 +60,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    from cyclegan.translate import collect_inputs, load_translator
+    from cyclegan.translate import check_no_overlap, collect_inputs, load_translator
 
     translator = load_translator(args.model, reference_network(args), args.device, args.precision)
     if args.compile:
@@ -68,6 +68,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     files, root = collect_inputs(args.input)
     if args.input.is_file() and args.output.suffix and not args.output.is_dir():
         raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
+    check_no_overlap(args.input, args.output, args.allow_overlap)
     failures, finished = [], 0
     bar = TaskProgress(args.quiet)
 
@@ -272,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler[args.command](args)
     except CycleGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the file system said no (permissions, a full disk): not a bug
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

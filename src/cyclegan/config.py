@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ def _validate(obj: Any) -> None:
         if isinstance(f.default, int | float) and not isinstance(f.default, bool):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"option {f.name!r} must be a number, got {value!r}")
+            if not math.isfinite(value):  # NaN compares false with every bound below
+                raise ConfigError(f"option {f.name!r} is {value!r}; give a finite number")
 
 
 def _positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
@@ -228,8 +231,13 @@ class TrainConfig:
             raise ConfigError(
                 "options 'n_epochs' and 'n_epochs_decay' are both 0: nothing to train"
             )
-        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
-            raise ConfigError(f"Adam betas must be in [0, 1), got {self.beta1}, {self.beta2}")
+        if self.lr > 1:
+            raise ConfigError(f"option 'lr' is {self.lr!r}; Adam's rate must be in (0, 1]")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(
+                    f"option {name!r} is {getattr(self, name)!r}; Adam's betas must be in [0, 1)"
+                )
         if (
             "crop" in self.preprocess
             and self.crop_size > self.load_size
@@ -255,6 +263,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        if not isinstance(values, dict):
+            raise ConfigError(f"options must be a JSON object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -263,6 +273,8 @@ class TrainConfig:
 
 
 def network_from_dict(values: dict[str, Any]) -> NetworkConfig:
+    if not isinstance(values, dict):
+        raise ConfigError(f"network options must be a JSON object, got {type(values).__name__}")
     known = {f.name for f in dataclasses.fields(NetworkConfig)}
     unknown = sorted(set(values) - known)
     if unknown:

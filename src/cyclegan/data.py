@@ -37,7 +37,14 @@ from torch.utils.data import Dataset
 
 from cyclegan.config import TrainConfig
 from cyclegan.errors import DataError
-from cyclegan.imageio import array_to_tensor, is_image_file, load_image, open_image, resize
+from cyclegan.imageio import (
+    IMAGE_EXTENSIONS,
+    array_to_tensor,
+    is_image_file,
+    load_image,
+    open_image,
+    resize,
+)
 
 LAYOUTS = (
     ("trainA", "trainB", "testA", "testB"),
@@ -111,7 +118,7 @@ def resolve_images(
     if not files:
         raise DataError(
             f"domain {label} folder {folder} contains no images "
-            f"(looked for {', '.join(('.jpg', '.png', '.bmp', '.tif', '.webp'))})"
+            f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
         )
     if cfg.max_dataset_size:
         files = files[: cfg.max_dataset_size]

@@ -33,7 +33,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cyclegan.errors import ConfigError, DataError
 
+# The one list of accepted images, for every command (train, translate, evaluate,
+# serve, curate): file names by extension, contents by the format Pillow decodes.
+# MPO is how Pillow names the JPEGs of many cameras (a JPEG with a preview inside).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP")
+ACCEPTED = "JPEG, PNG, BMP, TIFF or WebP"
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -73,6 +78,8 @@ def open_image(
             finally:
                 Image.MAX_IMAGE_PIXELS = pillow_limit
             with img:
+                if img.format not in IMAGE_FORMATS:
+                    raise DataError(f"{label}: a {img.format} image; accepted: {ACCEPTED}")
                 if limit is not None and img.width * img.height > limit:
                     raise DataError(
                         f"{label}: {img.width}x{img.height} pixels is more than the limit of "

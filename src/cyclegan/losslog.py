@@ -27,6 +27,15 @@ class LossWindow:
         self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
         self.steps, self.start, self.wait = 0, now, 0.0
 
+    def state_dict(self) -> dict:
+        """The sums so far: saved with a checkpoint, so that the first row after a resume
+        averages the same steps as an unbroken run's."""
+        return {"sums": dict(self.sums), "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sums.update({k: float(v) for k, v in state["sums"].items() if k in self.sums})
+        self.steps = int(state["steps"])
+
     def add(self, losses: dict[str, float], wait_seconds: float) -> None:
         for k in LOSS_NAMES:
             self.sums[k] += losses[k]

@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
     tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
     tr.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="let --output be inside --input (or the same folder); an input file is still "
+        "never overwritten",
+    )
+    tr.add_argument(
         "--format",
         default=None,
         choices=("png", "jpg", "webp", "bmp", "tiff"),

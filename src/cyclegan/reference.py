@@ -22,6 +22,7 @@ does when it loads, and then the state dict must match the network exactly.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -34,19 +35,38 @@ REFERENCE_NAMES = {"G_A": "g_ab", "G_B": "g_ba", "D_A": "d_b", "D_B": "d_a"}
 _LEGACY_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
+def torch_load_tensors(path: Path):
+    """``torch.load`` restricted to tensors and plain data (no pickled code runs), with
+    torch's warnings about foreign files kept from the user: the caller says what is wrong."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load a ``.pth`` state dict safely (no pickled code runs)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch's safe unpickler raises many kinds on a foreign file
-        raise CheckpointError(f"{path}: not a readable PyTorch state dict ({exc})") from None
+        state = torch_load_tensors(path)
+    except Exception:  # torch's safe unpickler raises many kinds on a foreign file
+        # Not torch's own text: it suggests weights_only=False, which would run whatever
+        # code the file holds.
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch state dict (not a .pth file, corrupt, or "
+            "holding more than tensors; pickled code is never run)"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors")
+    bad = next(
+        (k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()),
+        None,
+    )
+    if bad is not None:
+        raise CheckpointError(f"{path}: weight {bad} is NaN or infinite; this model is broken")
     return state
 
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from cyclegan import distributed, losslog, precision
 from cyclegan.checkpoint import (
     Position,
+    check_writable,
     latest_checkpoint,
     load_training_state,
     load_weights,
@@ -104,6 +105,8 @@ class Trainer:
                 "images of different sizes cannot share a batch; use a crop mode or batch 1"
             )
         self.ctx, self.device = distributed.setup(pick_device(cfg.device))
+        if self.ctx.is_main:
+            check_writable(self.run_dir)
         if not self.ctx.is_main:
             self.events = TrainingEvents()  # only rank 0 reports
         if self.ctx.active and cfg.gan_mode == "wgangp":
@@ -162,6 +165,7 @@ class Trainer:
         )
         self.position = Position()
         self.epoch_g_loss_sum = 0.0
+        self.window = losslog.LossWindow()
         if checkpoint is not None:
             self._restore(checkpoint)
         elif self.ctx.is_main:
@@ -204,6 +208,8 @@ class Trainer:
         self.sched_d.load_state_dict(state["sched_d"])
         set_rng_state(state["rng"])
         self.epoch_g_loss_sum = state["epoch_g_loss_sum"]
+        if "loss_window" in state:  # absent in checkpoints from before 2026-11-30
+            self.window.load_state_dict(state["loss_window"])
         if (state["n_a"], state["n_b"]) != (len(self.files_a), len(self.files_b)):
             self.events.note(
                 f"the dataset changed since the checkpoint ({state['n_a']}/{state['n_b']} "
@@ -232,6 +238,7 @@ class Trainer:
             "sched_d": self.sched_d.state_dict(),
             "rng": rng_state(),
             "epoch_g_loss_sum": self.epoch_g_loss_sum,
+            "loss_window": self.window.state_dict(),
             "n_a": len(self.files_a),
             "n_b": len(self.files_b),
             "world": self.ctx.world,
@@ -298,7 +305,8 @@ class Trainer:
                 "start_step": self.position.global_step,
             }
         )
-        window = losslog.LossWindow()
+        window = self.window
+        window.start = time.perf_counter()  # speed counts from here; the sums carry over
         run_start, run_start_step = time.perf_counter(), self.position.global_step
         last_saved: Path | None = None
         pos = self.position

@@ -235,8 +235,15 @@ class Translator:
         and skipped; the others are still translated. Returns the written paths.
         """
         in_nc, out_nc = self.channels(direction)
-        for src in inputs:  # before any work: every output can hold the bit depth
-            check_bit_depth(_destination(src, output_dir, root, out_format), bit_depth, out_nc)
+        originals = {Path(p).resolve() for p in inputs}
+        for src in inputs:  # before any work: every output can hold the bit depth, and
+            dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
+            check_bit_depth(dst, bit_depth, out_nc)
+            if dst.resolve() in originals:
+                raise ConfigError(
+                    f"{dst} is an input file: translating would overwrite it. Choose another "
+                    "--output folder or --format"
+                )
         written = []
         for chunk in _chunks(inputs, batch_size):
             loaded = []
@@ -283,6 +290,23 @@ def collect_inputs(path: Path) -> tuple[list[Path], Path | None]:
             raise DataError(f"{path}: no image files in this folder")
         return files, path
     raise DataError(f"{path}: no such file or folder")
+
+
+def check_no_overlap(input_path: Path, output_dir: Path, allowed: bool = False) -> None:
+    """Refuse an output folder that is, or lies inside, an input folder, or holds it:
+    translations would land among the originals, or be read as inputs next time.
+    ``allowed`` lets them share a tree; overwriting an input file is refused anyway,
+    file by file, in ``translate_files``."""
+    src = Path(input_path).resolve()
+    out = Path(output_dir).resolve()
+    if allowed or not src.is_dir():  # one file: only writing over it would harm
+        return
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise ConfigError(
+            f"--output {output_dir} overlaps --input {input_path}: the translations would "
+            "mix with the originals. Choose an output folder outside the input, or pass "
+            "--allow-overlap (input files are never overwritten)"
+        )
 
 
 def _reference_direction(path: Path) -> str:
@@ -336,6 +360,11 @@ def load_translator(
             load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
             gens[direction] = gen
         return Translator(network, gens, dev, str(folder), precision)
+    if path.exists():
+        raise CheckpointError(
+            f"{path}: not a model this tool reads; give a run folder, a checkpoint folder or "
+            "a reference generator .pth file"
+        )
     raise CheckpointError(
         f"{path}: no such model; give a run folder, a checkpoint folder or a .pth file"
     )

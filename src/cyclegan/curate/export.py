@@ -146,11 +146,13 @@ def _reason_kind(reason: str | None) -> str:
     for kind in (
         "empty file",
         "not an image",
+        "not an accepted image file type",
+        "; accepted:",  # decoded, but a format train does not take (GIF, ...)
         "truncated",
         "decompression bomb",
         "below the minimum size",
         "cannot read",
     ):
         if kind in reason:
-            return kind
+            return "not an accepted format" if "accepted" in kind else kind
     return reason

@@ -28,7 +28,7 @@ import numpy as np
 
 from cyclegan.curate.store import Project
 from cyclegan.errors import DataError
-from cyclegan.imageio import array_to_pil, open_image, to_array
+from cyclegan.imageio import IMAGE_EXTENSIONS, array_to_pil, is_image_file, open_image, to_array
 
 NEAR_THRESHOLD = 6  # bits of 64: tolerant to re-encoding and resizing, not to other photos
 VIEW_SIZE, THUMB_SIZE = 1024, 256
@@ -94,6 +94,11 @@ def scan(
         rel = str(path.relative_to(source))
         record = {"path": rel, "bytes": path.stat().st_size}
         try:
+            if not is_image_file(path):  # what train would refuse, refused here too
+                raise DataError(
+                    f"{path}: '{path.suffix or 'no extension'}' is not an accepted image "
+                    f"file type; accepted: {', '.join(IMAGE_EXTENSIONS)}"
+                )
             img = open_image(path)
             record.update(
                 width=img.width,
