@@ -184,3 +184,13 @@ def start_training(cmd: list[str], run: Path, threads: int, rows: int = 2):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
         time.sleep(0.1)
     return proc
+
+
+def guarded_client(app, max_body: int, token: str | None = None, **kwargs):
+    """A TestClient for an app behind ``webguard``, as ``serve`` runs it; the test
+    client's own host name ("testserver") is an allowed host."""
+    from fastapi.testclient import TestClient
+
+    from cyclegan.webguard import guard
+
+    return TestClient(guard(app, "127.0.0.1", token, ("testserver",), max_body), **kwargs)

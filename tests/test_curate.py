@@ -156,7 +156,10 @@ def test_undo_removes_only_the_newest_label_of_that_labeler(project):
 
 
 def test_bad_requests_get_clear_4xx(project):
-    client = TestClient(create_app(project))
+    from conftest import guarded_client
+    from cyclegan.curate.server import MAX_BODY
+
+    client = guarded_client(create_app(project), MAX_BODY)
     r = client.post("/api/label", json={"image_id": 9999, "labeler": "ann", "choice": "A"})
     assert r.status_code == 404 and "9999" in r.json()["detail"]
     ok_id = client.get("/api/next", params={"labeler": "ann"}).json()["image_id"]
@@ -252,7 +255,11 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
 
     project.open_production()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with served(create_app(project)) as url:
+    from cyclegan.curate.server import MAX_BODY
+    from cyclegan.webguard import guard
+
+    # as `cyclegan curate label` serves it: behind the host, origin and size checks
+    with served(guard(create_app(project), "127.0.0.1", None, (), MAX_BODY)) as url:
         with sync_playwright() as p:
             browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1000, "height": 800})

@@ -30,7 +30,7 @@ def _commands() -> list[list[str]]:
     """Every command of every shell block, split at ``&&``, comments and ``...`` dropped."""
     commands = []
     for block in SHELL:
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # continued lines joined
             line = line.split(" #")[0].strip()
             if not line or line.startswith("#"):
                 continue

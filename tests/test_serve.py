@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REFERENCE, launch_chromium, need, served
+from conftest import REFERENCE, guarded_client, launch_chromium, need, served
 from cyclegan.config import NetworkConfig
 from cyclegan.translate import load_translator
 
@@ -59,13 +59,13 @@ def test_16bit_colour_tiff_upload_is_read_at_full_depth(translator):
 
 
 def test_bad_uploads_are_answered_with_a_reason(translator):
-    client = TestClient(create_app(translator, max_upload_mb=0.01, max_pixels=2000))
+    client = guarded_client(create_app(translator, max_pixels=2000), max_body=10_000)
     cases = [
         (b"", 400, "empty file"),
         (b"not an image at all", 400, "not an image Pillow can read"),
         (_png()[:200], 400, "broken or truncated"),
         (_png((60, 40)), 413, "more than the limit of 2000"),
-        (b"x" * 20_000, 413, "over 0.01 MB"),
+        (b"x" * 20_000, 413, "request body over 10000 bytes"),
     ]
     for body, status, message in cases:
         answer = client.post("/api/translate", content=body, headers={"X-Filename": "p%20q.png"})
@@ -99,10 +99,14 @@ def test_page_translates_a_chosen_file_in_chromium(translator, tmp_path):
 
     (tmp_path / "horse.png").write_bytes(_png((64, 48)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with served(create_app(translator)) as url, sync_playwright() as p:
+    from cyclegan.webguard import guard
+
+    # as `cyclegan serve` runs it, with a token: the page opened with ?token= works on
+    guarded = guard(create_app(translator), "127.0.0.1", "tok-123", (), 2**20)
+    with served(guarded) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1000, "height": 700})
-        page.goto(url)
+        page.goto(url + "?token=tok-123")
         page.wait_for_function(
             "n => document.getElementById('model').textContent.includes('ngf ' + n)",
             arg=translator.network.ngf,

@@ -134,11 +134,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "pip install 'cyclegan[serve]'"
         ) from None
     from cyclegan.translate import load_translator
+    from cyclegan.webguard import exposure_warning, server_url
 
     translator = load_translator(args.model, reference_network(args), args.device, args.precision)
-    app = create_app(translator, tile=args.tile, max_pixels=args.max_pixels)
-    print(f"open http://{args.host}:{args.port}/ ({translator.source}); Ctrl-C to stop")
-    serve(app, args.host, args.port)
+    if args.queue < 0:
+        raise CycleGANError(f"--queue {args.queue}: give 0 or more")
+    app = create_app(translator, tile=args.tile, max_pixels=args.max_pixels, queue=args.queue)
+    warning = exposure_warning(args.host, args.token)
+    if warning:
+        print(warning, file=sys.stderr)
+    url = server_url(args.host, args.port, args.token)
+    print(f"open {url} ({translator.source}); Ctrl-C to stop")
+    serve(app, args.host, args.port, args.token, tuple(args.allowed_host))
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 
 from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, NetworkConfig, TrainConfig
@@ -139,6 +140,24 @@ def _add_direction(parser: argparse.ArgumentParser, both: bool = False) -> None:
         choices=("AtoB", "BtoA", "both") if both else ("AtoB", "BtoA"),
         help="AtoB: domain A (trainA) in, domain B out; BtoA: the other way"
         + ("; both: each in turn" if both else ""),
+    )
+
+
+def add_access_options(parser: argparse.ArgumentParser) -> None:
+    """Who may use a server: its access token and the host names it answers to."""
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("CYCLEGAN_TOKEN"),
+        help="access token every request must carry (open /?token=TOKEN in the browser; "
+        "scripts send Authorization: Bearer TOKEN) (default: $CYCLEGAN_TOKEN, else none)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name this server may be reached by, besides loopback and --host "
+        "(repeat for several; for a proxy or the machine's name)",
     )
 
 
@@ -306,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument(
         "--max-pixels", type=int, default=40_000_000, help="refuse larger uploads (pixels)"
     )
+    sv.add_argument(
+        "--queue",
+        type=int,
+        default=4,
+        help="translations that may wait behind the running one; more get 503 at once",
+    )
+    add_access_options(sv)
     _add_reference_architecture(sv)
 
     bench = sub.add_parser(

@@ -15,8 +15,10 @@ network's multiple and cropped back; tiled when the server was started with
 ``tile``). Uploads are decoded as files are (``imageio.load_image``: 16-bit colour
 TIFFs at full depth). Bad requests are answered with a message and a 4xx status,
 never a traceback: 400 for a body that is not an image or a direction the model lacks,
-413 for an upload over ``max_upload_mb`` or ``max_pixels``. One translation runs
-at a time: the model's threads already use every core.
+413 for an upload over ``max_upload_mb`` (counted as it streams in) or ``max_pixels``,
+503 with Retry-After when ``queue`` translations already wait. One translation runs
+at a time, in a worker thread (the model's threads already use every core), so the
+page and the API answer meanwhile. Who may connect: ``webguard.py``.
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ import time
 from importlib import resources
 from urllib.parse import unquote
 
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
 from cyclegan.translate import Translator
+from cyclegan.webguard import guard
 
 MAX_UPLOAD_MB = 50
 MAX_PIXELS = 40_000_000
+QUEUE = 4  # translations that may wait behind the running one
 
 
 def create_app(
@@ -43,10 +48,16 @@ def create_app(
     tile: int | None = None,
     max_upload_mb: float = MAX_UPLOAD_MB,
     max_pixels: int = MAX_PIXELS,
+    queue: int = QUEUE,
 ) -> FastAPI:
-    app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None)
+    """The app; ``serve`` puts it behind ``webguard`` (hosts, origins, token, body size).
+    Translations run one at a time in a worker thread, so the page and the API stay
+    answerable meanwhile; ``queue`` more may wait, and the one after that is answered
+    503 at once, with Retry-After."""
+    app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
     page = resources.files("cyclegan").joinpath("serve_page.html").read_text()
     lock = threading.Lock()
+    places = threading.BoundedSemaphore(1 + queue)  # the one running, and those waiting
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -65,33 +76,40 @@ def create_app(
             "max_pixels": max_pixels,
         }
 
-    @app.post("/api/translate")
-    async def translate(request: Request, direction: str = Query("AtoB")) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and int(declared) > max_upload_mb * 2**20:
-            return _error(413, f"upload of {int(declared)} bytes is over {max_upload_mb} MB")
-        body = await request.body()
-        if len(body) > max_upload_mb * 2**20:
-            return _error(413, f"upload of {len(body)} bytes is over {max_upload_mb} MB")
-        name = unquote(request.headers.get("x-filename", "upload"))
-        try:
-            translator.generator(direction)  # a direction this model lacks: say so first
-            pixels = load_image(body, translator.channels(direction)[0], max_pixels, name)
-            x = array_to_tensor(pixels)[None]
-            with lock:
-                start = time.perf_counter()
-                y = translator.translate_tensor(x, direction, tile=tile)
-                seconds = time.perf_counter() - start
-        except ConfigError as exc:
-            return _error(400, str(exc))
-        except DataError as exc:  # a too-large image is named a possible decompression bomb
-            return _error(413 if "decompression bomb" in str(exc) else 400, str(exc))
+    def work(body: bytes, direction: str, name: str) -> tuple[bytes, float, str]:
+        """Decode, translate, encode: in a worker thread, one at a time."""
+        pixels = load_image(body, translator.channels(direction)[0], max_pixels, name)
+        x = array_to_tensor(pixels)[None]
+        with lock:
+            start = time.perf_counter()
+            y = translator.translate_tensor(x, direction, tile=tile)
+            seconds = time.perf_counter() - start
         png = io.BytesIO()
         array_to_pil(tensor_to_array(y[0])).save(png, format="PNG")
+        return png.getvalue(), seconds, f"{x.shape[-1]}x{x.shape[-2]}"
+
+    @app.post("/api/translate")
+    async def translate(request: Request, direction: str = Query("AtoB")) -> Response:
+        body = await request.body()  # webguard has counted it against max_upload_mb
+        name = unquote(request.headers.get("x-filename", "upload"))[:200]
+        try:
+            translator.generator(direction)  # a direction this model lacks: say so first
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        if not places.acquire(blocking=False):
+            return JSONResponse(
+                {"detail": f"busy: {1 + queue} translations running or waiting; try again"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        try:
+            png, seconds, size = await anyio.to_thread.run_sync(work, body, direction, name)
+        except DataError as exc:  # a too-large image is named a possible decompression bomb
+            return _error(413 if "decompression bomb" in str(exc) else 400, str(exc))
+        finally:
+            places.release()
         return Response(
-            png.getvalue(),
-            media_type="image/png",
-            headers={"X-Seconds": f"{seconds:.3f}", "X-Size": f"{x.shape[-1]}x{x.shape[-2]}"},
+            png, media_type="image/png", headers={"X-Seconds": f"{seconds:.3f}", "X-Size": size}
         )
 
     return app
@@ -101,7 +119,15 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def serve(
+    app: FastAPI,
+    host: str,
+    port: int,
+    token: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+    max_upload_mb: float = MAX_UPLOAD_MB,
+) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    guarded = guard(app, host, token, allowed_hosts, int(max_upload_mb * 2**20))
+    uvicorn.run(guarded, host=host, port=port, log_level="warning")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
+from cyclegan.options import add_access_options
 
 PROJECT_HELP = "the curation project folder (made by curate init)"
 QUIET_HELP = "no progress bar (there is none anyway when stderr is not a terminal)"
@@ -57,6 +59,7 @@ def add_parser(sub) -> None:
         p.add_argument("project", type=Path, help=PROJECT_HELP)
         p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
         p.add_argument("--port", type=int, default=8765, help="TCP port to listen on")
+        add_access_options(p)
         if name == "label":
             p.add_argument(
                 "--mode",
@@ -189,13 +192,17 @@ def run(args: argparse.Namespace) -> int:
         _scan(project, args.quiet)
     elif cmd == "label" or cmd == "audit":
         from cyclegan.curate.server import serve
+        from cyclegan.webguard import exposure_warning, server_url
 
         mode = args.mode if cmd == "label" else "audit"
         if cmd == "audit":
             added = project.start_audit(args.sample, args.seed)
             print(f"added {added} image(s) to the audit")
-        print(f"open http://{args.host}:{args.port}/ ({mode}); Ctrl-C to stop")
-        serve(project, mode, args.host, args.port)
+        warning = exposure_warning(args.host, args.token)
+        if warning:
+            print(warning, file=sys.stderr)
+        print(f"open {server_url(args.host, args.port, args.token)} ({mode}); Ctrl-C to stop")
+        serve(project, mode, args.host, args.port, args.token, tuple(args.allowed_host))
     elif cmd == "open":
         project.open_production()
         print("production batches are open")

@@ -16,37 +16,55 @@ GET  /api/image/{id}     the cached JPEG view of an image
 =======================  ======================================================
 
 Bad requests get 4xx answers with a message: 404 for an unknown image or audit
-item, 422 for a malformed body or a choice outside the taxonomy, 409 for a
-second label by the same labeler, 413 for a body over 16 KiB.
+item, 422 for a malformed body or a choice outside the taxonomy, 409 for a label
+the image cannot take (the labeler's second, one over the labels wanted, an image
+that is rejected or a duplicate), 403 for an undo from another browser than the
+label's, 413 for a body over 16 KiB (counted as it streams in). Who may connect:
+``webguard.py``.
 """
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import Annotated
 
 from fastapi import FastAPI, Request
+from fastapi import Path as FastAPIPath
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from cyclegan.curate.store import CurationError, NotFound, Project
+from cyclegan.curate.store import Conflict, CurationError, Forbidden, NotFound, Project
+from cyclegan.webguard import guard
 
 MAX_BODY = 16 * 1024
+STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}  # any other CurationError: 422
 MODES = ("label", "review", "audit")
 
 
+# SQLite's integers are 64-bit; JSON's true is not 1.
+Id = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+# The labeling page's random key for its labeler (kept in the browser): only the browser
+# that made a label can undo it. A name is not an identity.
+Key = Annotated[str, Field(min_length=16, max_length=200)]
+
+
 class LabelIn(BaseModel):
-    image_id: int
-    labeler: str = Field(min_length=1, max_length=100)
+    image_id: Id
+    labeler: Name
     choice: str = Field(min_length=1, max_length=50)
+    key: Key | None = None
 
 
 class UndoIn(BaseModel):
-    labeler: str = Field(min_length=1, max_length=100)
+    labeler: Name
+    key: Key | None = None
 
 
 class AuditIn(BaseModel):
-    audit_id: int
-    labeler: str = Field(min_length=1, max_length=100)
+    audit_id: Id
+    labeler: Name
     choice: str = Field(min_length=1, max_length=50)
 
 
@@ -66,24 +84,18 @@ def _progress(project: Project) -> dict:
 def create_app(project: Project, mode: str = "label") -> FastAPI:
     if mode not in MODES:
         raise CurationError(f"mode {mode!r}: use one of {', '.join(MODES)}")
-    app = FastAPI(title="cyclegan curate", docs_url=None, redoc_url=None)
+    app = FastAPI(title="cyclegan curate", docs_url=None, redoc_url=None, openapi_url=None)
     page = resources.files("cyclegan.curate").joinpath("page.html").read_text()
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and int(length) > MAX_BODY:
-            return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, 413)
-        return await call_next(request)
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound):
-        return JSONResponse({"detail": str(exc)}, 404)
 
     @app.exception_handler(CurationError)
     async def refused(request: Request, exc: CurationError):
-        code = 409 if "already labeled" in str(exc) else 422
-        return JSONResponse({"detail": str(exc)}, code)
+        return JSONResponse({"detail": str(exc)}, STATUS.get(type(exc), 422))
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError):
+        # FastAPI's own answer echoes the input, which may be NaN or 1e400: not JSON.
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
+        return JSONResponse({"detail": "; ".join(problems)}, 422)
 
     @app.get("/", response_class=HTMLResponse)
     def index():
@@ -141,12 +153,12 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
 
     @app.post("/api/label")
     def label(body: LabelIn):
-        project.add_label(body.image_id, body.labeler, body.choice)
+        project.add_label(body.image_id, body.labeler, body.choice, body.key)
         return {"ok": True, **_progress(project)}
 
     @app.post("/api/undo")
     def undo(body: UndoIn):
-        return {"image_id": project.undo(body.labeler)}
+        return {"image_id": project.undo(body.labeler, body.key)}
 
     @app.post("/api/review")
     def review(body: LabelIn):
@@ -158,7 +170,7 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
         return {"verdict": project.record_audit(body.audit_id, body.labeler, body.choice)}
 
     @app.get("/api/image/{image_id}")
-    def image(image_id: int):
+    def image(image_id: Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)]):
         project.image(image_id)  # 404 for unknown ids
         path = project.cache / "views" / f"{image_id}.jpg"
         if not path.is_file():
@@ -168,7 +180,15 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
     return app
 
 
-def serve(project: Project, mode: str, host: str, port: int) -> None:
+def serve(
+    project: Project,
+    mode: str,
+    host: str,
+    port: int,
+    token: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(project, mode), host=host, port=port, log_level="warning")
+    guarded = guard(create_app(project, mode), host, token, allowed_hosts, MAX_BODY)
+    uvicorn.run(guarded, host=host, port=port, log_level="warning")

@@ -14,6 +14,7 @@ labels disagree wait in the review queue.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS labels (
     id INTEGER PRIMARY KEY,
     image_id INTEGER NOT NULL REFERENCES images(id),
     labeler TEXT NOT NULL, choice TEXT NOT NULL, created_at REAL NOT NULL,
+    key_hash TEXT,                      -- sha256 of the labeling browser's key
     UNIQUE (image_id, labeler)
 );
 CREATE TABLE IF NOT EXISTS leases (
@@ -84,6 +86,19 @@ class CurationError(CycleGANError):
 
 class NotFound(CurationError):
     """An unknown image or audit item."""
+
+
+class Conflict(CurationError):
+    """A label the image cannot take: a second by the same labeler, one more than wanted,
+    or one for an image that is not in the pile to label."""
+
+
+class Forbidden(CurationError):
+    """An undo from another browser than the one that made the label."""
+
+
+def key_hash(key: str | None) -> str | None:
+    return hashlib.sha256(key.encode()).hexdigest() if key else None
 
 
 def validate_taxonomy(taxonomy: dict) -> dict:
@@ -175,6 +190,10 @@ class Project:
         project = cls(folder)
         if not project.db_path.is_file():
             raise CurationError(f"{folder} is not a curation project (run cyclegan curate init)")
+        with project.connect() as db:  # projects from before labels carried a key
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(labels)")}
+            if "key_hash" not in columns:
+                db.execute("ALTER TABLE labels ADD COLUMN key_hash TEXT")
         return project
 
     @contextmanager
@@ -291,35 +310,56 @@ class Project:
             )
             return row["id"]
 
-    def add_label(self, image_id: int, labeler: str, choice: str) -> None:
+    def add_label(self, image_id: int, labeler: str, choice: str, key: str | None = None) -> None:
+        """One label; ``key`` is the labeling browser's secret (only its hash is kept)."""
         if choice not in self.choice_keys:
             raise CurationError(f"choice {choice!r} is not one of {', '.join(self.choice_keys)}")
         if not labeler.strip():
             raise CurationError("a labeler name is required")
-        self.image(image_id)  # NotFound for an unknown id
+        status = self.image(image_id)["status"]  # NotFound for an unknown id
+        if status != "ok":
+            raise Conflict(f"image {image_id} is {status}: it is not in the pile to label")
+        k = self.labels_per_image
         with self.connect() as db:
-            try:
-                db.execute(
-                    "INSERT INTO labels (image_id, labeler, choice, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (image_id, labeler, choice, time.time()),
+            mine = db.execute(
+                "SELECT 1 FROM labels WHERE image_id = ? AND labeler = ?", (image_id, labeler)
+            ).fetchone()
+            if mine:
+                raise Conflict(
+                    f"{labeler} already labeled image {image_id}; undo first to change it"
                 )
+            try:
+                # One statement: two labelers at the same moment cannot both take the last place.
+                added = db.execute(
+                    "INSERT INTO labels (image_id, labeler, choice, created_at, key_hash) "
+                    "SELECT ?, ?, ?, ?, ? "
+                    "WHERE (SELECT COUNT(*) FROM labels WHERE image_id = ?) < ?",
+                    (image_id, labeler, choice, time.time(), key_hash(key), image_id, k),
+                ).rowcount
             except sqlite3.IntegrityError:
-                raise CurationError(
+                raise Conflict(
                     f"{labeler} already labeled image {image_id}; undo first to change it"
                 ) from None
+            if not added:
+                raise Conflict(f"image {image_id} already has the {k} label(s) it needs")
             db.execute("DELETE FROM leases WHERE image_id = ? AND labeler = ?", (image_id, labeler))
 
-    def undo(self, labeler: str) -> int | None:
-        """Remove this labeler's newest label; returns its image id (to show it again)."""
+    def undo(self, labeler: str, key: str | None = None) -> int | None:
+        """Remove this labeler's newest label; returns its image id (to show it again).
+        A label made with a key is undone only with that key."""
         with self.connect() as db:
             row = db.execute(
-                "SELECT id, image_id FROM labels WHERE labeler = ? "
+                "SELECT id, image_id, key_hash FROM labels WHERE labeler = ? "
                 "ORDER BY created_at DESC, id DESC LIMIT 1",
                 (labeler,),
             ).fetchone()
             if row is None:
                 return None
+            if row["key_hash"] is not None and row["key_hash"] != key_hash(key):
+                raise Forbidden(
+                    f"the newest label of {labeler} was made in another browser; only that "
+                    "browser can undo it"
+                )
             db.execute("DELETE FROM labels WHERE id = ?", (row["id"],))
             db.execute(
                 "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",

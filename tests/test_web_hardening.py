@@ -1,0 +1,320 @@
+"""Both web servers under hostile requests (issue "Hardened"): no 5xx, every 4xx with a
+reason, no foreign host or origin let in, a token when asked, bodies counted as they
+stream, and translations that never block the page."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
+
+from conftest import guarded_client, served  # noqa: E402
+from cyclegan.curate.scan import scan  # noqa: E402
+from cyclegan.curate.server import MAX_BODY  # noqa: E402
+from cyclegan.curate.server import create_app as labeling_app  # noqa: E402
+from cyclegan.curate.store import Project  # noqa: E402
+from cyclegan.serve import create_app as translation_app  # noqa: E402
+from cyclegan.translate import load_translator  # noqa: E402
+from cyclegan.webguard import exposure_warning, guard  # noqa: E402
+
+BIG = 2**63
+
+
+def _png(size=(40, 30), seed=0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web")
+    pile = root / "pile"
+    pile.mkdir()
+    for i in range(6):
+        (pile / f"img_{i}.png").write_bytes(_png((80, 70), seed=i))
+    (pile / "copy.png").write_bytes((pile / "img_0.png").read_bytes())  # a duplicate
+    (pile / "broken.png").write_bytes(b"not a png")  # rejected
+    p = Project.create(root / "proj", pile, calibration_size=0, min_size=32)
+    scan(p)
+    p.open_production()
+    return p
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_run):
+    return load_translator(tiny_run, device="cpu", precision="fp32")
+
+
+def _ids(project, status):
+    with project.connect() as db:
+        return [r["id"] for r in db.execute("SELECT id FROM images WHERE status = ?", (status,))]
+
+
+# --- the labeling server ----------------------------------------------------------------
+
+
+def test_ids_beyond_64_bits_and_non_finite_numbers_are_4xx(project):
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    for path in (f"/api/image/{BIG}", f"/api/image/{2**70}", "/api/image/-1", "/api/image/x"):
+        r = client.get(path)
+        assert r.status_code == 422 and r.json()["detail"], path
+    for body in (
+        f'{{"image_id": {BIG}, "labeler": "ann", "choice": "A"}}',
+        '{"image_id": NaN, "labeler": "ann", "choice": "A"}',
+        '{"image_id": 1e400, "labeler": "ann", "choice": "A"}',
+        '{"image_id": true, "labeler": "ann", "choice": "A"}',
+        '{"audit_id": -Infinity, "labeler": "ann", "choice": "A"}',
+    ):
+        for endpoint in ("/api/label", "/api/audit", "/api/review"):
+            r = client.post(endpoint, content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 422 and r.json()["detail"], (endpoint, body, r.text)
+
+
+def test_a_chunked_body_over_the_limit_is_refused(project):
+    client = guarded_client(labeling_app(project), MAX_BODY)
+
+    def chunks():
+        for _ in range(40):  # 20 MB in all, with no Content-Length
+            yield b"x" * (512 * 1024)
+
+    r = client.post("/api/label", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "over" in r.json()["detail"]
+
+
+def test_only_usable_images_take_labels_and_only_as_many_as_wanted(project):
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    for bad in _ids(project, "rejected") + _ids(project, "duplicate"):
+        r = client.post("/api/label", json={"image_id": bad, "labeler": "ann", "choice": "A"})
+        assert r.status_code == 409 and "not in the pile" in r.json()["detail"]
+    target = _ids(project, "ok")[-1]
+    answers = [
+        client.post("/api/label", json={"image_id": target, "labeler": f"l{i}", "choice": "A"})
+        for i in range(8)
+    ]
+    assert [a.status_code for a in answers].count(200) == 1  # one label wanted per image
+    assert all("already has" in a.json()["detail"] for a in answers if a.status_code == 409)
+    assert len(project.labels_of(target)) == 1
+
+
+def test_only_the_browser_that_labeled_can_undo(project):
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    image = _ids(project, "ok")[0]
+    mine, theirs = "k" * 32, "z" * 32
+    r = client.post(
+        "/api/label", json={"image_id": image, "labeler": "eve", "choice": "B", "key": mine}
+    )
+    assert r.status_code == 200
+    r = client.post("/api/undo", json={"labeler": "eve", "key": theirs})
+    assert r.status_code == 403 and "another browser" in r.json()["detail"]
+    r = client.post("/api/undo", json={"labeler": "eve"})
+    assert r.status_code == 403
+    assert client.post("/api/undo", json={"labeler": "eve", "key": mine}).json() == {
+        "image_id": image
+    }
+
+
+# Any JSON value: what a fuzzer (or a confused script) sends.
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "image_id": JSON,
+        "audit_id": JSON,
+        "labeler": JSON,
+        "choice": st.sampled_from(["A", "B", "neither", ""]) | JSON,
+        "key": JSON,
+    },
+)
+
+
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    endpoint=st.sampled_from(["/api/label", "/api/undo", "/api/review", "/api/audit"]),
+    body=FIELDS | JSON,
+    path_id=st.integers(min_value=-(2**80), max_value=2**80) | st.text(max_size=20),
+    labeler=st.text(max_size=40),
+)
+def test_fuzzed_labeling_requests_never_get_a_5xx(project, endpoint, body, path_id, labeler):
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    text = json.dumps(body, allow_nan=True)
+    answers = [
+        client.post(endpoint, content=text, headers={"content-type": "application/json"}),
+        client.get(f"/api/image/{quote(str(path_id), safe='')}"),
+        client.get("/api/next", params={"labeler": labeler}),
+    ]
+    for r in answers:
+        assert r.status_code < 500, (endpoint, text, r.status_code, r.text)
+        if r.status_code >= 400:
+            assert r.json()["detail"], r.text
+
+
+# --- the translation server ------------------------------------------------------------
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    body=st.binary(max_size=2000) | st.sampled_from([_png((9, 9)), _png((9, 9))[:60]]),
+    direction=st.text(max_size=12) | st.sampled_from(["AtoB", "BtoA"]),
+    name=st.text(max_size=40),
+)
+def test_fuzzed_uploads_never_get_a_5xx(translator, body, direction, name):
+    client = guarded_client(translation_app(translator, max_pixels=10_000), 4096)
+
+    r = client.post(
+        "/api/translate",
+        params={"direction": direction},
+        content=body,
+        headers={"X-Filename": quote(name)},
+    )
+    assert r.status_code < 500, (r.status_code, r.text)
+    if r.status_code >= 400:
+        assert r.json()["detail"]
+
+
+class _Slow(torch.nn.Module):
+    """A generator that takes its time: a stand-in for a large image."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def forward(self, x):
+        time.sleep(self.seconds)
+        return x
+
+
+def _slow_translator(translator, seconds):
+    from cyclegan.translate import Translator
+
+    gens = {d: _Slow(seconds) for d in translator.directions}
+    return Translator(translator.network, gens, torch.device("cpu"), "slow", "fp32")
+
+
+def test_translations_run_off_the_event_loop_and_excess_gets_503(translator):
+    import httpx
+
+    app = guard(translation_app(_slow_translator(translator, 3.0), queue=0), "127.0.0.1", None,
+                (), 2**20)  # fmt: skip
+    with served(app) as url:
+        results = {}
+
+        def upload():
+            results["first"] = httpx.post(url + "api/translate", content=_png(), timeout=30)
+
+        worker = threading.Thread(target=upload)
+        worker.start()
+        time.sleep(0.5)  # the first translation is running now
+        start = time.perf_counter()
+        page = httpx.get(url, timeout=30)
+        page_seconds = time.perf_counter() - start
+        busy = httpx.post(url + "api/translate", content=_png(), timeout=30)
+        worker.join()
+    assert page.status_code == 200 and page_seconds < 1.0
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert results["first"].status_code == 200
+
+
+def test_an_oversized_stream_is_cut_off_at_the_limit_not_read_to_its_end(translator):
+    app = guard(translation_app(translator), "127.0.0.1", None, (), 10_000)
+    with served(app) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"x" * 8192
+            for _ in range(2):  # 16 KiB of an endless stream: the server answers now
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_client_that_hangs_up_mid_upload_leaves_no_traceback(translator, capfd):
+    app = guard(translation_app(translator), "127.0.0.1", None, (), 2**20)
+    with served(app) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+                + b"x" * 1000
+            )
+        time.sleep(0.5)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# --- both servers ----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["labeling", "translation"])
+def any_app(request, project, translator):
+    if request.param == "labeling":
+        return labeling_app(project), "/api/progress", "/api/undo", {"labeler": "x"}
+    return translation_app(translator), "/api/model", "/api/translate", None
+
+
+def test_foreign_hosts_and_origins_are_refused(any_app):
+    app, read, write, body = any_app
+    client = guarded_client(app, 2**20)
+    assert client.get(read).status_code == 200
+    r = client.get(read, headers={"Host": "attacker.example"})
+    assert r.status_code == 400 and "not allowed" in r.json()["detail"]
+    content = json.dumps(body).encode() if body else _png()
+    for headers in (
+        {"Origin": "http://evil.example", "Content-Type": "text/plain"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        r = client.post(write, content=content, headers=headers)
+        assert r.status_code == 403 and "cross-origin" in r.json()["detail"], headers
+    kind = "application/json" if body else "image/png"
+    same = client.post(
+        write, content=content, headers={"Origin": "http://testserver", "Content-Type": kind}
+    )
+    assert same.status_code < 400, same.text
+    assert client.get("/openapi.json").status_code == 404
+    assert client.get("/docs").status_code == 404
+
+
+def test_a_token_is_required_when_set_and_the_page_sets_its_cookie(any_app):
+    app, read, _, _ = any_app
+    client = guarded_client(app, 2**20, token="s3cret-token")
+    r = client.get("/")
+    assert r.status_code == 401 and "?token=" in r.text
+    assert client.get(read).status_code == 401
+    assert client.get(read, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get(read, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    assert client.get("/?token=s3cret-token").status_code == 200  # sets the cookie
+    assert client.get(read).status_code == 200  # the browser is in
+
+
+def test_exposure_without_a_token_is_warned_about():
+    assert "WARNING" in exposure_warning("0.0.0.0", None)
+    assert exposure_warning("0.0.0.0", "t") is None
+    assert exposure_warning("127.0.0.1", None) is None and exposure_warning("::1", None) is None
