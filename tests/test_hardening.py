@@ -161,18 +161,85 @@ class _Evil:
         return (os.system, ("echo pwned > /tmp/cyclegan-pwned",))
 
 
-@pytest.mark.parametrize("kind", ["random", "empty", "pickle"])
-def test_corrupt_training_state_on_resume_is_one_line(tiny_data, tmp_path, kind):
+CORRUPTIONS = {
+    # file -> what is written over it
+    "training_state.json": [
+        b"",
+        b"[1, 2]",
+        b'{"__dict__": [["step", {"__tensor__": "gone"}]]}',
+        b"{not json",
+    ],
+    "training_state.safetensors": [b"", b"\x00" * 64],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"), [(n, p) for n, ps in CORRUPTIONS.items() for p in ps]
+)  # fmt: skip
+def test_corrupt_training_state_on_resume_is_one_line(tiny_data, tmp_path, name, payload):
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=1))
-    state = latest_checkpoint(run) / "training_state.pt"
+    (latest_checkpoint(run) / name).write_bytes(payload)
+    result = _cli("train", "--run", str(run), "--resume")
+    _one_clear_line(result, "training_state", "training state")
+
+
+def test_training_state_is_stored_without_pickle_and_round_trips(tiny_data, tmp_path):
+    from cyclegan.checkpoint import load_training_state
+    from cyclegan.statefile import load_state, save_state
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, max_iters=3, pool_size=2))
+    folder = latest_checkpoint(run)
+    assert not list(folder.glob("*.pt")) and not list(folder.glob("*.pkl"))
+    state = load_training_state(folder)
+    assert state["step"]["opt_g"]["state"][0]["exp_avg"].dtype == torch.float32  # int keys kept
+    assert isinstance(state["step"]["pool_a"]["rng"], tuple)  # tuples kept
+    save_state(tmp_path, state)
+    again = load_state(tmp_path)
+
+    def same(a, b):
+        if isinstance(a, torch.Tensor):
+            return torch.equal(a, b) and a.dtype == b.dtype
+        if isinstance(a, dict):
+            return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list | tuple):
+            return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+        return a == b or (a != a and b != b)  # NaN equals NaN here
+
+    assert same(state, again)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/cyclegan-pwned",))
+
+
+@pytest.mark.parametrize("kind", ["random", "empty", "pickle", "good"])
+def test_old_checkpoints_with_training_state_pt_resume_safely(tiny_data, tmp_path, kind):
+    """Checkpoints from before the format change hold ``training_state.pt``: read with
+    torch's restricted loader (never running pickled code), or refused in one line."""
+    from cyclegan.checkpoint import load_training_state
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, max_iters=1))
+    folder = latest_checkpoint(run)
+    state = load_training_state(folder)
+    for name in ("training_state.json", "training_state.safetensors"):
+        (folder / name).unlink()
     payload = {
         "random": np.random.default_rng(0).bytes(5000),
         "empty": b"",
         "pickle": pickle.dumps(_Evil()),
-    }[kind]
-    state.write_bytes(payload)
-    result = _cli("train", "--run", str(run), "--resume")
+    }.get(kind)
+    if payload is None:
+        torch.save(state, folder / "training_state.pt")
+    else:
+        (folder / "training_state.pt").write_bytes(payload)
+    result = _cli("train", "--run", str(run), "--resume", "--max-iters", "2")
+    if kind == "good":
+        assert result.returncode == 0, result.stderr
+        return
     _one_clear_line(result, "training_state.pt", "unreadable training state")
     assert "weights_only" not in result.stderr
     assert not os.path.exists("/tmp/cyclegan-pwned")
@@ -211,11 +278,11 @@ def test_disk_full_during_save_cleans_up_and_keeps_the_last_checkpoint(
     train(tiny_config(tiny_data, run, max_iters=2))
     good = latest_checkpoint(run)
 
-    def full_disk(obj, path, *args, **kwargs):
-        open(path, "wb").write(b"partial")
+    def full_disk(folder, state):
+        (folder / "training_state.safetensors").write_bytes(b"partial")
         raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64")
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", full_disk)
+    monkeypatch.setattr(checkpoint_module, "save_state", full_disk)
     with pytest.raises(CheckpointError) as info:
         train(tiny_config(tiny_data, run, max_iters=4), resume=True)
     monkeypatch.undo()

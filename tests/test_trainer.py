@@ -43,7 +43,8 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
         "g_ba.safetensors",
         "d_a.safetensors",
         "d_b.safetensors",
-        "training_state.pt",
+        "training_state.json",  # no pickle: JSON and tensors
+        "training_state.safetensors",
     }
     assert files == {
         "config.json",
@@ -117,15 +118,15 @@ def test_crash_while_saving_keeps_the_previous_checkpoint(tiny_data, tmp_path, m
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=2))
     good = latest_checkpoint(run)
-    real_save = torch.save
+    real_save = checkpoint_module.save_state
 
-    def dying_save(obj, path, *args, **kwargs):
-        real_save(obj, path, *args, **kwargs)
-        with open(path, "r+b") as f:  # half-written, then the process dies
-            f.truncate(10)
+    def dying_save(folder, state):
+        real_save(folder, state)
+        with open(folder / "training_state.safetensors", "r+b") as f:  # half-written,
+            f.truncate(10)  # then the write fails
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", dying_save)
+    monkeypatch.setattr(checkpoint_module, "save_state", dying_save)
     with pytest.raises(CheckpointError, match="could not save checkpoint .*disk full.*unchanged"):
         train(tiny_config(tiny_data, run, max_iters=4), resume=True)
     monkeypatch.undo()

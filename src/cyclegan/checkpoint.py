@@ -6,7 +6,8 @@
         g_ba.safetensors       generator B -> A   }
         d_a.safetensors        discriminator of domain A
         d_b.safetensors        discriminator of domain B
-        training_state.pt      optimizers, schedulers, image pools, RNG states, loss sums
+        training_state.json    optimizers, schedulers, image pools, RNG states, loss
+        training_state.safetensors    sums: JSON and tensors, never pickle (statefile.py)
     RUN/checkpoints/latest     the name of the newest complete checkpoint folder
 
 Saving is atomic: files go to a hidden temporary folder, are flushed to disk,
@@ -31,12 +32,13 @@ from safetensors.torch import load_file, save_file
 from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict, write_json
 from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.reference import torch_load_tensors
+from cyclegan.statefile import has_state, load_state, save_state
 
 FORMAT = "cyclegan-checkpoint"
 VERSION = 1
 GENERATORS = ("g_ab", "g_ba")
 DISCRIMINATORS = ("d_a", "d_b")
-STATE_FILE = "training_state.pt"
+LEGACY_STATE = "training_state.pt"  # before 2026-11-30: read with torch's safe loader
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def _write_folder(
     write_json(tmp / "config.json", meta)
     for name, tensors in weights.items():
         save_file(tensors, tmp / f"{name}.safetensors")
-    torch.save(training_state, tmp / STATE_FILE)
+    save_state(tmp, training_state)
     for f in tmp.iterdir():
         _fsync(f)
     if final.exists():  # re-saving the same position (e.g. after a resume): replace it whole
@@ -196,7 +198,7 @@ def list_checkpoints(run: Path) -> list[Path]:
     found = []
     for folder in root.glob("epoch_*"):
         meta = folder / "config.json"
-        if meta.is_file() and (folder / STATE_FILE).is_file():
+        if meta.is_file() and (has_state(folder) or (folder / LEGACY_STATE).is_file()):
             try:
                 found.append((json.loads(meta.read_text())["global_step"], folder))
             except (ValueError, KeyError):
@@ -265,9 +267,15 @@ def load_network_config(folder: Path) -> NetworkConfig:
 
 
 def load_training_state(folder: Path) -> dict:
-    path = Path(folder) / STATE_FILE
+    """What ``save_checkpoint`` stored to resume from (``statefile.py``). A checkpoint
+    from before that format holds ``training_state.pt``: read with torch's restricted
+    loader, which builds tensors and plain data and never runs pickled code."""
+    folder = Path(folder)
+    if has_state(folder):
+        return load_state(folder)
+    path = folder / LEGACY_STATE
     if not path.is_file():
-        raise CheckpointError(f"{folder}: has no {STATE_FILE}, so training cannot resume from it")
+        raise CheckpointError(f"{folder}: has no training state, so training cannot resume from it")
     try:
         state = torch_load_tensors(path)
     except Exception:  # torch's safe unpickler raises many kinds on a corrupt or foreign file
