@@ -370,3 +370,49 @@ def test_json_of_the_wrong_shape_as_saved_options_is_a_config_error():
         from cyclegan.config import network_from_dict
 
         network_from_dict("resnet")
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_loses_a_saved_step(tiny_data, tmp_path):
+    """A real training process saving every step, killed with SIGKILL at three random
+    moments (seeded): each time the run still loads, resumes from its newest complete
+    checkpoint (never an older one), and finally ends where an unbroken run ends."""
+    import random
+    import signal
+    import time
+
+    from cyclegan.checkpoint import read_meta
+
+    run = tmp_path / "run"
+    rng = random.Random(7)
+    base = ["train", "--data", str(tiny_data), "--run", str(run), *TINY_CLI,
+            "--n-epochs", "2", "--n-epochs-decay", "2", "--save-iter-freq", "1",
+            "--log-every", "1"]  # fmt: skip
+    last_step = 0
+    for attempt in range(3):
+        args = base if attempt == 0 else ["train", "--run", str(run), "--resume"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cyclegan", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=subprocess_env(),
+        )
+        deadline = time.monotonic() + 120
+        while latest_checkpoint(run) is None or (
+            read_meta(latest_checkpoint(run))["global_step"] <= last_step
+        ):  # wait until this process has saved something new
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.6))  # then kill it at a random moment
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        newest = latest_checkpoint(run)
+        step = read_meta(newest)["global_step"]
+        assert step > last_step  # nothing saved before the kill was lost
+        assert list_checkpoints(run)[-1] == newest
+        load_translator(run, device="cpu")  # what was saved still loads
+        last_step = step
+    result = _cli("train", "--run", str(run), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert read_meta(latest_checkpoint(run))["global_step"] == 20  # 4 epochs of 5 steps
+    assert not list(run.glob("checkpoints/.tmp-*"))

@@ -318,3 +318,41 @@ def test_exposure_without_a_token_is_warned_about():
     assert "WARNING" in exposure_warning("0.0.0.0", None)
     assert exposure_warning("0.0.0.0", "t") is None
     assert exposure_warning("127.0.0.1", None) is None and exposure_warning("::1", None) is None
+
+
+@pytest.mark.slow
+def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(translator):
+    """12 uploads at once, each a different image, against a translator that takes
+    0.3 s per image and returns its input (so every answer shows whose upload it
+    was), with 3 places to wait; meanwhile the page is fetched again and again."""
+    import httpx
+
+    slow = _slow_translator(translator, 0.3)
+    app = guard(translation_app(slow, queue=3), "127.0.0.1", None, (), 2**20)
+    uploads = [_png((24 + i, 20), seed=i) for i in range(12)]
+    answers: dict[int, httpx.Response] = {}
+    page_times: list[float] = []
+    with served(app) as url:
+
+        def upload(i):
+            answers[i] = httpx.post(url + "api/translate", content=uploads[i], timeout=60)
+
+        threads = [threading.Thread(target=upload, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for _ in range(10):
+            start = time.perf_counter()
+            assert httpx.get(url, timeout=30).status_code == 200
+            page_times.append(time.perf_counter() - start)
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+    codes = sorted(a.status_code for a in answers.values())
+    assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
+    assert max(page_times) < 1.0, page_times
+    for i, answer in answers.items():
+        if answer.status_code == 200:  # the identity translation of this very upload
+            got = np.asarray(Image.open(io.BytesIO(answer.content)))
+            assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(uploads[i])))), i
+        else:
+            assert answer.headers["retry-after"] == "5" and "busy" in answer.json()["detail"]

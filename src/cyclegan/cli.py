@@ -137,8 +137,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from cyclegan.webguard import exposure_warning, server_url
 
     translator = load_translator(args.model, reference_network(args), args.device, args.precision)
-    if args.queue < 0:
-        raise CycleGANError(f"--queue {args.queue}: give 0 or more")
     app = create_app(translator, tile=args.tile, max_pixels=args.max_pixels, queue=args.queue)
     warning = exposure_warning(args.host, args.token)
     if warning:

@@ -54,6 +54,11 @@ def create_app(
     Translations run one at a time in a worker thread, so the page and the API stay
     answerable meanwhile; ``queue`` more may wait, and the one after that is answered
     503 at once, with Retry-After."""
+    if max_pixels < 1 or queue < 0 or not max_upload_mb > 0:
+        raise ConfigError(
+            f"serve: max_pixels ({max_pixels}) and max_upload_mb ({max_upload_mb}) must be "
+            f"positive, queue ({queue}) 0 or more"
+        )
     app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
     page = resources.files("cyclegan").joinpath("serve_page.html").read_text()
     lock = threading.Lock()

@@ -234,6 +234,10 @@ class Translator:
         A file that cannot be read is reported through ``on_done(src, None, reason)``
         and skipped; the others are still translated. Returns the written paths.
         """
+        if batch_size < 1:
+            raise ConfigError(f"option 'batch_size' is {batch_size}; give 1 or more images")
+        if max_pixels is not None and max_pixels < 1:
+            raise ConfigError(f"option 'max_pixels' is {max_pixels}; give a positive limit")
         in_nc, out_nc = self.channels(direction)
         originals = {Path(p).resolve() for p in inputs}
         for src in inputs:  # before any work: every output can hold the bit depth, and
