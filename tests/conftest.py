@@ -194,3 +194,18 @@ def guarded_client(app, max_body: int, token: str | None = None, **kwargs):
     from cyclegan.webguard import guard
 
     return TestClient(guard(app, "127.0.0.1", token, ("testserver",), max_body), **kwargs)
+
+
+def run_cli(*args: str, **kwargs):
+    """``python -m cyclegan ARGS`` in a fresh process, as a user runs it: its result."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "cyclegan", *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+        **kwargs,
+    )

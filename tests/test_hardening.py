@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import TINY_CLI, subprocess_env, tiny_config, write_images
+from conftest import TINY_CLI, run_cli, subprocess_env, tiny_config, write_images
 from cyclegan.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError
@@ -32,14 +32,12 @@ NUMERIC = [
 ]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cyclegan", *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
+_cli = run_cli
+
+
+def _translate(model, src, dst, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli("translate", "--model", str(model), "--input", str(src), "--output", str(dst),
+                   *extra)  # fmt: skip
 
 
 def _one_clear_line(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -299,44 +297,18 @@ def test_translate_never_writes_among_or_over_its_inputs(tiny_run, tmp_path, whe
     images = tmp_path / "photos"
     originals = {p: p.read_bytes() for p in write_images(images, 2)}
     output = {"same": images, "inside": images / "out", "around": tmp_path}[where]
-    result = _cli(
-        "translate", "--model", str(tiny_run), "--input", str(images), "--output", str(output)
-    )
+    result = _translate(tiny_run, images, output)
     _one_clear_line(result, "overlaps --input", "--allow-overlap")
     assert {p: p.read_bytes() for p in originals} == originals
     assert sorted(images.rglob("*")) == sorted(originals)
     # asked for explicitly: still never over an input file
-    result = _cli(
-        "translate",
-        "--model",
-        str(tiny_run),
-        "--input",
-        str(images),
-        "--output",
-        str(images),
-        "--allow-overlap",
-    )
-    _one_clear_line(result, "is an input file")
+    _one_clear_line(_translate(tiny_run, images, images, "--allow-overlap"), "is an input file")
     assert {p: p.read_bytes() for p in originals} == originals
     # one file into its own folder: its translation would replace it
-    one = sorted(originals)[0]
-    result = _cli("translate", "--model", str(tiny_run), "--input", str(one), "--output",
-                  str(images))  # fmt: skip
-    _one_clear_line(result, "is an input file")
+    _one_clear_line(_translate(tiny_run, sorted(originals)[0], images), "is an input file")
     assert {p: p.read_bytes() for p in originals} == originals
     # another format beside the originals is what --allow-overlap is for
-    result = _cli(
-        "translate",
-        "--model",
-        str(tiny_run),
-        "--input",
-        str(images),
-        "--output",
-        str(images),
-        "--allow-overlap",
-        "--format",
-        "jpg",
-    )
+    result = _translate(tiny_run, images, images, "--allow-overlap", "--format", "jpg")
     assert result.returncode == 0, result.stderr
     assert {p: p.read_bytes() for p in originals} == originals
 

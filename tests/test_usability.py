@@ -15,7 +15,7 @@ import termios
 
 import pytest
 
-from conftest import subprocess_env, write_images
+from conftest import run_cli, subprocess_env, write_images
 from cyclegan import __version__
 from cyclegan.cli import main
 from cyclegan.demo import LEARNED_MAE, verdict
@@ -126,24 +126,10 @@ def test_translate_draws_a_bar_on_a_terminal_and_not_with_quiet(tiny_run, tmp_pa
 def test_no_bar_when_stderr_is_not_a_terminal(tiny_run, tmp_path):
     images = tmp_path / "in"
     write_images(images, 2)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cyclegan",
-            "translate",
-            "--model",
-            str(tiny_run),
-            "--input",
-            str(images),
-            "--output",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
+    result = run_cli(
+        "translate", "--model", str(tiny_run), "--input", str(images), "--output",
+        str(tmp_path / "out"),
+    )  # fmt: skip
     assert result.returncode == 0 and result.stderr == ""
 
 
