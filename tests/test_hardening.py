@@ -19,6 +19,7 @@ from PIL import Image
 
 from conftest import TINY_CLI, run_cli, subprocess_env, tiny_config, write_images
 from cyclegan.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
+from cyclegan.cli import main
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError
 from cyclegan.trainer import train
@@ -388,3 +389,49 @@ def test_kill_9_at_random_moments_never_loses_a_saved_step(tiny_data, tmp_path):
     assert result.returncode == 0, result.stderr
     assert read_meta(latest_checkpoint(run))["global_step"] == 20  # 4 epochs of 5 steps
     assert not list(run.glob("checkpoints/.tmp-*"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "random bytes"])
+def test_every_file_of_a_damaged_checkpoint_gets_one_line(tiny_data, tmp_path, capsys, damage):
+    """Each file of a checkpoint folder in turn truncated, emptied or overwritten with
+    random bytes: resuming it and translating with it each end in one line naming the
+    folder or the file, never a traceback."""
+    import shutil
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, max_iters=1))
+    pristine = tmp_path / "pristine"
+    shutil.copytree(run, pristine)
+    folder_name = latest_checkpoint(run).name
+    for victim in sorted(p.name for p in latest_checkpoint(run).iterdir()):
+        shutil.rmtree(run)
+        shutil.copytree(pristine, run)
+        path = run / "checkpoints" / folder_name / victim
+        data = path.read_bytes()
+        path.write_bytes(
+            {
+                "truncated": data[: len(data) // 2],
+                "emptied": b"",
+                "random bytes": np.random.default_rng(len(data)).bytes(max(len(data), 16)),
+            }[damage]
+        )
+        for args in (
+            ["train", "--run", str(run), "--resume", "--max-iters", "2"],
+            [
+                "translate",
+                "--model",
+                str(run),
+                "--input",
+                str(tiny_data / "testA"),
+                "--output",
+                str(tmp_path / "out"),
+            ],  # fmt: skip
+        ):
+            try:
+                code = main(args)
+            except SystemExit as stop:
+                code = stop.code
+            assert code in (0, 1), (victim, damage, args)
+            err = capsys.readouterr().err
+            if code == 1:
+                assert err.strip().splitlines()[-1].startswith("error: "), (victim, err)
