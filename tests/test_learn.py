@@ -30,6 +30,12 @@ def test_every_call_on_tiny_data(tiny_data, tmp_path):
 
     model.fit(1)  # continues from the current weights, new schedule
     assert (tmp_path / "run" / "checkpoints" / "latest").read_text().startswith("fit_")
+    # the second fit's checkpoint is one of the run's (evaluate --checkpoints all,
+    # --keep-checkpoints), not only the target of the pointer
+    from cyclegan.checkpoint import latest_checkpoint, list_checkpoints
+
+    assert latest_checkpoint(tmp_path / "run") in list_checkpoints(tmp_path / "run")
+    assert len(list_checkpoints(tmp_path / "run")) == 2
     saved = model.save(tmp_path / "saved")
     with pytest.raises(ConfigError, match="does not overwrite"):
         model.save(tmp_path / "saved")

@@ -187,16 +187,38 @@ def _write_folder(
         final.rename(old)
         shutil.rmtree(old)
     tmp.rename(final)
+    _point_latest(root, final.name)
+
+
+def _point_latest(root: Path, name: str) -> None:
+    """Replace the ``latest`` pointer atomically: a reader sees the old name or the new."""
     pointer = root / "latest.tmp"
-    pointer.write_text(final.name + "\n")
+    pointer.write_text(name + "\n")
     pointer.replace(root / "latest")
+
+
+def adopt_checkpoint(run: Path, folder: Path, name: str) -> Path:
+    """Copy a complete checkpoint folder into ``run`` as ``checkpoints/NAME`` (beside a
+    temporary name, then renamed) and point ``latest`` at it: how the notebook API
+    keeps the newest model of several fits, or a loaded one, at the top of its run."""
+    root = Path(run) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final, tmp = root / name, root / f".tmp-{name}-{os.getpid()}"
+    if final.exists():
+        raise CheckpointError(f"{final} exists already")
+    shutil.copytree(folder, tmp)
+    tmp.rename(final)
+    _point_latest(root, name)
+    return final
 
 
 def list_checkpoints(run: Path) -> list[Path]:
     """Complete checkpoint folders of a run, oldest first by training step."""
     root = Path(run) / "checkpoints"
     found = []
-    for folder in root.glob("epoch_*"):
+    # Any complete folder counts, whatever its name (fits copied in by the notebook API
+    # too); temporary folders start with a dot and hold no finished checkpoint.
+    for folder in (p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
         meta = folder / "config.json"
         if meta.is_file() and (has_state(folder) or (folder / LEGACY_STATE).is_file()):
             try:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan import losslog
-from cyclegan.checkpoint import latest_checkpoint, load_network_config
+from cyclegan.checkpoint import adopt_checkpoint, latest_checkpoint, load_network_config
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data import DomainFolders, find_domains, list_images
 from cyclegan.errors import ConfigError
@@ -137,8 +137,7 @@ class CycleGAN:
         values.update(options)
         final = train(TrainConfig(**values))
         if run != self.run:  # the newest checkpoint of the model lives at the top level
-            shutil.copytree(final, self.run / "checkpoints" / f"{run.name}_{final.name}")
-            (self.run / "checkpoints" / "latest").write_text(f"{run.name}_{final.name}\n")
+            adopt_checkpoint(self.run, final, f"{run.name}_{final.name}")
         self._translator = None
         return final
 
@@ -209,8 +208,7 @@ class CycleGAN:
         model = cls(
             data, network=load_network_config(folder), run=tempfile.mkdtemp(prefix="cyclegan_")
         )
-        shutil.copytree(folder, model.run / "checkpoints" / folder.name)
-        (model.run / "checkpoints" / "latest").write_text(folder.name + "\n")
+        adopt_checkpoint(model.run, folder, folder.name)
         return model
 
     def compute_metrics(self, **options) -> dict:
