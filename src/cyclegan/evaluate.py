@@ -31,7 +31,7 @@ from cyclegan.checkpoint import list_checkpoints
 from cyclegan.config import write_json
 from cyclegan.data import find_domains, list_images
 from cyclegan.errors import ConfigError, DataError
-from cyclegan.imageio import load_image
+from cyclegan.imageio import load_image, to_uint8
 from cyclegan.inception import PROTOCOL, FeatureCache, InceptionFeatures
 from cyclegan.precision import pick_device
 from cyclegan.translate import Translator, load_translator
@@ -64,7 +64,7 @@ def load_folder(folder: Path, progress: Progress | None = None) -> ImageSet:
     images, bad = [], []
     for i, path in enumerate(files):
         try:
-            images.append(np.clip(np.rint(load_image(path, 3) * 255), 0, 255).astype(np.uint8))
+            images.append(to_uint8(load_image(path, 3)))
         except DataError as exc:
             bad.append(str(exc))
         if progress:

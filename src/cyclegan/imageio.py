@@ -226,9 +226,15 @@ def tensor_to_array(t: torch.Tensor) -> np.ndarray:
     return t.add_(1.0).div_(2.0).permute(1, 2, 0).numpy()
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """[0, 1] floats rounded to 8 bits: the one rounding every saved or scored image gets
+    (the reference's ``tensor2im`` truncates instead; rounding is unbiased)."""
+    return np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+
+
 def array_to_pil(arr: np.ndarray) -> Image.Image:
-    """Round to 8 bits (the reference's ``tensor2im`` truncates instead; rounding is unbiased)."""
-    u8 = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+    """Round to 8 bits (``to_uint8``) as a Pillow image."""
+    u8 = to_uint8(arr)
     return Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
 
 

@@ -38,6 +38,7 @@ from cyclegan.imageio import (
     save_image,
     tensor_to_array,
     to_array,
+    to_uint8,
 )
 from cyclegan.networks import build_generator
 from cyclegan.precision import autocast, pick_device
@@ -204,11 +205,7 @@ class Translator:
             self.translate_tensor(array_to_tensor(arr)[None], direction, **tiling)[0]
         )
         if isinstance(image, np.ndarray):
-            return (
-                np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
-                if image.dtype == np.uint8
-                else out
-            )
+            return to_uint8(out) if image.dtype == np.uint8 else out
         return array_to_pil(out)
 
     def translate_files(

@@ -27,7 +27,7 @@ MIN_LABELS = 10
 
 def compute_features(project: Project, batch_size: int = 32) -> int:
     """Inception features for usable images that have none yet; returns how many."""
-    from cyclegan.imageio import load_image
+    from cyclegan.imageio import load_image, to_uint8
     from cyclegan.inception import InceptionFeatures
 
     with project.connect() as db:
@@ -42,12 +42,7 @@ def compute_features(project: Project, batch_size: int = 32) -> int:
     extractor = InceptionFeatures("cpu", batch_size=batch_size)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
-        images = [
-            np.clip(
-                np.rint(load_image(project.cache / "views" / f"{i}.jpg", 3) * 255), 0, 255
-            ).astype(np.uint8)
-            for i in chunk
-        ]
+        images = [to_uint8(load_image(project.cache / "views" / f"{i}.jpg", 3)) for i in chunk]
         feats = extractor(images).astype(np.float32)
         with project.connect() as db:
             db.executemany(
