@@ -197,43 +197,48 @@ def test_fuzzed_uploads_never_get_a_5xx(translator, body, direction, name):
         assert r.json()["detail"]
 
 
-class _Slow(torch.nn.Module):
-    """A generator that takes its time: a stand-in for a large image."""
+class _Gated(torch.nn.Module):
+    """An identity generator that waits for the test to let it finish: a stand-in for a
+    large image, with no race against the clock. ``running`` is set once it has begun."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, release: threading.Event, running: threading.Event):
         super().__init__()
-        self.seconds = seconds
+        self.release, self.running = release, running
 
     def forward(self, x):
-        time.sleep(self.seconds)
+        self.running.set()
+        assert self.release.wait(60), "the test never released the translation"
         return x
 
 
-def _slow_translator(translator, seconds):
+def _gated_translator(translator):
     from cyclegan.translate import Translator
 
-    gens = {d: _Slow(seconds) for d in translator.directions}
-    return Translator(translator.network, gens, torch.device("cpu"), "slow", "fp32")
+    release, running = threading.Event(), threading.Event()
+    gens = {d: _Gated(release, running) for d in translator.directions}
+    gated = Translator(translator.network, gens, torch.device("cpu"), "gated", "fp32")
+    return gated, release, running
 
 
 def test_translations_run_off_the_event_loop_and_excess_gets_503(translator):
     import httpx
 
-    app = guard(translation_app(_slow_translator(translator, 3.0), queue=0), "127.0.0.1", None,
-                (), 2**20)  # fmt: skip
+    gated, release, running = _gated_translator(translator)
+    app = guard(translation_app(gated, queue=0), "127.0.0.1", None, (), 2**20)
     with served(app) as url:
         results = {}
 
         def upload():
-            results["first"] = httpx.post(url + "api/translate", content=_png(), timeout=30)
+            results["first"] = httpx.post(url + "api/translate", content=_png(), timeout=60)
 
         worker = threading.Thread(target=upload)
         worker.start()
-        time.sleep(0.5)  # the first translation is running now
+        assert running.wait(60)  # the first translation is running now, and stays so
         start = time.perf_counter()
         page = httpx.get(url, timeout=30)
         page_seconds = time.perf_counter() - start
         busy = httpx.post(url + "api/translate", content=_png(), timeout=30)
+        release.set()
         worker.join()
     assert page.status_code == 200 and page_seconds < 1.0
     assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
@@ -322,13 +327,14 @@ def test_exposure_without_a_token_is_warned_about():
 
 @pytest.mark.slow
 def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(translator):
-    """12 uploads at once, each a different image, against a translator that takes
-    0.3 s per image and returns its input (so every answer shows whose upload it
-    was), with 3 places to wait; meanwhile the page is fetched again and again."""
+    """12 uploads at once, each a different image, against a translator held busy until
+    the test lets it go and returning its input (so every answer shows whose upload it
+    was), with 3 places to wait: 4 are taken, 8 get 503 at once; meanwhile the page is
+    fetched again and again; then the 4 finish, each with its own image."""
     import httpx
 
-    slow = _slow_translator(translator, 0.3)
-    app = guard(translation_app(slow, queue=3), "127.0.0.1", None, (), 2**20)
+    gated, release, _ = _gated_translator(translator)
+    app = guard(translation_app(gated, queue=3), "127.0.0.1", None, (), 2**20)
     uploads = [_png((24 + i, 20), seed=i) for i in range(12)]
     answers: dict[int, httpx.Response] = {}
     page_times: list[float] = []
@@ -340,15 +346,20 @@ def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(tran
         threads = [threading.Thread(target=upload, args=(i,)) for i in range(12)]
         for t in threads:
             t.start()
-        for _ in range(10):
+        deadline = time.monotonic() + 60
+        while True:  # the page, again and again, while the refused ones answer
             start = time.perf_counter()
             assert httpx.get(url, timeout=30).status_code == 200
             page_times.append(time.perf_counter() - start)
+            if len(answers) >= 8:
+                break
+            assert time.monotonic() < deadline, answers
             time.sleep(0.05)
+        release.set()
         for t in threads:
             t.join()
     codes = sorted(a.status_code for a in answers.values())
-    assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
+    assert codes == [200] * 4 + [503] * 8, codes
     assert max(page_times) < 1.0, page_times
     for i, answer in answers.items():
         if answer.status_code == 200:  # the identity translation of this very upload
