@@ -70,14 +70,18 @@ def test_every_pip_install_names_what_exists():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    pips = [w for w in _commands() if any(x.endswith("pip") for x in w[:1]) or w[:2] == ["pip"]]
-    pips += [w[w.index("pip") :] for w in _commands() if "pip" in w[1:]]
+    pips = [
+        words[i:]
+        for words in _commands()
+        for i, word in enumerate(words)
+        if word == "pip" or word.endswith("/pip")
+    ]
     assert pips
     for words in pips:
         for i, word in enumerate(words):
             if word in ("-c", "-r"):
                 assert (REPO / words[i + 1]).is_file(), words
-            if match := re.fullmatch(r"-?e?\.?\[([\w,]+)\]", word.removeprefix("-e")):
+            if match := re.fullmatch(r"\.\[([\w,]+)\]", word):  # -e '.[curate,serve]'
                 for extra in match.group(1).split(","):
                     assert extra in extras, (extra, words)
 

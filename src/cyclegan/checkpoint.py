@@ -73,13 +73,12 @@ def first_non_finite(tensors) -> str | None:
     if isinstance(tensors, torch.Tensor):
         finite = not tensors.is_floating_point() or bool(torch.isfinite(tensors).all())
         return None if finite else ""
-    items = (
-        tensors.items()
-        if isinstance(tensors, dict)
-        else enumerate(tensors)
-        if isinstance(tensors, list | tuple)
-        else ()
-    )
+    if isinstance(tensors, dict):
+        items = tensors.items()
+    elif isinstance(tensors, list | tuple):
+        items = enumerate(tensors)
+    else:
+        return None  # a number or a string: nothing to check
     for key, value in items:
         bad = first_non_finite(value)
         if bad is not None:

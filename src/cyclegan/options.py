@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, NetworkConfig, TrainConfig
-from cyclegan.demo import DEMO_STEPS
+from cyclegan.demo import DEMO_MINUTES, DEMO_STEPS
 
 DEVICE_HELP = "where the networks run; auto: a CUDA GPU when there is one, else the CPU"
 PRECISION_HELP = "arithmetic; auto: bf16 where the hardware has it natively, else fp32"
@@ -122,15 +122,11 @@ def all_parsers(parser: argparse.ArgumentParser):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     import torch
 
-    try:
-        ours = version("cyclegan")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        ours = "unknown (not installed)"
-    return f"cyclegan {ours} (torch {torch.__version__})"
+    from cyclegan import __version__
+
+    return f"cyclegan {__version__} (torch {torch.__version__})"
 
 
 def _add_direction(parser: argparse.ArgumentParser, both: bool = False) -> None:
@@ -161,7 +157,13 @@ def add_access_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_quiet(parser: argparse.ArgumentParser) -> None:
+def add_device_precision(parser: argparse.ArgumentParser) -> None:
+    """Where the networks run and in which arithmetic (every command that runs them)."""
+    parser.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet",
         "-q",
@@ -226,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folder, checkpoint folder, or reference generator .pth file",
     )
     _add_direction(tr)
-    _add_quiet(tr)
+    add_quiet(tr)
     tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
     tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
     tr.add_argument(
@@ -270,8 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --tile: instance-norm statistics come from the whole image scaled to "
         "at most this many pixels on its longer side; 0: each tile's own (default: 1024)",
     )
-    tr.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
-    tr.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+    add_device_precision(tr)
     tr.add_argument(
         "--max-pixels",
         type=int,
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", required=True, help="run folder, checkpoint folder or reference .pth file"
     )
     _add_direction(ex)
-    _add_quiet(ex)
+    add_quiet(ex)
     ex.add_argument("--output", required=True, type=Path, help="the .onnx file to write")
     ex.add_argument(
         "--no-verify", action="store_true", help="skip the onnxruntime check against PyTorch"
@@ -313,8 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--model", required=True, help="run folder, checkpoint folder or .pth file")
     sv.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
     sv.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
-    sv.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
-    sv.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+    add_device_precision(sv)
     sv.add_argument(
         "--tile",
         type=int,
@@ -350,8 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the generator to time",
     )
     bench.add_argument("--batch-size", type=int, default=1, help="images per training step")
-    bench.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
-    bench.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+    add_device_precision(bench)
     bench.add_argument("--steps", type=int, default=3, help="timed repetitions (median)")
     bench.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
     bench.add_argument(
@@ -380,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which folders of --data to translate and compare: testA/testB or trainA/trainB",
     )
     _add_direction(ev, both=True)
-    _add_quiet(ev)
+    add_quiet(ev)
     ev.add_argument(
         "--checkpoints",
         choices=("latest", "all"),
@@ -393,8 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fid", "kid", "cycle_l1", "paired_psnr", "paired_ssim"),
         help="what --checkpoints all picks the best by",
     )
-    ev.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
-    ev.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+    add_device_precision(ev)
     ev.add_argument(
         "--cache",
         type=Path,
@@ -427,9 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="which folders of --data to show: testA/testB or trainA/trainB",
     )
     res.add_argument("--out", required=True, type=Path, help="folder for the page")
-    res.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
-    res.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
-    _add_quiet(res)
+    add_device_precision(res)
+    add_quiet(res)
 
     from cyclegan.curate.cli import add_parser as add_curate_parser
 
@@ -448,12 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=int,
         default=DEMO_STEPS,
-        help="training steps; the default is what learns the translation on every CPU tried",
+        help="training steps; the default learned the translation on every seed and both CPU "
+        "kinds tried (docs/benchmarks.md)",
     )
     demo.add_argument(
         "--minutes",
         type=float,
-        default=15.0,
+        default=DEMO_MINUTES,
         help="stop training after this long even if the steps are not done (a busy or slow "
         "machine); the demo then says so",
     )

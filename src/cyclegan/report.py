@@ -129,11 +129,11 @@ def plot_losses(run: Path) -> Path | None:
     )
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     span = max(5, len(rows) // 20)
+    # A line needs two points: with few, every logged value is a marker too.
+    marker = "o" if len(rows) < 20 else None
     for ax, (title, keys) in zip(axes.flat, panels, strict=True):
         for key, colour in zip(keys, ("tab:blue", "tab:orange"), strict=True):
             values = np.array([r[key] for r in rows], dtype=float)
-            # A line needs two points: with few, every logged value is a marker too.
-            marker = "o" if len(rows) < 20 else None
             ax.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
             ax.plot(steps, _smooth(values, span), color=colour, label=key, marker=marker)
         off = title == "identity" and not any(r[k] for r in rows for k in keys)

@@ -302,7 +302,7 @@ def check_no_overlap(input_path: Path, output_dir: Path, allowed: bool = False) 
     out = Path(output_dir).resolve()
     if allowed or not src.is_dir():  # one file: only writing over it would harm
         return
-    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+    if out.is_relative_to(src) or src.is_relative_to(out):  # the same folder is both
         raise ConfigError(
             f"--output {output_dir} overlaps --input {input_path}: the translations would "
             "mix with the originals. Choose an output folder outside the input, or pass "

@@ -172,7 +172,7 @@ class WebGuard:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except _TooLarge:  # a FastAPI app answers it itself; any other ASGI app, here
             if not started:
                 await _refuse(send, 413, f"request body over {self.max_body} bytes")
         except ClientDisconnect:

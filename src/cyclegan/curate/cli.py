@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
-from cyclegan.options import add_access_options
+from cyclegan.options import add_access_options, add_quiet
 
 PROJECT_HELP = "the curation project folder (made by curate init)"
-QUIET_HELP = "no progress bar (there is none anyway when stderr is not a terminal)"
 
 
 def add_parser(sub) -> None:
@@ -45,11 +44,11 @@ def add_parser(sub) -> None:
     init.add_argument("--labels-per-image", type=int, default=1, help="labels each image gets")
     init.add_argument("--min-size", type=int, default=64, help="reject smaller images (px)")
     init.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
-    init.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
+    add_quiet(init)
 
     scan = cmds.add_parser("scan", help="pick up new files in the source folder")
     scan.add_argument("project", type=Path, help=PROJECT_HELP)
-    scan.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
+    add_quiet(scan)
 
     for name, text in (
         ("label", "serve the labeling page"),
@@ -85,7 +84,7 @@ def add_parser(sub) -> None:
         "--test-fraction", type=float, default=0.1, help="share of each domain for testA/testB"
     )
     exp.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
-    exp.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
+    add_quiet(exp)
     exp.add_argument("--link", action="store_true", help="symbolic links instead of copies")
     exp.add_argument(
         "--accept-suggestions",

@@ -140,19 +140,20 @@ def export(
     return summary
 
 
+# (words in a rejection message, the kind it is counted under)
+REASON_KINDS = (
+    ("empty file", "empty file"),
+    ("not an image", "not an image"),
+    ("not an accepted image file type", "not an accepted format"),
+    ("; accepted:", "not an accepted format"),  # decoded, but a format train refuses (GIF)
+    ("truncated", "truncated"),
+    ("decompression bomb", "decompression bomb"),
+    ("below the minimum size", "below the minimum size"),
+    ("cannot read", "cannot read"),
+)
+
+
 def _reason_kind(reason: str | None) -> str:
     """Group rejection messages by kind (the sizes in them differ from file to file)."""
     reason = reason or "unknown"
-    for kind in (
-        "empty file",
-        "not an image",
-        "not an accepted image file type",
-        "; accepted:",  # decoded, but a format train does not take (GIF, ...)
-        "truncated",
-        "decompression bomb",
-        "below the minimum size",
-        "cannot read",
-    ):
-        if kind in reason:
-            return "not an accepted format" if "accepted" in kind else kind
-    return reason
+    return next((kind for words, kind in REASON_KINDS if words in reason), reason)

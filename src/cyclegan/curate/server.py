@@ -42,8 +42,8 @@ STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}  # any other CurationErr
 MODES = ("label", "review", "audit")
 
 
-# SQLite's integers are 64-bit; JSON's true is not 1.
-Id = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
+MAX_ID = 2**63 - 1  # SQLite's integers are 64-bit
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]  # strict: JSON's true is not 1
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 # The labeling page's random key for its labeler (kept in the browser): only the browser
 # that made a label can undo it. A name is not an identity.
@@ -170,7 +170,7 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
         return {"verdict": project.record_audit(body.audit_id, body.labeler, body.choice)}
 
     @app.get("/api/image/{image_id}")
-    def image(image_id: Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)]):
+    def image(image_id: Annotated[int, FastAPIPath(ge=1, le=MAX_ID)]):
         project.image(image_id)  # 404 for unknown ids
         path = project.cache / "views" / f"{image_id}.jpg"
         if not path.is_file():
