@@ -86,6 +86,7 @@ def test_translate_numeric_options(tiny_run, tmp_path, capsys, option, value):
         ["export", "--model", "{tmp}/none.pth", "--output", "{tmp}/m.onnx"],
         ["serve", "--model", "{tmp}/none"],
         ["serve", "--model", "{run}", "--queue", "-1"],
+        ["serve", "--model", "{run}", "--tile", "3"],  # was: a 500 for every large upload
         ["report", "{tmp}"],
         ["translate", "--model", "{run}", "--input", "{tmp}/none", "--output", "{tmp}/o"],
         [

@@ -293,6 +293,27 @@ def test_disk_full_during_save_cleans_up_and_keeps_the_last_checkpoint(
     train(tiny_config(tiny_data, run), resume=True)  # and the run goes on
 
 
+def test_a_safetensors_write_failure_is_one_line_too(tiny_data, tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own SafetensorError (not OSError): the
+    weights' write failing must clean up and keep the last checkpoint all the same."""
+    from safetensors import SafetensorError
+
+    import cyclegan.checkpoint as checkpoint_module
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, max_iters=2))
+    good = latest_checkpoint(run)
+
+    def full_disk(tensors, path, *args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", full_disk)
+    with pytest.raises(CheckpointError, match="could not save checkpoint .*unchanged"):
+        train(tiny_config(tiny_data, run, max_iters=4), resume=True)
+    assert not list(run.glob("checkpoints/.tmp-*"))
+    assert latest_checkpoint(run) == good and list_checkpoints(run) == [good]
+
+
 @pytest.mark.parametrize("where", ["same", "inside", "around"])
 def test_translate_never_writes_among_or_over_its_inputs(tiny_run, tmp_path, where):
     images = tmp_path / "photos"

@@ -234,13 +234,14 @@ def test_translations_run_off_the_event_loop_and_excess_gets_503(translator):
         worker = threading.Thread(target=upload)
         worker.start()
         assert running.wait(60)  # the first translation is running now, and stays so
-        start = time.perf_counter()
+        # Answered while that translation is held: the event loop is free. (Blocked,
+        # the page would wait for the release that only comes after it.)
         page = httpx.get(url, timeout=30)
-        page_seconds = time.perf_counter() - start
         busy = httpx.post(url + "api/translate", content=_png(), timeout=30)
+        assert not release.is_set()
         release.set()
         worker.join()
-    assert page.status_code == 200 and page_seconds < 1.0
+    assert page.status_code == 200
     assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
     assert results["first"].status_code == 200
 
@@ -329,15 +330,16 @@ def test_exposure_without_a_token_is_warned_about():
 def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(translator):
     """12 uploads at once, each a different image, against a translator held busy until
     the test lets it go and returning its input (so every answer shows whose upload it
-    was), with 3 places to wait: 4 are taken, 8 get 503 at once; meanwhile the page is
-    fetched again and again; then the 4 finish, each with its own image."""
+    was), with 3 places to wait: 4 are taken, 8 get 503 at once; meanwhile the page
+    answers again and again (no clock: it answers while they are held, or never); then
+    the 4 finish, each with its own image."""
     import httpx
 
     gated, release, _ = _gated_translator(translator)
     app = guard(translation_app(gated, queue=3), "127.0.0.1", None, (), 2**20)
     uploads = [_png((24 + i, 20), seed=i) for i in range(12)]
     answers: dict[int, httpx.Response] = {}
-    page_times: list[float] = []
+    pages = 0
     with served(app) as url:
 
         def upload(i):
@@ -347,10 +349,9 @@ def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(tran
         for t in threads:
             t.start()
         deadline = time.monotonic() + 60
-        while True:  # the page, again and again, while the refused ones answer
-            start = time.perf_counter()
+        while True:  # the page, again and again, while 4 translations are held
             assert httpx.get(url, timeout=30).status_code == 200
-            page_times.append(time.perf_counter() - start)
+            pages += 1
             if len(answers) >= 8:
                 break
             assert time.monotonic() < deadline, answers
@@ -360,7 +361,7 @@ def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(tran
             t.join()
     codes = sorted(a.status_code for a in answers.values())
     assert codes == [200] * 4 + [503] * 8, codes
-    assert max(page_times) < 1.0, page_times
+    assert pages >= 1  # each answered before the held translations were released
     for i, answer in answers.items():
         if answer.status_code == 200:  # the identity translation of this very upload
             got = np.asarray(Image.open(io.BytesIO(answer.content)))

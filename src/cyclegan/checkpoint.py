@@ -129,7 +129,8 @@ def save_checkpoint(
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     try:
         _write_folder(root, tmp, final, cfg, weights, training_state, position, extra)
-    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+    # safetensors reports a full disk as SafetensorError, torch (old .pt) as RuntimeError
+    except (OSError, RuntimeError, SafetensorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(
             f"could not save checkpoint {final}: {_write_failure(exc, root)}; the previous "

@@ -59,7 +59,10 @@ def create_app(
             f"serve: max_pixels ({max_pixels}) and max_upload_mb ({max_upload_mb}) must be "
             f"positive, queue ({queue}) 0 or more"
         )
+    if tile is not None:  # now, not as a 5xx on every large upload
+        translator.check_tiling(tile)
     app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.max_body = int(max_upload_mb * 2**20)  # what serve() lets webguard enforce
     page = resources.files("cyclegan").joinpath("serve_page.html").read_text()
     lock = threading.Lock()
     places = threading.BoundedSemaphore(1 + queue)  # the one running, and those waiting
@@ -130,9 +133,9 @@ def serve(
     port: int,
     token: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
-    max_upload_mb: float = MAX_UPLOAD_MB,
 ) -> None:
+    """Run the app behind ``webguard``, with the upload limit it was created with."""
     import uvicorn
 
-    guarded = guard(app, host, token, allowed_hosts, int(max_upload_mb * 2**20))
+    guarded = guard(app, host, token, allowed_hosts, app.state.max_body)
     uvicorn.run(guarded, host=host, port=port, log_level="warning")

@@ -120,6 +120,15 @@ class Translator:
         n = self.network
         return (n.input_nc, n.output_nc) if direction == "AtoB" else (n.output_nc, n.input_nc)
 
+    def check_tiling(
+        self, tile: int, tile_overlap: int | None = None, stats_size: int = 1024
+    ) -> int:
+        """Raise a ``ConfigError`` for tiling options this network cannot use; returns the
+        overlap (by default an eighth of the tile)."""
+        tile_overlap = tile // 8 if tile_overlap is None else tile_overlap
+        check_tiling(tile, tile_overlap, stats_size, self.network.size_multiple)
+        return tile_overlap
+
     def translate_tensor(
         self,
         x: torch.Tensor,
@@ -139,8 +148,7 @@ class Translator:
         """
         gen = self.generator(direction)
         if tile is not None:
-            tile_overlap = tile // 8 if tile_overlap is None else tile_overlap
-            check_tiling(tile, tile_overlap, stats_size, self.network.size_multiple)
+            tile_overlap = self.check_tiling(tile, tile_overlap, stats_size)
         if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
             return self._translate_whole(x, self.compiled.get(direction, gen))
         x = x.float()
