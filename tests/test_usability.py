@@ -155,3 +155,8 @@ def test_demo_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert len(list((tmp_path / "demo" / "translations" / "AtoB").iterdir())) == 8
     assert (tmp_path / "demo" / "run" / "index.html").is_file()
     assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "20"]) == 1  # no overwrite
+    mine = tmp_path / "mine" / "data" / "trainA" / "0000.png"  # a user's own files
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"precious")
+    assert main(["demo", "--out", str(tmp_path / "mine"), "--steps", "20"]) == 1
+    assert mine.read_bytes() == b"precious"

@@ -171,8 +171,8 @@ def run_demo(
     save example strips, and say plainly whether the model learned the translation."""
     out = Path(out)
     data, run = out / "data", out / "run"
-    if run.exists():
-        raise ConfigError(f"{run} already exists: pass another --out folder or remove it")
+    if out.exists() and any(out.iterdir()):  # it writes data/, run/, translations/ there
+        raise ConfigError(f"{out} is not empty: pass a new --out folder (nothing is overwritten)")
     if steps < 1:
         raise ConfigError(f"option 'steps' is {steps}; give a positive number of steps")
     if not minutes > 0:
