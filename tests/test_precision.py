@@ -11,8 +11,9 @@ import torch
 from cyclegan import precision
 from cyclegan.cli import main
 from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.losses import LOSS_NAMES
 from cyclegan.networks import CycleGANNetworks
-from cyclegan.step import LOSS_NAMES, CycleGANStep
+from cyclegan.step import CycleGANStep
 from cyclegan.translate import Translator
 
 needs_bf16 = pytest.mark.skipif(

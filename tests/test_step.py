@@ -11,8 +11,8 @@ import torch
 from conftest import REFERENCE, need
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.networks import CycleGANNetworks
-from cyclegan.reference import REFERENCE_NAMES, load_into, read_state_dict
-from cyclegan.step import REFERENCE_LOSS_NAMES, CycleGANStep
+from cyclegan.reference import REFERENCE_LOSS_NAMES, REFERENCE_NAMES, load_into, read_state_dict
+from cyclegan.step import CycleGANStep
 
 
 def _load_case(case: str, prefix: str) -> CycleGANNetworks:

@@ -8,8 +8,8 @@ The public Python API:
     translator = load_translator("runs/h2z")           # latest checkpoint of a run
     zebra = translator.translate("horse.jpg", direction="AtoB")   # -> PIL.Image
 
-Direction names: A to B is ``g_ab`` (the reference's ``G_A``), B to A is ``g_ba``
-(``G_B``); ``d_a`` judges domain A (the reference's ``D_B``), ``d_b`` judges B (``D_A``).
+Direction names: A to B is ``g_ab``, B to A is ``g_ba``; ``d_a`` judges domain A,
+``d_b`` judges B. ``cyclegan.reference`` maps them to the reference's names.
 """
 
 from cyclegan.config import NetworkConfig, TrainConfig

@@ -247,6 +247,18 @@ class TrainConfig:
                 f"option 'crop_size' ({self.crop_size}) is larger than 'load_size' "
                 f"({self.load_size}); a crop cannot be larger than the scaled image"
             )
+        if self.batch_size > 1 and "crop" not in self.preprocess:
+            raise ConfigError(
+                f"option 'batch_size' is {self.batch_size} with preprocess {self.preprocess!r}: "
+                "images of different sizes cannot share a batch; use a crop mode or batch 1"
+            )
+
+    def check_trainable(self) -> None:
+        """What training needs besides valid values: the folders to read and write."""
+        if not self.data:
+            raise ConfigError("option 'data' is required: the dataset folder")
+        if not self.run:
+            raise ConfigError("option 'run' is required: the folder to write the run to")
 
     @property
     def total_epochs(self) -> int:

@@ -45,6 +45,7 @@ from cyclegan.imageio import (
     open_image,
     resize,
 )
+from cyclegan.seeds import epoch_seed
 
 LAYOUTS = (
     ("trainA", "trainB", "testA", "testB"),
@@ -225,7 +226,7 @@ class EpochPlan:
         return -(-self.samples_per_rank // self.batch_size)
 
     def samples(self, epoch: int) -> list[tuple[int, int, int]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         n = max(self.n_a, self.n_b)
         order = torch.randperm(n, generator=g)
         b_draws = torch.randint(self.n_b, (n,), generator=g)

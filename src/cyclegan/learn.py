@@ -39,6 +39,7 @@ from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data import DomainFolders, find_domains, list_images
 from cyclegan.errors import ConfigError
 from cyclegan.imageio import load_image, resize
+from cyclegan.losses import HEADLINE_LOSSES
 
 
 @dataclass
@@ -163,7 +164,7 @@ class CycleGAN:
         fig, ax = plt.subplots(figsize=(8, 4))
         if rows:
             steps = [r["step"] for r in rows]
-            for key in ("g_ab", "g_ba", "cycle_a", "cycle_b", "d_a", "d_b"):
+            for key in HEADLINE_LOSSES:
                 ax.plot(steps, [r[key] for r in rows], label=key)
             ax.set_xlabel("step")
             ax.legend(ncol=3)

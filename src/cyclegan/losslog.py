@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from cyclegan.step import LOSS_NAMES
+from cyclegan.losses import LOSS_NAMES
 
 
 class LossWindow:

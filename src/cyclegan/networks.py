@@ -277,17 +277,9 @@ def init_weights(net: nn.Module, init_type: str, gain: float) -> None:
 
 
 class CycleGANNetworks(nn.Module):
-    """The four networks, named by direction.
-
-    ===========  ==============  ===========================
-    here         reference       role
-    ===========  ==============  ===========================
-    ``g_ab``     ``netG_A``      translates A -> B
-    ``g_ba``     ``netG_B``      translates B -> A
-    ``d_a``      ``netD_B``      judges whether an image is a real A
-    ``d_b``      ``netD_A``      judges whether an image is a real B
-    ===========  ==============  ===========================
-    """
+    """The four networks, named by direction: ``g_ab`` translates A -> B, ``g_ba``
+    B -> A, ``d_a`` judges whether an image is a real A, ``d_b`` a real B (the
+    reference's names for them: ``reference.py``)."""
 
     def __init__(self, cfg: NetworkConfig, *, discriminators: bool = True):
         super().__init__()

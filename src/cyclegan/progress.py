@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from cyclegan.losses import LOSS_PANELS
+
 
 class TrainingProgress:
     """Training progress on stderr: a tqdm bar on a terminal, a line now and then elsewhere."""
@@ -47,11 +49,12 @@ class TrainingProgress:
 
     def stepped(self, info: dict) -> None:
         loss = info["losses"]
-        text = (
-            f"epoch {info['epoch']}/{info['epochs']} G {loss['g_ab']:.3f}/{loss['g_ba']:.3f} "
-            f"cyc {loss['cycle_a']:.3f}/{loss['cycle_b']:.3f} "
-            f"D {loss['d_a']:.3f}/{loss['d_b']:.3f} {info['images_per_s']:.2f} img/s"
+        pairs = " ".join(
+            f"{p.short} {loss[p.names[0]]:.3f}/{loss[p.names[1]]:.3f}"
+            for p in LOSS_PANELS
+            if p.headline
         )
+        text = f"epoch {info['epoch']}/{info['epochs']} {pairs} {info['images_per_s']:.2f} img/s"
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(1)

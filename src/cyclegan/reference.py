@@ -1,7 +1,9 @@
-"""Reading networks saved by the reference implementation (``*.pth`` state dicts).
+"""The reference implementation's names, and reading the networks it saved (``*.pth``).
 
-The reference writes ``torch.save(net.state_dict(), "<epoch>_net_<NAME>.pth")``
-with these names, which map to this project's direction names:
+This is the one table of the reference's names against this project's, which
+name everything by direction: the reference's ``G_A`` maps A to B and is our
+``g_ab``, and its ``D_A`` judges domain B, so it is our ``d_b``. It writes
+``torch.save(net.state_dict(), "<epoch>_net_<NAME>.pth")`` with these names:
 
 =====================  ========  ==========================================
 reference file         here      what it is
@@ -12,6 +14,11 @@ reference file         here      what it is
 ``*_net_D_B.pth``      ``d_a``   discriminator of domain A
 ``*_net_G.pth``        one-way   a test-only generator (``--model test``)
 =====================  ========  ==========================================
+
+Its losses (``REFERENCE_LOSS_NAMES``; ``step.py`` says what each measures):
+``G_A`` is ``g_ab``, ``G_B`` ``g_ba``, ``cycle_A`` ``cycle_a``, ``cycle_B``
+``cycle_b``, ``idt_A`` ``idt_ab``, ``idt_B`` ``idt_ba``, ``D_A`` ``d_b`` and
+``D_B`` ``d_a``.
 
 The published pretrained CycleGAN models are such files (``horse2zebra.pth``,
 ``monet2photo.pth``: one generator each). Checkpoints written before PyTorch 0.4
@@ -31,6 +38,16 @@ from torch import nn
 from cyclegan.errors import CheckpointError
 
 REFERENCE_NAMES = {"G_A": "g_ab", "G_B": "g_ba", "D_A": "d_b", "D_B": "d_a"}
+REFERENCE_LOSS_NAMES = {
+    "G_A": "g_ab",
+    "G_B": "g_ba",
+    "cycle_A": "cycle_a",
+    "cycle_B": "cycle_b",
+    "idt_A": "idt_ab",
+    "idt_B": "idt_ba",
+    "D_A": "d_b",
+    "D_B": "d_a",
+}
 
 _LEGACY_STATS = ("running_mean", "running_var", "num_batches_tracked")
 

@@ -31,6 +31,7 @@ import torch
 from cyclegan import losslog
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.imageio import array_to_tensor, load_image, save_image, tensor_to_array
+from cyclegan.losses import LOSS_PANELS
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
 
@@ -121,24 +122,19 @@ def plot_losses(run: Path) -> Path | None:
     from matplotlib.ticker import MaxNLocator
 
     steps = np.array([r["step"] for r in rows])
-    panels = (
-        ("adversarial (generators)", ("g_ab", "g_ba")),
-        ("cycle consistency", ("cycle_a", "cycle_b")),
-        ("identity", ("idt_ab", "idt_ba")),
-        ("discriminators", ("d_a", "d_b")),
-    )
+    panels = [(p.title, p.names, p.update) for p in LOSS_PANELS]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     span = max(5, len(rows) // 20)
     # A line needs two points: with few, every logged value is a marker too.
     marker = "o" if len(rows) < 20 else None
-    for ax, (title, keys) in zip(axes.flat, panels, strict=True):
+    for ax, (title, keys, update) in zip(axes.flat, panels, strict=True):
         for key, colour in zip(keys, ("tab:blue", "tab:orange"), strict=True):
             values = np.array([r[key] for r in rows], dtype=float)
             ax.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
             ax.plot(steps, _smooth(values, span), color=colour, label=key, marker=marker)
         off = title == "identity" and not any(r[k] for r in rows for k in keys)
         ax.set_title(f"{title} (weight 0: off)" if off else title)
-        ax.set_ylabel("loss (weighted)" if title != "discriminators" else "loss")
+        ax.set_ylabel("loss (weighted)" if update == "generator" else "loss")
         ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
     for ax in axes[1]:

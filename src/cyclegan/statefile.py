@@ -7,7 +7,7 @@ in JSON, so that resuming a run never unpickles anything.
                                  with their keys' types kept, a tensor standing as
                                  {"__tensor__": name}, a tuple as {"__tuple__": [...]}
 
-The state is what ``Trainer.save`` gathers (the step's optimizers, scalers and
+The state is what ``Run.state_dict`` gathers (the step's optimizers, scalers and
 pools, the schedulers, RNG states, the loss window, counts). A value of any other
 type is refused when saving, naming where it sits, rather than pickled.
 """

@@ -12,21 +12,21 @@
        L_D = 0.5 (GAN(d(real), real) + GAN(d(pooled fake), fake))
    one Adam step over both.
 
-Loss names, against the reference's (whose ``G_A`` is our ``g_ab`` and whose
-``D_A`` judges domain B, our ``d_b``):
+The losses it reports (declared in ``losses.LOSS_PANELS``; the reference's
+names for them are in ``reference.py``):
 
-=============  ===========  =============================================
-here           reference    measures
-=============  ===========  =============================================
-``g_ab``       ``G_A``      g_ab fooling d_b
-``g_ba``       ``G_B``      g_ba fooling d_a
-``cycle_a``    ``cycle_A``  lambda_a |g_ba(g_ab(a)) - a|
-``cycle_b``    ``cycle_B``  lambda_b |g_ab(g_ba(b)) - b|
-``idt_ab``     ``idt_A``    identity of g_ab on real B images, weighted
-``idt_ba``     ``idt_B``    identity of g_ba on real A images, weighted
-``d_b``        ``D_A``      discriminator of domain B
-``d_a``        ``D_B``      discriminator of domain A
-=============  ===========  =============================================
+=============  =============================================
+name           measures
+=============  =============================================
+``g_ab``       g_ab fooling d_b
+``g_ba``       g_ba fooling d_a
+``cycle_a``    lambda_a |g_ba(g_ab(a)) - a|
+``cycle_b``    lambda_b |g_ab(g_ba(b)) - b|
+``idt_ab``     identity of g_ab on real B images, weighted
+``idt_ba``     identity of g_ba on real A images, weighted
+``d_a``        discriminator of domain A
+``d_b``        discriminator of domain B
+=============  =============================================
 """
 
 from __future__ import annotations
@@ -34,23 +34,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cyclegan import distributed
 from cyclegan.config import TrainConfig
 from cyclegan.losses import gan_loss, gradient_penalty, l1
 from cyclegan.networks import CycleGANNetworks
 from cyclegan.pool import ImagePool
 from cyclegan.precision import autocast, grad_scaler
-
-LOSS_NAMES = ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba", "d_a", "d_b")
-REFERENCE_LOSS_NAMES = {
-    "G_A": "g_ab",
-    "G_B": "g_ba",
-    "cycle_A": "cycle_a",
-    "cycle_B": "cycle_b",
-    "idt_A": "idt_ab",
-    "idt_B": "idt_ba",
-    "D_A": "d_b",
-    "D_B": "d_a",
-}
+from cyclegan.schedule import build_scheduler, step_scheduler
+from cyclegan.seeds import pool_seeds
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -102,7 +93,9 @@ class DiscriminatorPair(nn.Module):
 
 
 class CycleGANStep:
-    """Holds what one step changes: the networks, both optimizers and both image pools.
+    """Holds what training changes: the networks, both optimizers, their learning-rate
+    schedules, their gradient scalers and both image pools; ``state_dict`` is all of it
+    but the weights, so resuming is ``load_state_dict``.
 
     ``precision`` is a concrete one from ``precision.py`` (fp32, bf16 or fp16).
     ``fused=True`` computes the same losses with fewer, larger network calls:
@@ -118,10 +111,10 @@ class CycleGANStep:
     and as the baseline that ``cyclegan bench`` compares against.
 
     ``generators`` and ``discriminators`` are the modules each update runs through;
-    with several processes the trainer wraps each in DistributedDataParallel. The
+    with several processes ``distribute`` wraps each in DistributedDataParallel. The
     generator update calls the discriminators directly: they are frozen there, get
-    no gradient, and so have nothing to synchronize. ``pool_seed`` gives every
-    process a pool of its own.
+    no gradient, and so have nothing to synchronize. ``rank`` gives every process
+    image pools of its own (``seeds.pool_seeds``).
     """
 
     def __init__(
@@ -130,10 +123,11 @@ class CycleGANStep:
         cfg: TrainConfig,
         precision: str = "fp32",
         fused: bool = False,
-        pool_seed: int | None = None,
+        rank: int = 0,
     ):
         self.nets = nets
         self.cfg = cfg
+        self.rank = rank
         self.precision = precision
         self.fused = fused and cfg.network.norm != "batch"
         self.generators: nn.Module = GeneratorPair(
@@ -156,12 +150,29 @@ class CycleGANStep:
             betas=betas,
             foreach=True,
         )
+        self.sched_g = build_scheduler(self.opt_g, cfg)
+        self.sched_d = build_scheduler(self.opt_d, cfg)
         self.scaler_g = grad_scaler(precision, device)
         self.scaler_d = grad_scaler(precision, device)
-        # Separate seeds: the two pools must not draw the same swap decisions.
-        seed = cfg.seed * 2 if pool_seed is None else pool_seed
-        self.pool_a = ImagePool(cfg.pool_size, seed=seed + 1)
-        self.pool_b = ImagePool(cfg.pool_size, seed=seed + 2)
+        seed_a, seed_b = pool_seeds(cfg.seed, rank)
+        self.pool_a = ImagePool(cfg.pool_size, seed=seed_a)
+        self.pool_b = ImagePool(cfg.pool_size, seed=seed_b)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step trains at."""
+        return self.opt_g.param_groups[0]["lr"]
+
+    def distribute(self, ctx: distributed.Context, device: torch.device) -> None:
+        """Run both updates through DistributedDataParallel when several processes train.
+        Call it after loading weights: DDP starts every process from rank 0's."""
+        self.generators = distributed.wrap(self.generators, ctx, device)
+        self.discriminators = distributed.wrap(self.discriminators, ctx, device)
+
+    def end_epoch(self, mean_generator_loss: float) -> None:
+        """Move both schedules to the next epoch (``plateau`` reads the epoch's mean loss)."""
+        step_scheduler(self.sched_g, mean_generator_loss)
+        step_scheduler(self.sched_d, mean_generator_loss)
 
     def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run one step; returns the detached losses (tensors, so no device sync here)."""
@@ -215,14 +226,24 @@ class CycleGANStep:
             "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
             "pool_a": self.pool_a.state_dict(),
             "pool_b": self.pool_b.state_dict(),
         }
 
     def load_state_dict(self, state: dict, device: torch.device | str) -> None:
+        """Restore a saved state (rank 0's: on other ranks the pools start from its
+        images but draw from their own streams)."""
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
         self.pool_a.load_state_dict(state["pool_a"], device)
         self.pool_b.load_state_dict(state["pool_b"], device)
+        if self.rank > 0:
+            seed_a, seed_b = pool_seeds(self.cfg.seed, self.rank)
+            self.pool_a.rng.seed(seed_a)
+            self.pool_b.rng.seed(seed_b)

@@ -1,0 +1,268 @@
+"""The parts of a training run, built from a configuration: ``build_run(cfg) -> Run``.
+
+A ``Run`` holds what a run is made of (its processes, images, networks, the step
+with its optimizers and schedules, the epoch plan and loader) and where it
+stands (``position``, the open loss window, the epoch's loss sum). Its
+``state_dict`` is the training state a checkpoint stores besides the weights,
+and ``restore`` puts all of it back; ``train_step`` is one step of the
+algorithm with the bookkeeping that belongs to it (averaging over processes,
+the divergence check, moving the position and, at an epoch's end, the
+schedules). The loop that drives a run, and what it shows, is ``trainer.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cyclegan import distributed, losslog, precision
+from cyclegan.checkpoint import (
+    Position,
+    check_writable,
+    latest_checkpoint,
+    load_network_config,
+    load_training_state,
+    load_weights,
+    read_meta,
+    save_checkpoint,
+)
+from cyclegan.config import TrainConfig, write_json
+from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
+from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.losses import GENERATOR_LOSSES, LOSS_NAMES
+from cyclegan.networks import CycleGANNetworks
+from cyclegan.precision import pick_device
+from cyclegan.resume import resumed_config, rng_state, set_rng_state
+from cyclegan.seeds import rank_torch_seed
+from cyclegan.step import CycleGANStep
+from cyclegan.stops import check_finite
+
+NETWORK_NAMES = ("g_ab", "g_ba", "d_a", "d_b")
+
+
+class TrainingEvents:
+    """What a run tells its caller. The CLI draws progress from these; override any."""
+
+    def scanning(self, domain: str, done: int, total: int) -> None: ...
+    def skipped(self, domain: str, bad: list[tuple[Path, str]]) -> None: ...
+    def started(self, info: dict) -> None: ...
+    def stepped(self, info: dict) -> None: ...
+    def saved(self, folder: Path) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass
+class Run:
+    """A run's parts and its position; see the module's docstring."""
+
+    cfg: TrainConfig
+    ctx: distributed.Context
+    device: torch.device
+    precision: str
+    files_a: list[Path]
+    files_b: list[Path]
+    nets: CycleGANNetworks
+    step: CycleGANStep
+    plan: EpochPlan
+    loader: DataLoader | None = None
+    position: Position = field(default_factory=Position)
+    window: losslog.LossWindow = field(default_factory=losslog.LossWindow)
+    epoch_loss_sum: float = 0.0  # the generator losses of this epoch, for ``plateau``
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.cfg.run)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.plan)
+
+    @property
+    def total_steps(self) -> int:
+        total = self.cfg.total_epochs * self.steps_per_epoch
+        return min(total, self.cfg.max_iters) if self.cfg.max_iters else total
+
+    def train_step(self, batch: dict, epoch: int) -> dict[str, float]:
+        """One step on ``batch`` of epoch ``epoch``; returns the losses, averaged over
+        processes. A loss that is NaN or infinite anywhere stops every process."""
+        real_a = batch["a"].to(self.device, non_blocking=True)
+        real_b = batch["b"].to(self.device, non_blocking=True)
+        losses = self.step(real_a, real_b)
+        values = torch.stack([losses[k] for k in LOSS_NAMES]).float()
+        values = distributed.average(values, self.ctx).cpu()
+        vals = dict(zip(LOSS_NAMES, values.tolist(), strict=True))
+        pos = self.position
+        check_finite(vals, pos.global_step + 1, epoch, self.folder)
+        self.epoch_loss_sum += sum(vals[k] for k in GENERATOR_LOSSES)
+        pos = Position(epoch - 1, pos.batches_done + 1, pos.global_step + 1)
+        if pos.batches_done == self.steps_per_epoch:
+            # The epoch is complete: schedules move on before any save of this position.
+            pos = Position(epoch, 0, pos.global_step)
+            self.step.end_epoch(self.epoch_loss_sum / self.steps_per_epoch)
+            self.epoch_loss_sum = 0.0
+        self.position = pos
+        return vals
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step.state_dict(),
+            "rng": rng_state(),
+            "epoch_g_loss_sum": self.epoch_loss_sum,
+            "loss_window": self.window.state_dict(),
+            "n_a": len(self.files_a),
+            "n_b": len(self.files_b),
+            "world": self.ctx.world,
+        }
+
+    def restore(self, folder: Path, note: Callable[[str], None]) -> None:
+        """Continue from checkpoint ``folder``: weights, step, RNG streams, position."""
+        meta = read_meta(folder)
+        for name in NETWORK_NAMES:
+            getattr(self.nets, name).load_state_dict(load_weights(folder, name))
+        state = load_training_state(folder)
+        if "sched_g" in state:  # before 2026-12-01 the schedules were saved beside the step
+            state["step"] = {**state["step"], "sched_g": state["sched_g"]}
+            state["step"]["sched_d"] = state["sched_d"]
+        self.step.load_state_dict(state["step"], self.device)
+        set_rng_state(state["rng"])
+        self.epoch_loss_sum = state["epoch_g_loss_sum"]
+        if "loss_window" in state:  # absent in checkpoints from before 2026-11-30
+            self.window.load_state_dict(state["loss_window"])
+        if (state["n_a"], state["n_b"]) != (len(self.files_a), len(self.files_b)):
+            note(
+                f"the dataset changed since the checkpoint ({state['n_a']}/{state['n_b']} "
+                f"images then, {len(self.files_a)}/{len(self.files_b)} now): the remaining "
+                "epochs use the new files, so the run will not repeat exactly"
+            )
+        batches_done, saved_world = meta["batches_done"], state.get("world", 1)
+        if batches_done and saved_world != self.ctx.world:
+            # Mid-epoch with another process count: continue after the samples already seen.
+            samples_done = batches_done * self.cfg.batch_size * saved_world
+            batches_done = samples_done // (self.cfg.batch_size * self.ctx.world)
+            note(
+                f"resuming {saved_world}-process training with {self.ctx.world} "
+                "processes: pools and RNG streams start from rank 0's"
+            )
+        self.position = Position(meta["epochs_done"], batches_done, meta["global_step"])
+        note(f"resuming from {folder} (step {self.position.global_step})")
+
+    def save(self) -> Path:
+        """Write a checkpoint of this position (rank 0); every process waits for it."""
+        folder = self.folder / "checkpoints" / self.position.folder_name()
+        if self.ctx.is_main:
+            folder = save_checkpoint(
+                self.folder, self.cfg, self.nets, self.state_dict(), self.position
+            )
+        distributed.barrier(self.ctx)
+        return folder
+
+
+def _start_config(
+    cfg: TrainConfig, resume: bool, overrides: dict | None
+) -> tuple[TrainConfig, Path | None]:
+    """The configuration to train with and the checkpoint to resume from, if any."""
+    folder = Path(cfg.run)
+    checkpoint = latest_checkpoint(folder)
+    if resume:
+        if checkpoint is None:
+            raise CheckpointError(f"{folder}: no checkpoint to resume from")
+        return resumed_config(read_meta(checkpoint)["train"], cfg, overrides or {}), checkpoint
+    if checkpoint is not None:
+        raise ConfigError(
+            f"run folder {folder} already has checkpoints; pass --resume to continue "
+            "it, or choose a new --run folder"
+        )
+    return cfg, None
+
+
+def _build_networks(cfg: TrainConfig, ctx: distributed.Context, resuming: bool):
+    torch.manual_seed(cfg.seed)
+    nets = CycleGANNetworks(cfg.network)
+    nets.init_weights(cfg.network)
+    if cfg.init_from and not resuming:
+        source = Path(cfg.init_from)
+        if load_network_config(source) != cfg.network:
+            raise ConfigError(f"option 'init_from': {source} has other network options")
+        for name in NETWORK_NAMES:
+            getattr(nets, name).load_state_dict(load_weights(source, name))
+    if ctx.active and cfg.network.norm == "batch":
+        nets = nn.SyncBatchNorm.convert_sync_batchnorm(nets)
+    return nets
+
+
+def build_run(
+    cfg: TrainConfig,
+    events: TrainingEvents | None = None,
+    resume: bool = False,
+    overrides: dict | None = None,
+) -> Run:
+    """Everything a run needs, checked and built, resumed when asked; ``events`` (a
+    ``TrainingEvents``) hears of image scans, skipped files and notes."""
+    events = events or TrainingEvents()
+    cfg, checkpoint = _start_config(cfg, resume, overrides)
+    cfg.check_trainable()
+    ctx, device = distributed.setup(pick_device(cfg.device))
+    if ctx.is_main:
+        check_writable(Path(cfg.run))
+    else:
+        events = TrainingEvents()  # only rank 0 reports
+    if ctx.active and cfg.gan_mode == "wgangp":
+        raise ConfigError(
+            "gan_mode 'wgangp' is not supported with several processes yet: its gradient "
+            "penalty differentiates through the discriminator twice, which "
+            "DistributedDataParallel does not synchronize; use lsgan or vanilla"
+        )
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    elif device.type == "cuda":
+        # Training crops have one size, so cuDNN's per-shape autotuning pays once.
+        torch.backends.cudnn.benchmark = True
+    if cfg.lambda_identity > 0 and not cfg.identity_active:
+        events.note(
+            "identity loss turned off: domains A and B have different "
+            "channel counts, so g_ab(b) cannot be compared with b"
+        )
+
+    folders = find_domains(Path(cfg.data))
+    files = {}
+    for domain, folder in (("A", folders.train_a), ("B", folders.train_b)):
+        files[domain], bad = resolve_images(
+            folder, cfg, domain, lambda d, t, domain=domain: events.scanning(domain, d, t)
+        )
+        if bad:
+            events.skipped(domain, bad)
+
+    nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
+    prec = precision.resolve(cfg.precision, device)
+    step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
+    plan = EpochPlan(
+        len(files["A"]), len(files["B"]), cfg.batch_size, cfg.seed, ctx.rank, ctx.world
+    )
+    run = Run(cfg, ctx, device, prec, files["A"], files["B"], nets, step, plan)
+    if checkpoint is not None:
+        run.restore(checkpoint, events.note)
+    elif ctx.is_main:
+        run.folder.mkdir(parents=True, exist_ok=True)
+        write_json(run.folder / "config.json", cfg.to_dict())
+        (run.folder / "losses.jsonl").write_text("")
+    if ctx.is_main:
+        losslog.trim(run.folder, run.position.global_step)
+    step.distribute(ctx, device)
+    if ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
+        torch.manual_seed(rank_torch_seed(cfg.seed, ctx.rank, run.position.global_step))
+    run.loader = DataLoader(
+        UnpairedImages(run.files_a, run.files_b, cfg),
+        batch_sampler=plan,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        pin_memory=device.type == "cuda",
+        # its own generator: worker seeds must not draw from the
+        # global RNG, or a resumed run would drift from an unbroken one
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    return run
