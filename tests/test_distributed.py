@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_CLI, start_training, subprocess_env, write_images
+from cyclegan.checkpoint import read_meta
 
 TINY = [
     *TINY_CLI,
@@ -79,7 +80,7 @@ def test_two_processes_train_checkpoint_and_resume_with_one(square_data, tmp_pat
     seen = {a for r in rows[:2] for (a,) in r["a_index_by_rank"]}
     assert seen == {0, 1, 2, 3}  # epoch 1 (2 steps x 2 ranks) covers all of A once
     latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
-    assert json.loads((latest / "config.json").read_text())["global_step"] == 3
+    assert read_meta(latest)["global_step"] == 3
 
     _launch(1, "train", "--run-dir", str(run), "--resume")  # one process takes over
     rows = _rows(run)

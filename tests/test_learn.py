@@ -30,9 +30,9 @@ def test_every_call_on_tiny_data(tiny_data, tmp_path):
 
     model.fit(1)  # continues from the current weights, new schedule
     assert (tmp_path / "run" / "checkpoints" / "latest").read_text().startswith("fit_")
-    # the second fit's checkpoint is one of the run's (evaluate --checkpoints all,
-    # --keep-checkpoints), not only the target of the pointer
-    from cyclegan.checkpoint import latest_checkpoint, list_checkpoints
+    # the second fit's checkpoint is one of the run's (evaluate --checkpoints all walks
+    # list_checkpoints; --keep-checkpoints prunes by it), not only the pointer's target
+    from cyclegan.checkpoint import latest_checkpoint, list_checkpoints, prune_checkpoints
 
     assert latest_checkpoint(tmp_path / "run") in list_checkpoints(tmp_path / "run")
     assert len(list_checkpoints(tmp_path / "run")) == 2
@@ -42,6 +42,9 @@ def test_every_call_on_tiny_data(tiny_data, tmp_path):
     again = CycleGAN.from_model(saved, data)
     img = Image.new("RGB", (20, 24), "blue")
     assert again.predict(img).tobytes() == model.predict(img).tobytes()
+    prune_checkpoints(tmp_path / "run", keep=1)  # --keep-checkpoints 1 keeps the fit's
+    assert list_checkpoints(tmp_path / "run") == [latest_checkpoint(tmp_path / "run")]
+    assert latest_checkpoint(tmp_path / "run").name.startswith("fit_")
 
 
 def test_gen_blocks_are_checked():

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from conftest import tiny_config
 from cyclegan import checkpoint as checkpoint_module
 from cyclegan import losslog
-from cyclegan.checkpoint import latest_checkpoint, list_checkpoints
+from cyclegan.checkpoint import latest_checkpoint, list_checkpoints, read_meta
 from cyclegan.errors import CheckpointError, ConfigError, TrainingDiverged
 from cyclegan.step import CycleGANStep
 from cyclegan.trainer import TrainingEvents, TrainingInterrupted, train
@@ -38,7 +38,8 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
     assert final == run / "checkpoints" / "epoch_0002"
     files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
     bundle = {
-        "config.json",
+        "config.json",  # the networks' arguments: with the generators, all translating needs
+        "training.json",  # options and position
         "g_ab.safetensors",
         "g_ba.safetensors",
         "d_a.safetensors",
@@ -47,7 +48,7 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
         "training_state.safetensors",
     }
     assert files == {
-        "config.json",
+        "options.json",
         "losses.jsonl",
         "losses.png",
         "index.html",
@@ -68,7 +69,7 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
 def test_resume_is_bitwise_equal_to_an_unbroken_run(tiny_data, tmp_path, stop_at):
     unbroken = train(tiny_config(tiny_data, tmp_path / "a", pool_size=2))
     stopped = train(tiny_config(tiny_data, tmp_path / "b", pool_size=2, max_iters=stop_at))
-    assert json.loads((stopped / "config.json").read_text())["global_step"] == stop_at
+    assert read_meta(stopped)["global_step"] == stop_at
     resumed = train(tiny_config(tiny_data, tmp_path / "b"), resume=True)
     assert resumed.name == unbroken.name
     _assert_bitwise_equal(_weights(unbroken), _weights(resumed))
@@ -82,6 +83,37 @@ def test_resume_is_bitwise_equal_to_an_unbroken_run(tiny_data, tmp_path, stop_at
         ]
 
     assert strip(log_a) == strip(log_b)
+
+
+def _as_format_1(run):
+    """Rewrite a run as versions before 2026-12-01 wrote it: one config.json holding the
+    networks, the options (networks repeated) and the position; the schedules beside
+    the step in the training state; the run's options in RUN/config.json."""
+    from cyclegan.statefile import load_state, save_state
+
+    (run / "options.json").rename(run / "config.json")
+    for folder in list_checkpoints(run):
+        meta = read_meta(folder)
+        (folder / "training.json").unlink()
+        (folder / "config.json").write_text(json.dumps({**meta, "version": 1}))
+        state = load_state(folder)
+        state["sched_g"], state["sched_d"] = (
+            state["step"].pop("sched_g"),
+            state["step"].pop("sched_d"),
+        )
+        save_state(folder, state)
+
+
+def test_runs_in_the_format_before_2026_12_01_load_and_resume_exactly(tiny_data, tmp_path):
+    unbroken = train(tiny_config(tiny_data, tmp_path / "a", pool_size=2))
+    stopped = train(tiny_config(tiny_data, tmp_path / "b", pool_size=2, max_iters=3))
+    _as_format_1(tmp_path / "b")
+    assert list_checkpoints(tmp_path / "b") == [stopped]
+    assert read_meta(stopped)["train"]["network"]["ngf"] == 4
+    assert load_translator(tmp_path / "b").network.ngf == 4
+    resumed = train(tiny_config(tiny_data, tmp_path / "b"), resume=True)
+    _assert_bitwise_equal(_weights(unbroken), _weights(resumed))
+    assert json.loads((resumed / "config.json").read_text())["version"] == 2
 
 
 def test_a_loss_window_cut_by_a_signal_continues_after_the_resume(tiny_data, tmp_path):
@@ -157,7 +189,7 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes(tiny_data, tmp_path):
     with pytest.raises(TrainingInterrupted) as stop:
         train(tiny_config(tiny_data, run), events=InterruptAtStep2())
     assert stop.value.signum == signal.SIGINT
-    assert json.loads((stop.value.checkpoint / "config.json").read_text())["global_step"] == 2
+    assert read_meta(stop.value.checkpoint)["global_step"] == 2
     assert signal.getsignal(signal.SIGINT) is before  # handler restored
     final = train(tiny_config(tiny_data, run), resume=True)
     unbroken = train(tiny_config(tiny_data, tmp_path / "unbroken"))

@@ -1,14 +1,20 @@
-"""Checkpoints: one folder per save, both an inference bundle and a full training state.
+"""Checkpoints and run folders: this module alone knows their layout.
 
+    RUN/options.json           every resolved training option (``config.json`` before
+                               2026-12-01)
     RUN/checkpoints/epoch_0005/
-        config.json            network + training configuration, position, format version
-        g_ab.safetensors       generator A -> B   } all that translating needs
-        g_ba.safetensors       generator B -> A   }
+        config.json            the networks' constructor arguments and the format  }  all that
+        g_ab.safetensors       generator A -> B                                    }  translating
+        g_ba.safetensors       generator B -> A                                    }  needs
         d_a.safetensors        discriminator of domain A
         d_b.safetensors        discriminator of domain B
+        training.json          the training record: options, position, time saved
         training_state.json    optimizers, schedulers, image pools, RNG states, loss
         training_state.safetensors    sums: JSON and tensors, never pickle (statefile.py)
     RUN/checkpoints/latest     the name of the newest complete checkpoint folder
+
+Format version 1 (before 2026-12-01) kept the record inside ``config.json``;
+such folders load as before (``read_meta`` returns the same view of both).
 
 Saving is atomic: files go to a hidden temporary folder, are flushed to disk,
 and the folder is renamed into place; only then is ``latest`` replaced (itself
@@ -35,7 +41,11 @@ from cyclegan.reference import torch_load_tensors
 from cyclegan.statefile import has_state, load_state, save_state
 
 FORMAT = "cyclegan-checkpoint"
-VERSION = 1
+VERSION = 2
+NETWORK_FILE = "config.json"  # what translating needs, beside the weights
+RECORD_FILE = "training.json"  # how the weights were trained and how far
+RUN_OPTIONS = "options.json"
+LEGACY_RUN_OPTIONS = "config.json"  # a run folder's options before 2026-12-01
 GENERATORS = ("g_ab", "g_ba")
 DISCRIMINATORS = ("d_a", "d_b")
 LEGACY_STATE = "training_state.pt"  # before 2026-11-30: read with torch's safe loader
@@ -165,18 +175,19 @@ def _write_folder(
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "network": cfg.network.__dict__.copy(),
-        "train": cfg.to_dict(),
+    options = cfg.to_dict()
+    network = options.pop("network")
+    write_json(tmp / NETWORK_FILE, {"format": FORMAT, "version": VERSION, "network": network})
+    record = {
+        "sequence": _next_sequence(root),
+        "train": options,
         "epochs_done": position.epochs_done,
         "batches_done": position.batches_done,
         "global_step": position.global_step,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **(extra or {}),
     }
-    write_json(tmp / "config.json", meta)
+    write_json(tmp / RECORD_FILE, record)
     for name, tensors in weights.items():
         save_file(tensors, tmp / f"{name}.safetensors")
     save_state(tmp, training_state)
@@ -197,34 +208,75 @@ def _point_latest(root: Path, name: str) -> None:
     pointer.replace(root / "latest")
 
 
+def copy_checkpoint(folder: Path, dest: Path) -> Path:
+    """Copy a checkpoint folder to ``dest`` (a new path): beside it under a temporary
+    name first, then renamed, so ``dest`` is complete or absent."""
+    dest = Path(dest)
+    if dest.exists():
+        raise CheckpointError(f"{dest} exists already; a checkpoint is never copied over it")
+    tmp = dest.with_name(f".tmp-{dest.name}-{os.getpid()}")
+    try:
+        shutil.copytree(folder, tmp)
+        tmp.rename(dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
 def adopt_checkpoint(run: Path, folder: Path, name: str) -> Path:
-    """Copy a complete checkpoint folder into ``run`` as ``checkpoints/NAME`` (beside a
-    temporary name, then renamed) and point ``latest`` at it: how the notebook API
-    keeps the newest model of several fits, or a loaded one, at the top of its run."""
+    """Copy a complete checkpoint folder into ``run`` as ``checkpoints/NAME`` and point
+    ``latest`` at it: how the notebook API keeps the newest model of several fits, or a
+    loaded one, at the top of its run."""
     root = Path(run) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
-    final, tmp = root / name, root / f".tmp-{name}-{os.getpid()}"
-    if final.exists():
-        raise CheckpointError(f"{final} exists already")
-    shutil.copytree(folder, tmp)
-    tmp.rename(final)
+    sequence = _next_sequence(root)
+    final = copy_checkpoint(folder, root / name)
+    record = final / RECORD_FILE
+    if record.is_file():  # the newest of this run now, whatever its own run's count
+        write_json(record, {**json.loads(record.read_text()), "sequence": sequence})
     _point_latest(root, name)
     return final
 
 
+def is_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds a model to translate with (its networks' configuration
+    and generator weights), whether or not it can also resume training."""
+    folder = Path(folder)
+    return (folder / NETWORK_FILE).is_file() and (folder / "g_ab.safetensors").is_file()
+
+
+def _order(folder: Path) -> tuple[int, int] | None:
+    """Where a complete checkpoint stands among its run's: (sequence, step); None for an
+    incomplete folder. The sequence counts the saves and copies into the run, so a fit
+    copied in (whose own steps start again from 0) is still the newest; folders from
+    before it (version 1) count as sequence -1, ordered by their steps."""
+    if not (has_state(folder) or (folder / LEGACY_STATE).is_file()):
+        return None
+    for name in (RECORD_FILE, NETWORK_FILE):  # version 1 kept the step in config.json
+        try:
+            record = json.loads((folder / name).read_text())
+            return int(record.get("sequence", -1)), int(record["global_step"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None
+
+
+def _next_sequence(root: Path) -> int:
+    found = [_order(f) for f in root.glob("*") if f.is_dir() and not f.name.startswith(".")]
+    return max([o[0] for o in found if o is not None], default=-1) + 1
+
+
 def list_checkpoints(run: Path) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest first by training step."""
+    """Complete checkpoint folders of a run, oldest first (by sequence, then step)."""
     root = Path(run) / "checkpoints"
     found = []
     # Any complete folder counts, whatever its name (fits copied in by the notebook API
     # too); temporary folders start with a dot and hold no finished checkpoint.
     for folder in (p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
-        meta = folder / "config.json"
-        if meta.is_file() and (has_state(folder) or (folder / LEGACY_STATE).is_file()):
-            try:
-                found.append((json.loads(meta.read_text())["global_step"], folder))
-            except (ValueError, KeyError):
-                continue
+        order = _order(folder)
+        if order is not None:
+            found.append((order, folder))
     return [f for _, f in sorted(found)]
 
 
@@ -234,10 +286,39 @@ def latest_checkpoint(run: Path) -> Path | None:
     pointer = root / "latest"
     if pointer.is_file():
         folder = root / pointer.read_text().strip()
-        if (folder / "config.json").is_file():
+        if (folder / NETWORK_FILE).is_file():
             return folder
     found = list_checkpoints(run)
     return found[-1] if found else None
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A checkpoint folder itself, or a run folder's latest checkpoint."""
+    path = Path(path)
+    folder = path if is_checkpoint(path) else latest_checkpoint(path)
+    if folder is None:
+        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with checkpoints")
+    return folder
+
+
+def is_run_folder(run: Path) -> bool:
+    run = Path(run)
+    return (run / RUN_OPTIONS).is_file() or (run / LEGACY_RUN_OPTIONS).is_file()
+
+
+def write_run_options(run: Path, cfg: TrainConfig) -> None:
+    write_json(Path(run) / RUN_OPTIONS, cfg.to_dict())
+
+
+def read_run_options(run: Path) -> dict:
+    """A run folder's resolved options ({} when it has none, or they are unreadable)."""
+    for name in (RUN_OPTIONS, LEGACY_RUN_OPTIONS):
+        try:
+            values = json.loads((Path(run) / name).read_text())
+        except (OSError, ValueError):
+            continue
+        return values if isinstance(values, dict) else {}
+    return {}
 
 
 def prune_checkpoints(run: Path, keep: int) -> None:
@@ -247,21 +328,37 @@ def prune_checkpoints(run: Path, keep: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_meta(folder: Path) -> dict:
-    path = Path(folder) / "config.json"
+def _read_object(path: Path, missing: str) -> dict:
     try:
-        meta = json.loads(path.read_text())
+        values = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{folder}: not a checkpoint folder (no config.json)") from None
+        raise CheckpointError(missing) from None
     except ValueError as exc:
         raise CheckpointError(f"{path}: broken JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, found {type(meta).__name__}")
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(values).__name__}")
+    return values
+
+
+def read_meta(folder: Path) -> dict:
+    """A checkpoint's description, the same for every format version: ``format``,
+    ``version``, ``network``; and where it holds a training record, ``train`` (every
+    option, the network's included), ``epochs_done``, ``batches_done``, ``global_step``
+    and ``saved_at``."""
+    folder = Path(folder)
+    path = folder / NETWORK_FILE
+    meta = _read_object(path, f"{folder}: not a checkpoint folder (no {NETWORK_FILE})")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cyclegan checkpoint")
     if meta.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: written by a newer cyclegan (format {meta['version']})")
-    return meta
+    if meta.get("version", 0) < 2 or not (folder / RECORD_FILE).exists():
+        return meta  # version 1 holds its record in config.json; a bare bundle has none
+    record = _read_object(folder / RECORD_FILE, "")
+    train = record.get("train")
+    if isinstance(train, dict):
+        record["train"] = {**train, "network": meta.get("network")}
+    return {**record, **meta}
 
 
 def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
@@ -284,7 +381,7 @@ def load_network_config(folder: Path) -> NetworkConfig:
         return network_from_dict(meta["network"])
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(
-            f"{Path(folder) / 'config.json'}: no usable network options ({exc})"
+            f"{Path(folder) / NETWORK_FILE}: no usable network options ({exc})"
         ) from None
 
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cyclegan.checkpoint import is_run_folder
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
 from cyclegan.options import build_parser, config_from_args, reference_network
@@ -217,8 +218,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from cyclegan.report import build_report, plot_losses
 
-    if not (args.run / "config.json").is_file():
-        raise CycleGANError(f"{args.run}: not a run folder (no config.json)")
+    if not is_run_folder(args.run):
+        raise CycleGANError(f"{args.run}: not a run folder (no options.json)")
     plot_losses(args.run)
     print(f"wrote {build_report(args.run)}")
     return 0

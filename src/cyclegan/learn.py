@@ -25,7 +25,6 @@ sample grids, curves and ``index.html`` there as ``cyclegan train`` does.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan import losslog
-from cyclegan.checkpoint import adopt_checkpoint, latest_checkpoint, load_network_config
+from cyclegan.checkpoint import (
+    adopt_checkpoint,
+    copy_checkpoint,
+    latest_checkpoint,
+    load_network_config,
+    resolve_checkpoint,
+)
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data import DomainFolders, find_domains, list_images
 from cyclegan.errors import ConfigError
@@ -196,16 +201,12 @@ class CycleGAN:
         path = Path(path)
         if path.exists():
             raise ConfigError(f"{path} exists; save() does not overwrite")
-        shutil.copytree(self._checkpoint(), path)
-        return path
+        return copy_checkpoint(self._checkpoint(), path)
 
     @classmethod
     def from_model(cls, path: str | Path, data: Data | None = None) -> CycleGAN:
         """Load a checkpoint folder (from ``save``) or a run folder."""
-        path = Path(path)
-        folder = path if (path / "g_ab.safetensors").is_file() else latest_checkpoint(path)
-        if folder is None:
-            raise ConfigError(f"{path}: neither a checkpoint folder nor a run folder")
+        folder = resolve_checkpoint(Path(path))
         model = cls(
             data, network=load_network_config(folder), run=tempfile.mkdtemp(prefix="cyclegan_")
         )

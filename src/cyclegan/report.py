@@ -21,7 +21,6 @@ translation and reconstruction, both directions.
 from __future__ import annotations
 
 import html
-import json
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from cyclegan import losslog
+from cyclegan.checkpoint import read_run_options
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.losses import LOSS_PANELS
@@ -48,7 +48,7 @@ def fixed_samples(
 
 
 def sample_size_note(cfg: dict) -> str:
-    """What size the sample grids show, in words, from a run's ``config.json``."""
+    """What size the sample grids show, in words, from a run's options."""
     mode, load, crop = cfg.get("preprocess"), cfg.get("load_size"), cfg.get("crop_size")
     return {
         "resize_and_crop": f"resized to {load} x {load} px, centre {crop} x {crop} px crop",
@@ -171,9 +171,7 @@ img { max-width: 100%; image-rendering: pixelated; }
 def build_report(run: Path) -> Path:
     """Write ``index.html`` from what the run folder holds (config, log, samples)."""
     run = Path(run)
-    config = (
-        json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-    )
+    config = read_run_options(run)
     network = config.pop("network", {})
     rows = losslog.read(run)
     timing = {}

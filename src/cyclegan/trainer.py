@@ -1,7 +1,7 @@
 """The training loop: epochs of steps, with logging, checkpoints, resume and clean stops.
 
 ``train(cfg)`` builds everything from a ``TrainConfig`` and runs it. It writes to
-``cfg.run``: ``config.json`` (the resolved options), ``losses.jsonl`` (one JSON
+``cfg.run``: ``options.json`` (the resolved options), ``losses.jsonl`` (one JSON
 object per ``log_every`` steps: the mean of each loss over those steps, the
 learning rate, images/s, and the share of the time spent waiting for data)
 and ``checkpoints/`` (see ``checkpoint.py``).

@@ -30,8 +30,9 @@ from cyclegan.checkpoint import (
     load_weights,
     read_meta,
     save_checkpoint,
+    write_run_options,
 )
-from cyclegan.config import TrainConfig, write_json
+from cyclegan.config import TrainConfig
 from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
 from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.losses import GENERATOR_LOSSES, LOSS_NAMES
@@ -171,7 +172,10 @@ def _start_config(
     if resume:
         if checkpoint is None:
             raise CheckpointError(f"{folder}: no checkpoint to resume from")
-        return resumed_config(read_meta(checkpoint)["train"], cfg, overrides or {}), checkpoint
+        meta = read_meta(checkpoint)
+        if "train" not in meta:
+            raise CheckpointError(f"{checkpoint}: no training record, so training cannot resume")
+        return resumed_config(meta["train"], cfg, overrides or {}), checkpoint
     if checkpoint is not None:
         raise ConfigError(
             f"run folder {folder} already has checkpoints; pass --resume to continue "
@@ -248,7 +252,7 @@ def build_run(
         run.restore(checkpoint, events.note)
     elif ctx.is_main:
         run.folder.mkdir(parents=True, exist_ok=True)
-        write_json(run.folder / "config.json", cfg.to_dict())
+        write_run_options(run.folder, cfg)
         (run.folder / "losses.jsonl").write_text("")
     if ctx.is_main:
         losslog.trim(run.folder, run.position.global_step)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from cyclegan.checkpoint import latest_checkpoint, load_network_config, load_weights
+from cyclegan.checkpoint import load_network_config, load_weights, resolve_checkpoint
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError, ConfigError, DataError
 from cyclegan.imageio import (
@@ -350,15 +350,7 @@ def load_translator(
             network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc, "output_nc": in_nc})
         return Translator(network, {direction: gen}, dev, str(path), precision)
     if path.is_dir():
-        folder = (
-            path
-            if (path / "config.json").is_file() and (path / "g_ab.safetensors").exists()
-            else None
-        )
-        if folder is None:
-            folder = latest_checkpoint(path)
-        if folder is None:
-            raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with checkpoints")
+        folder = resolve_checkpoint(path)
         network = load_network_config(folder)
         gens = {}
         for direction, name, (i, o) in (
