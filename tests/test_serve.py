@@ -11,6 +11,7 @@ from PIL import Image
 
 from conftest import REFERENCE, guarded_client, launch_chromium, need, served
 from cyclegan.config import NetworkConfig
+from cyclegan.settings import Server
 from cyclegan.translate import load_translator
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
@@ -59,7 +60,7 @@ def test_16bit_colour_tiff_upload_is_read_at_full_depth(translator):
 
 
 def test_bad_uploads_are_answered_with_a_reason(translator):
-    client = guarded_client(create_app(translator, max_pixels=2000), max_body=10_000)
+    client = guarded_client(create_app(translator, server=Server(max_pixels=2000)), max_body=10_000)
     cases = [
         (b"", 400, "empty file"),
         (b"not an image at all", 400, "not an image Pillow can read"),

@@ -11,6 +11,7 @@ from conftest import REFERENCE, need, write_images
 from cyclegan.cli import main
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.settings import ImageOutput
 from cyclegan.translate import load_translator, pad_to_multiple
 
 
@@ -61,8 +62,7 @@ def test_folder_translation_keeps_names_subfolders_and_skips_bad_files(tiny_run,
         tmp_path / "out",
         "AtoB",
         root,
-        "png",
-        batch_size=4,
+        ImageOutput(format="png", batch_size=4),
         on_done=lambda s, d, e: e and errors.append(e),
     )
     names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)

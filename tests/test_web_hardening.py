@@ -26,6 +26,7 @@ from cyclegan.curate.server import MAX_BODY  # noqa: E402
 from cyclegan.curate.server import create_app as labeling_app  # noqa: E402
 from cyclegan.curate.store import Project  # noqa: E402
 from cyclegan.serve import create_app as translation_app  # noqa: E402
+from cyclegan.settings import Server  # noqa: E402
 from cyclegan.translate import load_translator  # noqa: E402
 from cyclegan.webguard import exposure_warning, guard  # noqa: E402
 
@@ -184,7 +185,7 @@ def test_fuzzed_labeling_requests_never_get_a_5xx(project, endpoint, body, path_
     name=st.text(max_size=40),
 )
 def test_fuzzed_uploads_never_get_a_5xx(translator, body, direction, name):
-    client = guarded_client(translation_app(translator, max_pixels=10_000), 4096)
+    client = guarded_client(translation_app(translator, server=Server(max_pixels=10_000)), 4096)
 
     r = client.post(
         "/api/translate",
@@ -224,7 +225,7 @@ def test_translations_run_off_the_event_loop_and_excess_gets_503(translator):
     import httpx
 
     gated, release, running = _gated_translator(translator)
-    app = guard(translation_app(gated, queue=0), "127.0.0.1", None, (), 2**20)
+    app = guard(translation_app(gated, server=Server(queue=0)), "127.0.0.1", None, (), 2**20)
     with served(app) as url:
         results = {}
 
@@ -336,7 +337,7 @@ def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(tran
     import httpx
 
     gated, release, _ = _gated_translator(translator)
-    app = guard(translation_app(gated, queue=3), "127.0.0.1", None, (), 2**20)
+    app = guard(translation_app(gated, server=Server(queue=3)), "127.0.0.1", None, (), 2**20)
     uploads = [_png((24 + i, 20), seed=i) for i in range(12)]
     answers: dict[int, httpx.Response] = {}
     pages = 0

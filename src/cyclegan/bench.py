@@ -32,6 +32,7 @@ from cyclegan import precision as precision_module
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.networks import CycleGANNetworks
 from cyclegan.precision import pick_device
+from cyclegan.settings import Bench, Hardware
 from cyclegan.step import CycleGANStep
 
 
@@ -74,90 +75,97 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_bench(
-    size: int = 256,
-    net_g: str = "resnet_9blocks",
-    batch_size: int = 1,
-    precision: str = "auto",
-    device: str = "auto",
-    steps: int = 3,
-    warmup: int = 1,
-    infer_sizes: tuple[int, ...] | None = None,
-    baseline: bool = True,
-    compile_infer: bool = False,
-) -> dict:
+def run_bench(bench: Bench | None = None, hardware: Hardware | None = None) -> dict:
     """Measure and return the numbers ``cyclegan bench`` prints."""
-    dev = pick_device(device)
-    prec = precision_module.resolve(precision, dev)
-    network = NetworkConfig(net_g=net_g)
-    cfg = TrainConfig(network=network, batch_size=batch_size)
+    bench, hardware = bench or Bench(), hardware or Hardware()
+    dev = pick_device(hardware.device)
+    prec = precision_module.resolve(hardware.precision, dev)
+    network = NetworkConfig(net_g=bench.net_g)
     torch.manual_seed(0)
     nets = CycleGANNetworks(network)
     nets.init_weights(network)
     nets.to(dev).train()
-    base_nets = copy.deepcopy(nets)
-    real_a = torch.rand(batch_size, 3, size, size, device=dev) * 2 - 1
-    real_b = torch.rand(batch_size, 3, size, size, device=dev) * 2 - 1
-
-    fast = CycleGANStep(nets, cfg, prec, fused=True)
-    flops = FlopCounterMode(display=False)
-    with flops:
-        fast(real_a, real_b)
-    step_flops = flops.get_total_flops()
-
     result = {
-        "size": size,
-        "net_g": net_g,
-        "batch_size": batch_size,
+        "size": bench.size,
+        "net_g": bench.net_g,
+        "batch_size": bench.batch_size,
         "precision": prec,
         "device": str(dev),
         "machine": describe_machine(dev),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
-        "train_step_flops": step_flops,
     }
-    result["train_step_s"] = _time(lambda: fast(real_a, real_b), dev, steps, warmup)
-    if baseline:
-        base = CycleGANStep(base_nets, cfg, "fp32", fused=False)
-        result["baseline_train_step_s"] = _time(lambda: base(real_a, real_b), dev, steps, warmup)
-        result["train_speedup"] = result["baseline_train_step_s"] / result["train_step_s"]
-    result["images_per_s"] = batch_size / result["train_step_s"]
-    result["train_tflops"] = step_flops / result["train_step_s"] / 1e12
-
+    result.update(_time_training(nets, bench, prec, dev))
     gen = nets.g_ab.eval()
-    for px in infer_sizes or (size,):
-        x = torch.rand(1, 3, px, px, device=dev) * 2 - 1
-        suffix = "" if px == size else f"_{px}"
-
-        def infer(p=prec, x=x):
-            with torch.inference_mode(), precision_module.autocast(p, dev):
-                gen(x)
-
-        result[f"infer_s{suffix}"] = _time(infer, dev, steps, warmup)
-        if baseline:
-            result[f"baseline_infer_s{suffix}"] = _time(lambda: infer("fp32"), dev, steps, warmup)
-            result[f"infer_speedup{suffix}"] = (
-                result[f"baseline_infer_s{suffix}"] / result[f"infer_s{suffix}"]
-            )
-    if compile_infer:
-        # What `translate --compile` buys at the main size: the compile, then the speed.
-        compiled = torch.compile(gen)
-        x = torch.rand(1, 3, size, size, device=dev) * 2 - 1
-
-        def infer_compiled():
-            with torch.inference_mode(), precision_module.autocast(prec, dev):
-                compiled(x)
-
-        start = time.perf_counter()
-        infer_compiled()
-        _sync(dev)
-        result["compile_s"] = time.perf_counter() - start
-        result["infer_compiled_s"] = _time(infer_compiled, dev, steps, warmup)
+    result.update(_time_inference(gen, bench, prec, dev))
+    if bench.compile:
+        result.update(_time_compiled(gen, bench, prec, dev))
         result["compiled_speedup"] = result["infer_s"] / result["infer_compiled_s"]
     result["conv_peak_tflops"] = conv_peak_tflops(prec, dev)
     result["share_of_conv_peak"] = result["train_tflops"] / result["conv_peak_tflops"]
     result["peak_memory_mb"] = _peak_memory_mb(dev)
     return result
+
+
+def _time_training(nets: CycleGANNetworks, bench: Bench, prec: str, dev: torch.device) -> dict:
+    """The fused step at ``prec`` against the reference's fp32 sequence, on copies of
+    the same networks and the same images."""
+    cfg = TrainConfig(network=NetworkConfig(net_g=bench.net_g), batch_size=bench.batch_size)
+    base_nets = copy.deepcopy(nets)
+    shape = (bench.batch_size, 3, bench.size, bench.size)
+    real_a = torch.rand(shape, device=dev) * 2 - 1
+    real_b = torch.rand(shape, device=dev) * 2 - 1
+    fast = CycleGANStep(nets, cfg, prec, fused=True)
+    flops = FlopCounterMode(display=False)
+    with flops:
+        fast(real_a, real_b)
+    out = {"train_step_flops": flops.get_total_flops()}
+    out["train_step_s"] = _time(lambda: fast(real_a, real_b), dev, bench.steps, bench.warmup)
+    if bench.baseline:
+        base = CycleGANStep(base_nets, cfg, "fp32", fused=False)
+        out["baseline_train_step_s"] = _time(
+            lambda: base(real_a, real_b), dev, bench.steps, bench.warmup
+        )
+        out["train_speedup"] = out["baseline_train_step_s"] / out["train_step_s"]
+    out["images_per_s"] = bench.batch_size / out["train_step_s"]
+    out["train_tflops"] = out["train_step_flops"] / out["train_step_s"] / 1e12
+    return out
+
+
+def _time_inference(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.device) -> dict:
+    out = {}
+    for px in bench.infer_sizes or (bench.size,):
+        x = torch.rand(1, 3, px, px, device=dev) * 2 - 1
+        suffix = "" if px == bench.size else f"_{px}"
+
+        def infer(p=prec, x=x):
+            with torch.inference_mode(), precision_module.autocast(p, dev):
+                gen(x)
+
+        out[f"infer_s{suffix}"] = _time(infer, dev, bench.steps, bench.warmup)
+        if bench.baseline:
+            base = _time(lambda: infer("fp32"), dev, bench.steps, bench.warmup)
+            out[f"baseline_infer_s{suffix}"] = base
+            out[f"infer_speedup{suffix}"] = base / out[f"infer_s{suffix}"]
+    return out
+
+
+def _time_compiled(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.device) -> dict:
+    """What ``translate --compile`` buys at the main size: the compile, then the speed."""
+    compiled = torch.compile(gen)
+    x = torch.rand(1, 3, bench.size, bench.size, device=dev) * 2 - 1
+
+    def infer_compiled():
+        with torch.inference_mode(), precision_module.autocast(prec, dev):
+            compiled(x)
+
+    start = time.perf_counter()
+    infer_compiled()
+    _sync(dev)
+    return {
+        "compile_s": time.perf_counter() - start,
+        "infer_compiled_s": _time(infer_compiled, dev, bench.steps, bench.warmup),
+    }
 
 
 def describe_machine(device: torch.device) -> str:

@@ -23,8 +23,9 @@ from typing import Any
 from cyclegan.checkpoint import is_run_folder
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
-from cyclegan.options import build_parser, config_from_args, reference_network
+from cyclegan.options import build_parser, config_from_args, from_args, reference_network
 from cyclegan.progress import TaskProgress, TrainingProgress
+from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Server, Tiling
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -63,7 +64,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_translate(args: argparse.Namespace) -> int:
     from cyclegan.translate import check_no_overlap, collect_inputs, load_translator
 
-    translator = load_translator(args.model, reference_network(args), args.device, args.precision)
+    hardware = from_args(Hardware, args)
+    output, tiling = from_args(ImageOutput, args), from_args(Tiling, args)
+    translator = load_translator(args.model, reference_network(args), **vars(hardware))
     if args.compile:
         translator.compile()
     files, root = collect_inputs(args.input)
@@ -82,18 +85,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         bar(f"translating {args.direction}", finished, len(files))
 
     written = translator.translate_files(
-        files,
-        args.output,
-        args.direction,
-        root,
-        args.format,
-        args.batch_size,
-        args.max_pixels,
-        on_done=done,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        stats_size=args.tile_stats_size,
-        bit_depth=args.bit_depth,
+        files, args.output, args.direction, root, output, tiling, on_done=done
     )
     bar.close()
     print(f"translated {len(written)} image(s) {args.direction} into {args.output}")
@@ -137,32 +129,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from cyclegan.translate import load_translator
     from cyclegan.webguard import exposure_warning, server_url
 
-    translator = load_translator(args.model, reference_network(args), args.device, args.precision)
-    app = create_app(translator, tile=args.tile, max_pixels=args.max_pixels, queue=args.queue)
-    warning = exposure_warning(args.host, args.token)
+    server = from_args(Server, args)
+    hardware = from_args(Hardware, args)
+    translator = load_translator(args.model, reference_network(args), **vars(hardware))
+    app = create_app(translator, from_args(Tiling, args), server)
+    warning = exposure_warning(server.host, args.token)
     if warning:
         print(warning, file=sys.stderr)
-    url = server_url(args.host, args.port, args.token)
+    url = server_url(server.host, server.port, args.token)
     print(f"open {url} ({translator.source}); Ctrl-C to stop")
-    serve(app, args.host, args.port, args.token, tuple(args.allowed_host))
+    serve(app, server.host, server.port, args.token, tuple(args.allowed_host))
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from cyclegan.bench import format_report, main_json, run_bench
 
-    result = run_bench(
-        args.size,
-        args.net_g,
-        args.batch_size,
-        args.precision,
-        args.device,
-        args.steps,
-        args.warmup,
-        tuple(args.infer_sizes or ()) or None,
-        baseline=not args.no_baseline,
-        compile_infer=args.compile,
-    )
+    result = run_bench(from_args(Bench, args), from_args(Hardware, args))
     print(main_json(result) if args.json else format_report(result))
     return 0
 
@@ -171,14 +154,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cyclegan import evaluate as ev
 
     bar = TaskProgress(args.quiet)
+    hardware, how = from_args(Hardware, args), from_args(Evaluation, args)
     if args.fake or args.real:
         if not (args.fake and args.real) or args.model:
             raise CycleGANError("compare folders with both --fake DIR and --real DIR (no --model)")
         report = ev.compare_folders(
             args.fake,
             args.real,
-            "cpu" if args.device == "auto" else args.device,
-            args.cache,
+            "cpu" if hardware.device == "auto" else hardware.device,
+            how.cache,
             progress=bar,
         )
         text = ev.format_report(report)
@@ -186,15 +170,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not (args.model and args.data):
             raise CycleGANError("evaluate needs --model and --data (or --fake and --real)")
         opts = {
-            "split": args.split,
+            "split": how.split,
             "direction": args.direction,
-            "device": args.device,
-            "precision": args.precision,
-            "cache_dir": args.cache,
+            **vars(hardware),
+            "cache_dir": how.cache,
             "progress": bar,
         }
-        if args.checkpoints == "all":
-            report = ev.evaluate_checkpoints(Path(args.model), args.data, args.metric, **opts)
+        if how.checkpoints == "all":
+            report = ev.evaluate_checkpoints(Path(args.model), args.data, how.metric, **opts)
             best = report["best"]
             text = "\n".join(
                 [
@@ -231,17 +214,16 @@ def _cmd_results(args: argparse.Namespace) -> int:
     from cyclegan.translate import load_translator
 
     folders = find_domains(args.data)
+    split = from_args(Evaluation, args).split
     pair = (
-        (folders.test_a, folders.test_b)
-        if args.split == "test"
-        else (folders.train_a, folders.train_b)
+        (folders.test_a, folders.test_b) if split == "test" else (folders.train_a, folders.train_b)
     )
     if pair == (None, None):
         raise CycleGANError(
             f"{args.data}: no test folders (looked for testA/ and testB/, or test_a/ and "
             "test_b/); use --split train to show the training images"
         )
-    translator = load_translator(args.model, device=args.device, precision=args.precision)
+    translator = load_translator(args.model, **vars(from_args(Hardware, args)))
     bar = TaskProgress(args.quiet)
     page = results_page(translator, *pair, args.out, progress=bar)
     bar.close()
@@ -256,9 +238,10 @@ def _cmd_curate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from cyclegan.demo import run_demo
+    from cyclegan.demo import Demo, run_demo
 
-    run_demo(args.out, steps=args.steps, minutes=args.minutes, seed=args.seed, log=print)
+    demo = from_args(Demo, args)
+    run_demo(demo.out, steps=demo.steps, minutes=demo.minutes, seed=demo.seed, log=print)
     return 0
 
 

@@ -36,6 +36,9 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+REQUIRED = dataclasses.MISSING  # an option with no default: the command line requires it
+
+
 def option(
     default: Any,
     help: str,
@@ -43,11 +46,20 @@ def option(
     choices: tuple | None = None,
     ref: str | None = None,
     aliases: tuple[str, ...] = (),
+    kind: Any = None,
+    metavar: str | None = None,
 ):
-    """A dataclass field with the metadata the CLI and the validation read."""
-    return field(
-        default=default, metadata={"help": help, "choices": choices, "ref": ref, "aliases": aliases}
-    )
+    """A dataclass field with the metadata the CLI and the validation read. ``kind``
+    converts command-line text where the default's type cannot tell (None, Path)."""
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "ref": ref,
+        "aliases": aliases,
+        "kind": kind,
+        "metavar": metavar,
+    }
+    return field(default=default, metadata=metadata)
 
 
 def _validate(obj: Any) -> None:
@@ -59,6 +71,8 @@ def _validate(obj: Any) -> None:
             raise ConfigError(
                 f"option {f.name!r} is {value!r}; allowed: {', '.join(map(str, choices))}"
             )
+        if value is None and f.default is None:
+            continue
         if isinstance(f.default, bool) and not isinstance(value, bool):
             raise ConfigError(f"option {f.name!r} must be true or false, got {value!r}")
         if isinstance(f.default, int | float) and not isinstance(f.default, bool):

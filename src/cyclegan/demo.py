@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.config import NetworkConfig, TrainConfig, option
 from cyclegan.errors import ConfigError
 from cyclegan.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.networks import CycleGANNetworks
@@ -129,6 +130,26 @@ def _identity_score(data: Path) -> dict[str, float]:
 # and identity loss, 1,000 steps gave 28.5/14.9.
 DEMO_STEPS = 1000
 DEMO_MINUTES = 15.0  # a cap for slow or busy machines; the demo says when it stopped early
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The options of ``cyclegan demo`` (``run_demo`` takes them as arguments)."""
+
+    out: Path = option(Path("demo_run"), "a new folder for it")
+    steps: int = option(
+        DEMO_STEPS,
+        "training steps; the default learned the translation on every seed and both CPU "
+        "kinds tried (docs/benchmarks.md)",
+    )
+    minutes: float = option(
+        float(DEMO_MINUTES),
+        "stop training after this long even if the steps are not done (a busy or slow "
+        "machine); the demo then says so",
+    )
+    seed: int = option(0, "seed of the scenes and the training")
+
+
 N_TRAIN = 100  # scenes per domain: an epoch is 100 steps, so the decay is smooth
 LEARNED_MAE = 15.0  # both directions at most this: shapes and colours come out right
 

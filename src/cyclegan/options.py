@@ -1,12 +1,16 @@
-"""The ``cyclegan`` command line: every subcommand's options, in one parser.
+"""The ``cyclegan`` command line: every subcommand's options, generated from data.
 
-Training options are generated from the fields of ``TrainConfig`` and
-``NetworkConfig`` here and nowhere else. Each is spelled in kebab case
-(``--n-epochs-decay``, ``--net-g``) and also accepts the reference's spelling
-(``--n_epochs_decay``, ``--netG``, ``--no_flip``), so its users' commands carry
-over. Options not given stay out of the parsed namespace (``SUPPRESS``), so the
-dataclasses' defaults are the only defaults and a resumed run can tell which
-options the user really passed.
+Options come from dataclass fields and their metadata (help, choices, the
+reference's spelling): ``train``'s from ``TrainConfig`` and ``NetworkConfig``, the
+other commands' from ``settings.py`` (``Hardware``, ``Tiling``, ``ImageOutput``,
+``Server``, ``Bench``, ``Evaluation``) and ``demo.Demo``, each group a section of
+the command's help. Each option is spelled in kebab case (``--n-epochs-decay``,
+``--net-g``) and also accepts the reference's spelling (``--n_epochs_decay``,
+``--netG``, ``--no_flip``), so its users' commands carry over. Options not given
+stay out of the parsed namespace (``SUPPRESS``), so the dataclasses' defaults are
+the only defaults and a resumed run can tell which options the user really
+passed; ``from_args`` builds a dataclass from what was given. What is left
+written by hand is what belongs to one command alone (its inputs and outputs).
 """
 
 from __future__ import annotations
@@ -16,11 +20,18 @@ import dataclasses
 import os
 from pathlib import Path
 
-from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, NetworkConfig, TrainConfig
-from cyclegan.demo import DEMO_MINUTES, DEMO_STEPS
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.demo import Demo
+from cyclegan.settings import (
+    MODEL_HELP,
+    Bench,
+    Evaluation,
+    Hardware,
+    ImageOutput,
+    Server,
+    Tiling,
+)
 
-DEVICE_HELP = "where the networks run; auto: a CUDA GPU when there is one, else the CPU"
-PRECISION_HELP = "arithmetic; auto: bf16 where the hardware has it natively, else fp32"
 _NETWORK_FIELDS = {f.name for f in dataclasses.fields(NetworkConfig)}
 # Architecture options a reference .pth needs when translating with it.
 TRANSLATE_NETWORK_FIELDS = ("net_g", "ngf", "norm", "input_nc", "output_nc", "dropout")
@@ -59,14 +70,17 @@ def _add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None
         names.append("--" + ref)
     if ref and _kebab(ref) not in names:
         names.append(_kebab(ref))
+    many = str(f.type).startswith("tuple")  # several values: --infer-sizes 256 512
     parser.add_argument(
         *names,
         dest=f.name,
-        type=type(default),
+        type=f.metadata.get("kind") or type(default),
         choices=choices,
         default=argparse.SUPPRESS,
+        required=f.default is dataclasses.MISSING,
+        nargs="+" if many else None,
         help=help_text,
-        metavar=f.name.upper() if choices is None else None,
+        metavar=f.metadata.get("metavar") or (f.name.upper() if choices is None else None),
     )
 
 
@@ -157,10 +171,28 @@ def add_access_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_device_precision(parser: argparse.ArgumentParser) -> None:
-    """Where the networks run and in which arithmetic (every command that runs them)."""
-    parser.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+def add_options(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    title: str | None = None,
+    only: tuple[str, ...] | None = None,
+) -> None:
+    """One option per field of the dataclass ``cls`` (in a help group ``title``)."""
+    group = parser.add_argument_group(title) if title else parser
+    for f in dataclasses.fields(cls):
+        if only is None or f.name in only:
+            _add_field(group, f)
+
+
+def from_args(cls: type, args: argparse.Namespace):
+    """The ``cls`` the parsed options describe; options not given keep its defaults."""
+    return cls(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    )
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
@@ -222,11 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="translate an image or a folder of images",
         description="Translate images with a trained model, at their own size.",
     )
-    tr.add_argument(
-        "--model",
-        required=True,
-        help="run folder, checkpoint folder, or reference generator .pth file",
-    )
+    _add_model(tr)
     _add_direction(tr)
     add_quiet(tr)
     tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
@@ -237,48 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="let --output be inside --input (or the same folder); an input file is still "
         "never overwritten",
     )
-    tr.add_argument(
-        "--format",
-        default=None,
-        choices=("png", "jpg", "webp", "bmp", "tiff"),
-        help="output format (default: the input's)",
-    )
-    tr.add_argument("--batch-size", type=int, default=1, help="images of equal size per batch")
-    tr.add_argument(
-        "--bit-depth",
-        type=int,
-        default=8,
-        choices=(8, 16),
-        help="16: write 16-bit files (--format tiff, or png for grayscale) (default: 8)",
-    )
-    tr.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        help="translate images larger than this many pixels on a side in blended tiles "
-        "of this size, to bound memory (e.g. 512; default: whole images)",
-    )
-    tr.add_argument(
-        "--tile-overlap",
-        type=int,
-        default=None,
-        help="pixels that neighbouring tiles share and cross-fade over "
-        "(default: an eighth of --tile)",
-    )
-    tr.add_argument(
-        "--tile-stats-size",
-        type=int,
-        default=1024,
-        help="with --tile: instance-norm statistics come from the whole image scaled to "
-        "at most this many pixels on its longer side; 0: each tile's own (default: 1024)",
-    )
-    add_device_precision(tr)
-    tr.add_argument(
-        "--max-pixels",
-        type=int,
-        default=None,
-        help="refuse images larger than this (default: Pillow's bomb limit)",
-    )
+    add_options(tr, ImageOutput, "files written")
+    add_options(tr, Tiling, "tiling (large images)")
+    add_options(tr, Hardware, "hardware")
     tr.add_argument(
         "--compile",
         action="store_true",
@@ -294,9 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
         "Needs the export extra: pip install 'cyclegan[export]'.",
     )
-    ex.add_argument(
-        "--model", required=True, help="run folder, checkpoint folder or reference .pth file"
-    )
+    _add_model(ex)
     _add_direction(ex)
     add_quiet(ex)
     ex.add_argument("--output", required=True, type=Path, help="the .onnx file to write")
@@ -311,26 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a page (and a small HTTP API) that translates the images "
         "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
     )
-    sv.add_argument("--model", required=True, help="run folder, checkpoint folder or .pth file")
-    sv.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
-    sv.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
-    add_device_precision(sv)
-    sv.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        help="translate uploads larger than this many pixels on a side in tiles "
-        "(default: whole images)",
-    )
-    sv.add_argument(
-        "--max-pixels", type=int, default=40_000_000, help="refuse larger uploads (pixels)"
-    )
-    sv.add_argument(
-        "--queue",
-        type=int,
-        default=4,
-        help="translations that may wait behind the running one; more get 503 at once",
-    )
+    _add_model(sv)
+    add_options(sv, Server, "server")
+    add_options(sv, Tiling, "tiling (large uploads)")
+    add_options(sv, Hardware, "hardware")
     add_access_options(sv)
     _add_reference_architecture(sv)
 
@@ -340,26 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time the fast path against the plain float32 form "
         "of the same step, side by side in one run.",
     )
-    bench.add_argument("--size", type=int, default=256, help="image side in pixels")
-    bench.add_argument(
-        "--net-g",
-        "--netG",
-        dest="net_g",
-        default="resnet_9blocks",
-        choices=GENERATORS,
-        help="the generator to time",
-    )
-    bench.add_argument("--batch-size", type=int, default=1, help="images per training step")
-    add_device_precision(bench)
-    bench.add_argument("--steps", type=int, default=3, help="timed repetitions (median)")
-    bench.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
-    bench.add_argument(
-        "--infer-sizes", type=int, nargs="+", default=None, help="inference sizes (default: --size)"
-    )
-    bench.add_argument("--no-baseline", action="store_true", help="time the fast path only")
-    bench.add_argument(
-        "--compile", action="store_true", help="also time inference under torch.compile"
-    )
+    add_options(bench, Bench)
+    add_options(bench, Hardware, "hardware")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
     ev = sub.add_parser(
@@ -368,37 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a model on a dataset's test folders, or compare "
         "two folders of images (--fake, --real).",
     )
-    ev.add_argument("--model", help="run folder, checkpoint folder or reference .pth")
+    ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
     ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
     ev.add_argument("--real", type=Path, help="folder of real images (with --fake)")
-    ev.add_argument(
-        "--split",
-        choices=("test", "train"),
-        default="test",
-        help="which folders of --data to translate and compare: testA/testB or trainA/trainB",
-    )
     _add_direction(ev, both=True)
     add_quiet(ev)
-    ev.add_argument(
-        "--checkpoints",
-        choices=("latest", "all"),
-        default="latest",
-        help="all: evaluate every checkpoint of a run and name the best",
-    )
-    ev.add_argument(
-        "--metric",
-        default="fid",
-        choices=("fid", "kid", "cycle_l1", "paired_psnr", "paired_ssim"),
-        help="what --checkpoints all picks the best by",
-    )
-    add_device_precision(ev)
-    ev.add_argument(
-        "--cache",
-        type=Path,
-        default=Path.home() / ".cache" / "cyclegan" / "features",
-        help="where Inception features are kept (by content hash)",
-    )
+    add_options(ev, Evaluation)
+    add_options(ev, Hardware, "hardware")
     ev.add_argument("--out", type=Path, help="also write the JSON report here")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -416,16 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate a dataset's test folders both ways and write "
         "an HTML page: input | translation | reconstruction.",
     )
-    res.add_argument("--model", required=True, help="run folder, checkpoint folder or .pth")
+    _add_model(res)
     res.add_argument("--data", required=True, type=Path, help="dataset folder")
-    res.add_argument(
-        "--split",
-        choices=("test", "train"),
-        default="test",
-        help="which folders of --data to show: testA/testB or trainA/trainB",
-    )
+    add_options(res, Evaluation, only=("split",))
     res.add_argument("--out", required=True, type=Path, help="folder for the page")
-    add_device_precision(res)
+    add_options(res, Hardware, "hardware")
     add_quiet(res)
 
     from cyclegan.curate.cli import add_parser as add_curate_parser
@@ -440,22 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         "held-out scenes whose true translation is known and print how close it comes, next "
         "to an untrained model and the input unchanged. About 2 to 5 minutes on 2 CPU cores.",
     )
-    demo.add_argument("--out", type=Path, default=Path("demo_run"), help="a new folder for it")
-    demo.add_argument(
-        "--steps",
-        type=int,
-        default=DEMO_STEPS,
-        help="training steps; the default learned the translation on every seed and both CPU "
-        "kinds tried (docs/benchmarks.md)",
-    )
-    demo.add_argument(
-        "--minutes",
-        type=float,
-        default=DEMO_MINUTES,
-        help="stop training after this long even if the steps are not done (a busy or slow "
-        "machine); the demo then says so",
-    )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the scenes and the training")
+    add_options(demo, Demo)
     for p in all_parsers(parser):
         p.formatter_class = _HelpFormatter
     return parser

@@ -35,32 +35,29 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
+from cyclegan.settings import Server, Tiling
 from cyclegan.translate import Translator
 from cyclegan.webguard import guard
 
 MAX_UPLOAD_MB = 50
-MAX_PIXELS = 40_000_000
-QUEUE = 4  # translations that may wait behind the running one
 
 
 def create_app(
     translator: Translator,
-    tile: int | None = None,
+    tiling: Tiling | None = None,
+    server: Server | None = None,
     max_upload_mb: float = MAX_UPLOAD_MB,
-    max_pixels: int = MAX_PIXELS,
-    queue: int = QUEUE,
 ) -> FastAPI:
     """The app; ``serve`` puts it behind ``webguard`` (hosts, origins, token, body size).
     Translations run one at a time in a worker thread, so the page and the API stay
-    answerable meanwhile; ``queue`` more may wait, and the one after that is answered
-    503 at once, with Retry-After."""
-    if max_pixels < 1 or queue < 0 or not max_upload_mb > 0:
-        raise ConfigError(
-            f"serve: max_pixels ({max_pixels}) and max_upload_mb ({max_upload_mb}) must be "
-            f"positive, queue ({queue}) 0 or more"
-        )
+    answerable meanwhile; ``server.queue`` more may wait, and the one after that is
+    answered 503 at once, with Retry-After."""
+    tiling, server = tiling or Tiling(), server or Server()
+    tile, max_pixels, queue = tiling.tile, server.max_pixels, server.queue
+    if not max_upload_mb > 0:
+        raise ConfigError(f"serve: max_upload_mb ({max_upload_mb}) must be positive")
     if tile is not None:  # now, not as a 5xx on every large upload
-        translator.check_tiling(tile)
+        translator.check_tiling(tile, tiling.tile_overlap, tiling.tile_stats_size)
     app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.max_body = int(max_upload_mb * 2**20)  # what serve() lets webguard enforce
     page = resources.files("cyclegan").joinpath("serve_page.html").read_text()
@@ -90,7 +87,7 @@ def create_app(
         x = array_to_tensor(pixels)[None]
         with lock:
             start = time.perf_counter()
-            y = translator.translate_tensor(x, direction, tile=tile)
+            y = translator.translate_tensor(x, direction, **tiling.arguments)
             seconds = time.perf_counter() - start
         png = io.BytesIO()
         array_to_pil(tensor_to_array(y[0])).save(png, format="PNG")

@@ -44,6 +44,7 @@ from cyclegan.networks import build_generator
 from cyclegan.precision import autocast, pick_device
 from cyclegan.precision import resolve as resolve_precision
 from cyclegan.reference import load_into, read_state_dict
+from cyclegan.settings import ImageOutput, Tiling
 from cyclegan.tiling import check_tiling, downscale, translate_in_tiles, with_image_statistics
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -222,28 +223,20 @@ class Translator:
         output_dir: Path,
         direction: str,
         root: Path | None = None,
-        out_format: str | None = None,
-        batch_size: int = 1,
-        max_pixels: int | None = None,
+        output: ImageOutput | None = None,
+        tiling: Tiling | None = None,
         on_done: Callable[[Path, Path | None, str | None], None] | None = None,
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-        stats_size: int = 1024,
-        bit_depth: int = 8,
     ) -> list[Path]:
         """Translate files into ``output_dir``, keeping their names (and sub-folders below
-        ``root``); ``out_format`` changes the extension. Images of equal size are
-        translated ``batch_size`` at a time; ``tile`` splits large ones into tiles;
-        ``bit_depth=16`` writes 16-bit files (TIFF, or PNG for grayscale).
+        ``root``); ``output`` says in which format, bit depth and batches (images of equal
+        size share one), ``tiling`` how large images are split.
 
         A file that cannot be read is reported through ``on_done(src, None, reason)``
         and skipped; the others are still translated. Returns the written paths.
         """
-        if batch_size < 1:
-            raise ConfigError(f"option 'batch_size' is {batch_size}; give 1 or more images")
-        if max_pixels is not None and max_pixels < 1:
-            raise ConfigError(f"option 'max_pixels' is {max_pixels}; give a positive limit")
+        output, tiling = output or ImageOutput(), tiling or Tiling()
         in_nc, out_nc = self.channels(direction)
+        out_format, bit_depth = output.format, output.bit_depth
         originals = {Path(p).resolve() for p in inputs}
         for src in inputs:  # before any work: every output can hold the bit depth, and
             dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
@@ -254,11 +247,11 @@ class Translator:
                     "--output folder or --format"
                 )
         written = []
-        for chunk in _chunks(inputs, batch_size):
+        for chunk in _chunks(inputs, output.batch_size):
             loaded = []
             for src in chunk:
                 try:
-                    loaded.append((src, load_image(src, in_nc, max_pixels)))
+                    loaded.append((src, load_image(src, in_nc, output.max_pixels)))
                 except DataError as exc:
                     if on_done:
                         on_done(src, None, str(exc))
@@ -267,7 +260,7 @@ class Translator:
                 by_size.setdefault(arr.shape, []).append((src, arr))
             for group in by_size.values():
                 batch = torch.stack([array_to_tensor(arr) for _, arr in group])
-                out = self.translate_tensor(batch, direction, tile, tile_overlap, stats_size)
+                out = self.translate_tensor(batch, direction, **tiling.arguments)
                 for (src, _), img in zip(group, out, strict=True):
                     dst = _destination(src, output_dir, root, out_format)
                     save_image(tensor_to_array(img), dst, bit_depth=bit_depth)

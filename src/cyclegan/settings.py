@@ -1,0 +1,173 @@
+"""The options of the commands that use a trained model, as data.
+
+Small frozen dataclasses, each one concern, shared by the commands and the Python
+API: ``Hardware`` (where and in which arithmetic the networks run), ``Tiling``
+(large images in blended tiles), ``ImageOutput`` (what ``translate`` writes),
+``Server`` (``serve``), ``Bench`` (``bench``) and ``Evaluation`` (``evaluate``);
+the demo's are ``demo.Demo``. Each field
+carries its help text and, where the default's type cannot tell, the type of its
+command-line text; ``options.py`` generates every command's options from these
+fields, as it does ``train``'s from ``TrainConfig``. Values are checked when built,
+so the command line and the Python API refuse the same mistakes with the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, REQUIRED, option
+from cyclegan.errors import ConfigError
+
+DEVICE_HELP = "where the networks run; auto: a CUDA GPU when there is one, else the CPU"
+PRECISION_HELP = "arithmetic; auto: bf16 where the hardware has it natively, else fp32"
+MODEL_HELP = "run folder, checkpoint folder, or reference generator .pth file"
+IMAGE_FORMATS = ("png", "jpg", "webp", "bmp", "tiff")
+
+
+def _at_least(obj, name: str, low: int, what: str) -> None:
+    value = getattr(obj, name)
+    if value is not None and value < low:
+        raise ConfigError(f"option {name!r} is {value}; {what}")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Where the networks run and in which arithmetic."""
+
+    device: str = option("auto", DEVICE_HELP, choices=DEVICES)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Images larger than ``tile`` pixels on a side go through in blended tiles, with
+    instance-norm statistics of the whole image (``tiling.py``)."""
+
+    tile: int | None = option(
+        None,
+        "translate images larger than this many pixels on a side in blended tiles "
+        "of this size, to bound memory (e.g. 512; default: whole images)",
+        kind=int,
+    )
+    tile_overlap: int | None = option(
+        None,
+        "pixels that neighbouring tiles share and cross-fade over (default: an eighth of --tile)",
+        kind=int,
+    )
+    tile_stats_size: int = option(
+        1024,
+        "with --tile: instance-norm statistics come from the whole image scaled to "
+        "at most this many pixels on its longer side; 0: each tile's own",
+    )
+
+    @property
+    def arguments(self) -> dict:
+        """As ``Translator.translate`` and ``translate_tensor`` take them."""
+        return {
+            "tile": self.tile,
+            "tile_overlap": self.tile_overlap,
+            "stats_size": self.tile_stats_size,
+        }
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """How ``translate`` reads and writes files."""
+
+    format: str | None = option(
+        None, "output format (default: the input's)", choices=IMAGE_FORMATS, kind=str
+    )
+    batch_size: int = option(1, "images of equal size per batch")
+    bit_depth: int = option(
+        8,
+        "16: write 16-bit files (--format tiff, or png for grayscale)",
+        choices=(8, 16),
+    )
+    max_pixels: int | None = option(
+        None, "refuse images larger than this (default: Pillow's bomb limit)", kind=int
+    )
+
+    def __post_init__(self) -> None:
+        _at_least(self, "batch_size", 1, "give 1 or more images")
+        _at_least(self, "max_pixels", 1, "give a positive limit")
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where ``serve`` listens and what it accepts."""
+
+    host: str = option("127.0.0.1", "0.0.0.0 to be reachable from others")
+    port: int = option(8000, "TCP port to listen on")
+    max_pixels: int = option(40_000_000, "refuse larger uploads (pixels)")
+    queue: int = option(
+        4, "translations that may wait behind the running one; more get 503 at once"
+    )
+
+    def __post_init__(self) -> None:
+        _at_least(self, "port", 0, "give a TCP port from 0 to 65535")
+        if self.port > 65535:
+            raise ConfigError(f"option 'port' is {self.port}; give a TCP port from 0 to 65535")
+        _at_least(self, "max_pixels", 1, "give a positive limit")
+        _at_least(self, "queue", 0, "give 0 or more waiting translations")
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What ``bench`` times."""
+
+    size: int = option(256, "image side in pixels")
+    net_g: str = option("resnet_9blocks", "the generator to time", choices=GENERATORS, ref="netG")
+    batch_size: int = option(1, "images per training step")
+    steps: int = option(3, "timed repetitions (median)")
+    warmup: int = option(1, "untimed repetitions first")
+    infer_sizes: tuple[int, ...] | None = option(
+        None, "inference sizes (default: --size)", kind=int, metavar="SIZE"
+    )
+    baseline: bool = option(True, "also time the plain fp32 eager form (--no-baseline: skip)")
+    compile: bool = option(False, "also time inference under torch.compile")
+
+    def __post_init__(self) -> None:
+        for name in ("size", "batch_size", "steps"):
+            _at_least(self, name, 1, "give 1 or more")
+        _at_least(self, "warmup", 0, "give 0 or more")
+        for size in self.infer_sizes or ():
+            if size < 1:
+                raise ConfigError(f"option 'infer_sizes' holds {size}; give sizes of 1 or more")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate`` compares and how it picks the best checkpoint."""
+
+    split: str = option(
+        "test",
+        "which folders of --data to translate and compare: testA/testB or trainA/trainB",
+        choices=("test", "train"),
+    )
+    checkpoints: str = option(
+        "latest",
+        "all: evaluate every checkpoint of a run and name the best",
+        choices=("latest", "all"),
+    )
+    metric: str = option(
+        "fid",
+        "what --checkpoints all picks the best by",
+        choices=("fid", "kid", "cycle_l1", "paired_psnr", "paired_ssim"),
+    )
+    cache: Path = option(
+        Path.home() / ".cache" / "cyclegan" / "features",
+        "where Inception features are kept (by content hash)",
+    )
+
+
+__all__ = [
+    "REQUIRED",
+    "Bench",
+    "Evaluation",
+    "Hardware",
+    "ImageOutput",
+    "MODEL_HELP",
+    "Server",
+    "Tiling",
+]
