@@ -48,22 +48,12 @@ def export(
     if accept_suggestions is not None:
         # Images nobody labeled (and none waiting for review) take a confident suggestion.
         waiting = set(project.review_queue())
-        with project.connect() as db:
-            for r in db.execute("SELECT image_id, choice, confidence FROM suggestions"):
-                i = r["image_id"]
-                if i not in final and i not in waiting and r["confidence"] >= accept_suggestions:
-                    final[i] = r["choice"]
-                    suggested.add(i)
-    with project.connect() as db:
-        images = {
-            r["id"]: dict(r)
-            for r in db.execute("SELECT id, path, sha256, status, reason, duplicate_of FROM images")
-        }
-        labels = defaultdict(list)
-        for r in db.execute("SELECT image_id, labeler, choice, created_at FROM labels ORDER BY id"):
-            labels[r["image_id"]].append(
-                {"labeler": r["labeler"], "choice": r["choice"], "time": r["created_at"]}
-            )
+        for i, (choice, confidence) in project.suggestions().items():
+            if i not in final and i not in waiting and confidence >= accept_suggestions:
+                final[i] = choice
+                suggested.add(i)
+    images = project.image_rows()
+    labels = project.all_labels()
 
     rng = random.Random(seed)
     placed: dict[int, str] = {}
@@ -92,7 +82,7 @@ def export(
             "id": i,
             "source": images[i]["path"],
             "sha256": images[i]["sha256"],
-            "labels": labels[i],
+            "labels": labels.get(i, []),
             "final": final.get(i),
             "final_from": "suggestion" if i in suggested else "people" if i in final else None,
             "exported_to": placed.get(i),

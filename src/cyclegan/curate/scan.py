@@ -76,17 +76,7 @@ def scan(
     thumbs.mkdir(parents=True, exist_ok=True)
     result = ScanResult()
 
-    with project.connect() as db:
-        by_sha = {
-            r["sha256"]: r["id"]
-            for r in db.execute("SELECT id, sha256 FROM images WHERE status = 'ok'")
-        }
-        kept = [
-            (r["id"], int(r["phash"], 16))
-            for r in db.execute(
-                "SELECT id, phash FROM images WHERE status = 'ok' AND phash IS NOT NULL"
-            )
-        ]
+    by_sha, kept = project.usable_hashes()
     kept_ids = [i for i, _ in kept]
     kept_hashes = np.array([h for _, h in kept], dtype=np.uint64)
 
@@ -112,8 +102,7 @@ def scan(
                 )
         except DataError as exc:
             record.update(status="rejected", reason=str(exc).removeprefix(f"{path}: "))
-            with project.connect() as db:
-                project.add_image(db, record)
+            project.add_image(record)
             result.rejected += 1
             result.added += 1
             if progress:
@@ -140,8 +129,7 @@ def scan(
         else:
             record["status"] = "ok"
             result.ok += 1
-        with project.connect() as db:
-            image_id = project.add_image(db, record)
+        image_id = project.add_image(record)
         if record["status"] == "ok":
             by_sha[record["sha256"]] = image_id
             kept_ids.append(image_id)

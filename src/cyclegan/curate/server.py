@@ -142,13 +142,7 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
                 else "nothing left to label"
             )
             return {"done": True, "message": message}
-        suggestion = None
-        with project.connect() as db:
-            row = db.execute(
-                "SELECT choice, confidence FROM suggestions WHERE image_id = ?", (image_id,)
-            ).fetchone()
-            if row:
-                suggestion = {"choice": row["choice"], "confidence": row["confidence"]}
+        suggestion = project.suggestion(image_id)
         return {"done": False, "image_id": image_id, "suggestion": suggestion}
 
     @app.post("/api/label")

@@ -30,36 +30,15 @@ def compute_features(project: Project, batch_size: int = 32) -> int:
     from cyclegan.imageio import load_image, to_uint8
     from cyclegan.inception import InceptionFeatures
 
-    with project.connect() as db:
-        ids = [
-            r["id"]
-            for r in db.execute(
-                "SELECT id FROM images WHERE status = 'ok' AND features IS NULL ORDER BY id"
-            )
-        ]
+    ids = project.ids_without_features()
     if not ids:
         return 0
     extractor = InceptionFeatures("cpu", batch_size=batch_size)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
         images = [to_uint8(load_image(project.cache / "views" / f"{i}.jpg", 3)) for i in chunk]
-        feats = extractor(images).astype(np.float32)
-        with project.connect() as db:
-            db.executemany(
-                "UPDATE images SET features = ? WHERE id = ?",
-                [(f.tobytes(), i) for f, i in zip(feats, chunk, strict=True)],
-            )
+        project.set_features(chunk, extractor(images))
     return len(ids)
-
-
-def _features(project: Project) -> dict[int, np.ndarray]:
-    with project.connect() as db:
-        return {
-            r["id"]: np.frombuffer(r["features"], dtype=np.float32)
-            for r in db.execute(
-                "SELECT id, features FROM images WHERE status = 'ok' AND features IS NOT NULL"
-            )
-        }
 
 
 def fit_and_predict(features: dict[int, np.ndarray], labels: dict[int, str], seed: int = 0):
@@ -99,13 +78,8 @@ def fit_and_predict(features: dict[int, np.ndarray], labels: dict[int, str], see
 
 def suggest(project: Project) -> dict:
     computed = compute_features(project)
-    accuracy, predictions = fit_and_predict(_features(project), project.final_labels())
-    with project.connect() as db:
-        db.execute("DELETE FROM suggestions")
-        db.executemany(
-            "INSERT INTO suggestions VALUES (?, ?, ?)",
-            [(i, c, p) for i, (c, p) in predictions.items()],
-        )
+    accuracy, predictions = fit_and_predict(project.features(), project.final_labels())
+    project.replace_suggestions(predictions)
     confident = sum(p >= 0.95 for _, p in predictions.values())
     return {
         "features_computed": computed,
