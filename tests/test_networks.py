@@ -115,3 +115,16 @@ def test_generator_keeps_size_at_its_multiple(net_g, size):
     with torch.no_grad():
         out = build_generator(cfg, 3, 1).eval()(torch.zeros(1, 3, size, size))
     assert out.shape == (1, 1, size, size)
+
+
+def test_padding_to_multiple_is_the_least_that_fits():
+    """The one padding rule translate and export share: the smallest bottom/right pad
+    that makes a side a multiple, and at least ``minimum``."""
+    from cyclegan.networks import padding_to_multiple
+
+    for multiple in (1, 4, 128):
+        for minimum in (0, 8, 300):
+            for side in (1, 3, 4, 127, 128, 129, 301):
+                pad, _ = padding_to_multiple(side, side, multiple, minimum)
+                fits = [p for p in range(0, 1000) if (side + p) % multiple == 0]
+                assert pad == min(p for p in fits if side + p >= minimum), (side, multiple, minimum)

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclegan import networks
 from cyclegan.errors import ConfigError
 
-GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")
+GENERATORS = tuple(networks.GENERATORS)
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -120,10 +121,9 @@ class NetworkConfig:
 
     @property
     def size_multiple(self) -> int:
-        """Input sides must be a multiple of this for the generator to return the same size."""
-        return {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_128": 128, "unet_256": 256}[
-            self.net_g
-        ]
+        """Input sides must be a multiple of this for the generator to return the same size
+        (an architecture fact: ``networks.GENERATORS`` holds it)."""
+        return networks.size_multiple(self.net_g)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from torch import nn
 
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import ConfigError, CycleGANError
+from cyclegan.networks import padding_to_multiple
 from cyclegan.translate import load_translator
 
 # Both run float32 convolutions, in other orders: they agree to about 1e-5 on [-1, 1].
@@ -45,8 +46,8 @@ class AnySizeGenerator(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
-        pad_h = (self.multiple - h % self.multiple) % self.multiple
-        pad_w = (self.multiple - w % self.multiple) % self.multiple
+        # Reflection is always possible here: the graph refuses sides below minimum_side.
+        pad_h, pad_w = padding_to_multiple(h, w, self.multiple)
         padded = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
         return self.generator(padded)[..., :h, :w]
 

@@ -19,11 +19,15 @@ changing it would break loading the reference's checkpoints.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from cyclegan.config import NetworkConfig
+if TYPE_CHECKING:  # the configuration imports this module for its choice of generators
+    from cyclegan.config import NetworkConfig
 
 
 def norm_layer_for(norm: str):
@@ -237,13 +241,58 @@ class PixelDiscriminator(nn.Module):
         return self.net(x)
 
 
+@dataclass(frozen=True)
+class GeneratorKind:
+    """A generator architecture: how to build it, and the multiple its input sides must
+    be for the output to keep the input's size (2 to the power of its downsamplings)."""
+
+    build: Callable[..., nn.Module]  # (in_nc, out_nc, ngf, norm, dropout) -> module
+    size_multiple: int
+
+
+def _resnet(blocks: int):
+    return lambda i, o, ngf, norm, dropout: ResnetGenerator(i, o, ngf, norm, dropout, blocks)
+
+
+def _unet(downs: int):
+    return lambda i, o, ngf, norm, dropout: UnetGenerator(i, o, downs, ngf, norm, dropout)
+
+
+# Every generator, by the name ``--net-g`` takes: a new one is added here and only here.
+GENERATORS = {
+    "resnet_9blocks": GeneratorKind(_resnet(9), 4),
+    "resnet_6blocks": GeneratorKind(_resnet(6), 4),
+    "unet_128": GeneratorKind(_unet(7), 128),
+    "unet_256": GeneratorKind(_unet(8), 256),
+}
+
+
+def size_multiple(net_g: str) -> int:
+    return GENERATORS[net_g].size_multiple
+
+
+def padding_to_multiple(h, w, multiple: int, minimum: int = 0):
+    """Rows and columns to add below and to the right of an ``h x w`` image so that both
+    sides become multiples of ``multiple``, and at least ``minimum``. The one rule that
+    translating (``translate.py``) and the exported graph (``export.py``) pad by; with
+    ``minimum=0`` it is plain arithmetic, which traces symbolically for export."""
+
+    def up(side):  # written without negative operands: symbolic sides trace cleanly
+        return (multiple - side % multiple) % multiple
+
+    def extra(side):
+        pad = up(side)
+        if minimum > 0:
+            pad = max(pad, minimum - side)
+            pad = pad + up(side + pad)
+        return pad
+
+    return extra(h), extra(w)
+
+
 def build_generator(cfg: NetworkConfig, in_nc: int, out_nc: int) -> nn.Module:
     """An uninitialized generator ``in_nc`` channels -> ``out_nc`` channels."""
-    if cfg.net_g.startswith("resnet"):
-        blocks = {"resnet_9blocks": 9, "resnet_6blocks": 6}[cfg.net_g]
-        return ResnetGenerator(in_nc, out_nc, cfg.ngf, cfg.norm, cfg.dropout, blocks)
-    downs = {"unet_128": 7, "unet_256": 8}[cfg.net_g]
-    return UnetGenerator(in_nc, out_nc, downs, cfg.ngf, cfg.norm, cfg.dropout)
+    return GENERATORS[cfg.net_g].build(in_nc, out_nc, cfg.ngf, cfg.norm, cfg.dropout)
 
 
 def build_discriminator(cfg: NetworkConfig, in_nc: int) -> nn.Module:

@@ -40,7 +40,7 @@ from cyclegan.imageio import (
     to_array,
     to_uint8,
 )
-from cyclegan.networks import build_generator
+from cyclegan.networks import build_generator, padding_to_multiple
 from cyclegan.precision import autocast, pick_device
 from cyclegan.precision import resolve as resolve_precision
 from cyclegan.reference import load_into, read_state_dict
@@ -56,9 +56,7 @@ def pad_to_multiple(
     """Pad the bottom and right edges so both sides are multiples of ``multiple`` and at
     least ``minimum``; returns the padded tensor and the original size."""
     h, w = x.shape[-2:]
-    ph = max((-h) % multiple, minimum - h)
-    pw = max((-w) % multiple, minimum - w)
-    ph, pw = ph + (-(h + ph)) % multiple, pw + (-(w + pw)) % multiple
+    ph, pw = padding_to_multiple(h, w, multiple, minimum)
     if ph or pw:
         # Reflection needs the pad to be smaller than the side; replicate covers the rest.
         mode = "reflect" if ph < h and pw < w else "replicate"
