@@ -1,6 +1,6 @@
 """How many steps, and which learning rate, does the demo need to learn its translation?
 
-Trains the demo's network on the demo's generated scenes (``cyclegan.demo``) with
+Trains the demo's network on the demo's generated scenes (``cyclegan.apps.demo``) with
 one setting changed, then scores the held-out scenes against their known true
 translation (MAE on a 0-255 scale, both ways), and prints one JSON line with the
 speed and the machine. The demo's rule: both MAEs 15 or less means the shapes and
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from cyclegan.bench import describe_machine
+from cyclegan.apps.bench import describe_machine
+from cyclegan.apps.demo import DEMO_STEPS, N_TRAIN, demo_config, make_dataset, score
 from cyclegan.config import NetworkConfig
-from cyclegan.demo import DEMO_STEPS, N_TRAIN, demo_config, make_dataset, score
-from cyclegan.trainer import train
-from cyclegan.translate import load_translator
+from cyclegan.inference.translate import load_translator
+from cyclegan.training.trainer import train
 
 
 def main() -> None:

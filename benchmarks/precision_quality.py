@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan import NetworkConfig, TrainConfig, load_translator, train
-from cyclegan.imageio import load_image, save_image
+from cyclegan.data.imageio import load_image, save_image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "datasets" / "horse2zebra"

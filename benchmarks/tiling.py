@@ -37,9 +37,9 @@ import torch
 from PIL import Image
 
 from cyclegan.config import NetworkConfig
-from cyclegan.imageio import array_to_pil, array_to_tensor, tensor_to_array
-from cyclegan.networks import build_generator
-from cyclegan.translate import Translator, load_translator
+from cyclegan.data.imageio import array_to_pil, array_to_tensor, tensor_to_array
+from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.networks import build_generator
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = REPO.parent / "shared" / "datasets" / "single_image_monet_etretat" / "trainA" / "monet.jpg"

@@ -93,7 +93,7 @@ def tiny_config(data: Path, run: Path, **overrides):
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny model trained for one epoch on generated images, for the tests that only
     read a run (translate, export, serve): trained once per test session."""
-    from cyclegan.trainer import train
+    from cyclegan.training.trainer import train
 
     root = tmp_path_factory.mktemp("tiny_run")
     write_images(root / "data" / "trainA", 3, seed=1)
@@ -191,7 +191,7 @@ def guarded_client(app, max_body: int, token: str | None = None, **kwargs):
     client's own host name ("testserver") is an allowed host."""
     from fastapi.testclient import TestClient
 
-    from cyclegan.webguard import guard
+    from cyclegan.apps.webguard import guard
 
     return TestClient(guard(app, "127.0.0.1", token, ("testserver",), max_body), **kwargs)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import DATASETS, TINY_CLI, need, start_training, subprocess_env
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 
 TINY = [*TINY_CLI, "--n-epochs", "1", "--n-epochs-decay", "1"]
 

@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from conftest import write_images
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 from cyclegan.config import NetworkConfig, TrainConfig
 
 BAD_NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e30", "abc", ""]

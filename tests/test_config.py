@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cyclegan.cli.options import build_parser, config_from_args
 from cyclegan.config import GENERATORS, NORMS, NetworkConfig, TrainConfig
 from cyclegan.errors import ConfigError
-from cyclegan.options import build_parser, config_from_args
 
 
 def test_bad_choice_names_option_value_and_allowed():

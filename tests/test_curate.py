@@ -229,7 +229,7 @@ def test_export_layout_labels_and_summary(project, tmp_path):
             assert (out / r["exported_to"]).is_file() and r["final"] in ("A", "B")
     with pytest.raises(CurationError, match="not empty"):
         export(project, out)
-    from cyclegan.data import find_domains
+    from cyclegan.data.datasets import find_domains
 
     assert find_domains(out).test_a is not None  # cyclegan train --data works on it
 
@@ -255,8 +255,8 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
 
     project.open_production()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    from cyclegan.apps.webguard import guard
     from cyclegan.curate.server import MAX_BODY
-    from cyclegan.webguard import guard
 
     # as `cyclegan curate label` serves it: behind the host, origin and size checks
     with served(guard(create_app(project), "127.0.0.1", None, (), MAX_BODY)) as url:
@@ -301,8 +301,8 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
 
 def test_suggestions_learn_from_labels_order_uncertain_first_and_export(tmp_path):
     pytest.importorskip("sklearn", reason="the curate extra is not installed")
+    from cyclegan.apps.inception import PACKAGE
     from cyclegan.curate.suggest import suggest
-    from cyclegan.inception import PACKAGE
 
     if __import__("importlib").util.find_spec(PACKAGE) is None:
         pytest.skip("suggestions need the metrics extra (requirements-metrics.txt)")

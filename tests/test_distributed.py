@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_CLI, start_training, subprocess_env, write_images
-from cyclegan.checkpoint import read_meta
+from cyclegan.model.checkpoint import read_meta
 
 TINY = [
     *TINY_CLI,

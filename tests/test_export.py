@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import REFERENCE, need
-from cyclegan.cli import main
+from cyclegan.apps.export import export_onnx
+from cyclegan.cli.main import main
 from cyclegan.errors import ConfigError
-from cyclegan.export import export_onnx
-from cyclegan.translate import load_translator
+from cyclegan.inference.translate import load_translator
 
 for _module in ("onnx", "onnxscript", "onnxruntime"):
     pytest.importorskip(

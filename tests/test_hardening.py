@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import TINY_CLI, run_cli, subprocess_env, tiny_config, write_images
-from cyclegan.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError
-from cyclegan.trainer import train
-from cyclegan.translate import load_translator
+from cyclegan.inference.translate import load_translator
+from cyclegan.model.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
+from cyclegan.training.trainer import train
 
 NUMERIC = [
     (cls, f.name)
@@ -101,8 +101,8 @@ def test_non_finite_weights_are_never_saved(tiny_data, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=1))
     good = latest_checkpoint(run)
-    from cyclegan.checkpoint import Position
-    from cyclegan.networks import CycleGANNetworks
+    from cyclegan.model.checkpoint import Position
+    from cyclegan.model.networks import CycleGANNetworks
 
     cfg = tiny_config(tiny_data, run)
     nets = CycleGANNetworks(cfg.network)
@@ -184,8 +184,8 @@ def test_corrupt_training_state_on_resume_is_one_line(tiny_data, tmp_path, name,
 
 
 def test_training_state_is_stored_without_pickle_and_round_trips(tiny_data, tmp_path):
-    from cyclegan.checkpoint import load_training_state
-    from cyclegan.statefile import load_state, save_state
+    from cyclegan.model.checkpoint import load_training_state
+    from cyclegan.model.statefile import load_state, save_state
 
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=3, pool_size=2))
@@ -218,7 +218,7 @@ class _Evil:
 def test_old_checkpoints_with_training_state_pt_resume_safely(tiny_data, tmp_path, kind):
     """Checkpoints from before the format change hold ``training_state.pt``: read with
     torch's restricted loader (never running pickled code), or refused in one line."""
-    from cyclegan.checkpoint import load_training_state
+    from cyclegan.model.checkpoint import load_training_state
 
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=1))
@@ -271,7 +271,7 @@ def test_unwritable_run_folder_fails_before_training(tiny_data, tmp_path):
 def test_disk_full_during_save_cleans_up_and_keeps_the_last_checkpoint(
     tiny_data, tmp_path, monkeypatch
 ):
-    import cyclegan.checkpoint as checkpoint_module
+    import cyclegan.model.checkpoint as checkpoint_module
 
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=2))
@@ -298,7 +298,7 @@ def test_a_safetensors_write_failure_is_one_line_too(tiny_data, tmp_path, monkey
     weights' write failing must clean up and keep the last checkpoint all the same."""
     from safetensors import SafetensorError
 
-    import cyclegan.checkpoint as checkpoint_module
+    import cyclegan.model.checkpoint as checkpoint_module
 
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, max_iters=2))
@@ -336,7 +336,7 @@ def test_translate_never_writes_among_or_over_its_inputs(tiny_run, tmp_path, whe
 
 
 def test_an_image_format_train_refuses_is_refused_everywhere(tmp_path):
-    from cyclegan.imageio import load_image
+    from cyclegan.data.imageio import load_image
 
     frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
     disguised = tmp_path / "looks_like.png"
@@ -346,7 +346,7 @@ def test_an_image_format_train_refuses_is_refused_everywhere(tmp_path):
 
 
 def test_evaluate_names_every_unreadable_image(tmp_path):
-    from cyclegan.evaluate import load_folder
+    from cyclegan.apps.evaluate import load_folder
 
     write_images(tmp_path / "set", 2)
     (tmp_path / "set" / "bad_1.png").write_bytes(b"not a png")
@@ -375,7 +375,7 @@ def test_kill_9_at_random_moments_never_loses_a_saved_step(tiny_data, tmp_path):
     import signal
     import time
 
-    from cyclegan.checkpoint import read_meta
+    from cyclegan.model.checkpoint import read_meta
 
     run = tmp_path / "run"
     rng = random.Random(7)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cyclegan.data.imageio import load_image, open_image, save_image
 from cyclegan.errors import ConfigError, DataError
-from cyclegan.imageio import load_image, open_image, save_image
 
 
 def test_16bit_grayscale_uses_the_full_range(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cyclegan import metrics
+from cyclegan.apps import metrics
 
 
 def _random_cov(rng, d):

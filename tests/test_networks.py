@@ -11,8 +11,8 @@ import torch
 from conftest import REFERENCE, need
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError
-from cyclegan.networks import build_discriminator, build_generator, count_parameters
-from cyclegan.reference import load_into, read_state_dict
+from cyclegan.model.networks import build_discriminator, build_generator, count_parameters
+from cyclegan.model.reference import load_into, read_state_dict
 
 
 def _manifest() -> dict:
@@ -120,7 +120,7 @@ def test_generator_keeps_size_at_its_multiple(net_g, size):
 def test_padding_to_multiple_is_the_least_that_fits():
     """The one padding rule translate and export share: the smallest bottom/right pad
     that makes a side a multiple, and at least ``minimum``."""
-    from cyclegan.networks import padding_to_multiple
+    from cyclegan.model.networks import padding_to_multiple
 
     for multiple in (1, 4, 128):
         for minimum in (0, 8, 300):

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cyclegan.pool import ImagePool
+from cyclegan.model.pool import ImagePool
 
 
 @settings(max_examples=30, deadline=None)

@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
-from cyclegan import precision
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.losses import LOSS_NAMES
-from cyclegan.networks import CycleGANNetworks
-from cyclegan.step import CycleGANStep
-from cyclegan.translate import Translator
+from cyclegan.inference.translate import Translator
+from cyclegan.model import precision
+from cyclegan.model.losses import LOSS_NAMES
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.model.step import CycleGANStep
 
 needs_bf16 = pytest.mark.skipif(
     not precision.cpu_has_bf16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, launch_chromium, tiny_config
-from cyclegan.cli import main
-from cyclegan.trainer import train
+from cyclegan.cli.main import main
+from cyclegan.training.trainer import train
 
 ARTIFACTS = Path(os.environ.get("CYCLEGAN_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
@@ -117,9 +117,9 @@ def test_sample_grid_shows_what_translate_gives(tmp_path, preprocess, size):
     ``none``, a centre 32 px crop of the 36 px resize otherwise), not squashed to
     ``crop_size``."""
     from conftest import write_images
-    from cyclegan.data import preprocess as preview
-    from cyclegan.imageio import load_image
-    from cyclegan.translate import load_translator
+    from cyclegan.data.datasets import preprocess as preview
+    from cyclegan.data.imageio import load_image
+    from cyclegan.inference.translate import load_translator
 
     write_images(tmp_path / "data" / "trainA", 3, seed=1)
     write_images(tmp_path / "data" / "trainB", 3, seed=2)

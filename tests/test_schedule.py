@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cyclegan.config import TrainConfig
-from cyclegan.schedule import build_scheduler, linear_factor, step_scheduler
+from cyclegan.model.schedule import build_scheduler, linear_factor, step_scheduler
 
 
 def _rates(cfg: TrainConfig, metric=lambda epoch: 1.0) -> list[float]:

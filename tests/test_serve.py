@@ -11,13 +11,13 @@ from PIL import Image
 
 from conftest import REFERENCE, guarded_client, launch_chromium, need, served
 from cyclegan.config import NetworkConfig
+from cyclegan.inference.translate import load_translator
 from cyclegan.settings import Server
-from cyclegan.translate import load_translator
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from cyclegan.serve import create_app  # noqa: E402
+from cyclegan.apps.serve import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_page_translates_a_chosen_file_in_chromium(translator, tmp_path):
 
     (tmp_path / "horse.png").write_bytes(_png((64, 48)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    from cyclegan.webguard import guard
+    from cyclegan.apps.webguard import guard
 
     # as `cyclegan serve` runs it, with a token: the page opened with ?token= works on
     guarded = guard(create_app(translator), "127.0.0.1", "tok-123", (), 2**20)

@@ -10,9 +10,14 @@ import torch
 
 from conftest import REFERENCE, need
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.networks import CycleGANNetworks
-from cyclegan.reference import REFERENCE_LOSS_NAMES, REFERENCE_NAMES, load_into, read_state_dict
-from cyclegan.step import CycleGANStep
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.model.reference import (
+    REFERENCE_LOSS_NAMES,
+    REFERENCE_NAMES,
+    load_into,
+    read_state_dict,
+)
+from cyclegan.model.step import CycleGANStep
 
 
 def _load_case(case: str, prefix: str) -> CycleGANNetworks:

@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import ConfigError
-from cyclegan.networks import build_generator
-from cyclegan.tiling import tile_starts, translate_in_tiles, with_image_statistics
-from cyclegan.translate import Translator, load_translator
+from cyclegan.inference.tiling import tile_starts, translate_in_tiles, with_image_statistics
+from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.networks import build_generator
 
 
 @given(

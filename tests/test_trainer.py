@@ -11,13 +11,13 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_config
-from cyclegan import checkpoint as checkpoint_module
-from cyclegan import losslog
-from cyclegan.checkpoint import latest_checkpoint, list_checkpoints, read_meta
 from cyclegan.errors import CheckpointError, ConfigError, TrainingDiverged
-from cyclegan.step import CycleGANStep
-from cyclegan.trainer import TrainingEvents, TrainingInterrupted, train
-from cyclegan.translate import load_translator
+from cyclegan.inference.translate import load_translator
+from cyclegan.model import checkpoint as checkpoint_module
+from cyclegan.model.checkpoint import latest_checkpoint, list_checkpoints, read_meta
+from cyclegan.model.step import CycleGANStep
+from cyclegan.training import losslog
+from cyclegan.training.trainer import TrainingEvents, TrainingInterrupted, train
 
 
 def _weights(folder):
@@ -89,7 +89,7 @@ def _as_format_1(run):
     """Rewrite a run as versions before 2026-12-01 wrote it: one config.json holding the
     networks, the options (networks repeated) and the position; the schedules beside
     the step in the training state; the run's options in RUN/config.json."""
-    from cyclegan.statefile import load_state, save_state
+    from cyclegan.model.statefile import load_state, save_state
 
     (run / "options.json").rename(run / "config.json")
     for folder in list_checkpoints(run):

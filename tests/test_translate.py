@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from conftest import REFERENCE, need, write_images
-from cyclegan.cli import main
+from cyclegan.cli.main import main
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.inference.translate import load_translator, pad_to_multiple
 from cyclegan.settings import ImageOutput
-from cyclegan.translate import load_translator, pad_to_multiple
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (3, 5), (37, 29), (64, 64)])
@@ -53,7 +53,7 @@ def test_folder_translation_keeps_names_subfolders_and_skips_bad_files(tiny_run,
     write_images(src, 1, size=(17, 40), ext="jpg")
     (src / "broken.png").write_bytes(b"\x89PNG broken")
     translator = load_translator(tiny_run, device="cpu")
-    from cyclegan.translate import collect_inputs
+    from cyclegan.inference.translate import collect_inputs
 
     files, root = collect_inputs(src)
     errors = []

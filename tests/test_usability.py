@@ -17,9 +17,9 @@ import pytest
 
 from conftest import run_cli, subprocess_env, write_images
 from cyclegan import __version__
-from cyclegan.cli import main
-from cyclegan.demo import LEARNED_MAE, verdict
-from cyclegan.options import all_parsers, build_parser
+from cyclegan.apps.demo import LEARNED_MAE, verdict
+from cyclegan.cli.main import main
+from cyclegan.cli.options import all_parsers, build_parser
 
 
 def test_version(capsys):
@@ -78,7 +78,7 @@ def test_results_names_the_folders_it_looks_for(tiny_run, tmp_path, capsys):
 
 
 def test_translator_repr_says_model_directions_device_precision(tiny_run):
-    from cyclegan.translate import load_translator
+    from cyclegan.inference.translate import load_translator
 
     text = repr(load_translator(tiny_run, device="cpu", precision="fp32"))
     for needle in ("checkpoints", "AtoB+BtoA", "resnet_6blocks", "device=cpu", "fp32"):

@@ -21,14 +21,14 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
 
 from conftest import guarded_client, served  # noqa: E402
+from cyclegan.apps.serve import create_app as translation_app  # noqa: E402
+from cyclegan.apps.webguard import exposure_warning, guard  # noqa: E402
 from cyclegan.curate.scan import scan  # noqa: E402
 from cyclegan.curate.server import MAX_BODY  # noqa: E402
 from cyclegan.curate.server import create_app as labeling_app  # noqa: E402
 from cyclegan.curate.store import Project  # noqa: E402
-from cyclegan.serve import create_app as translation_app  # noqa: E402
+from cyclegan.inference.translate import load_translator  # noqa: E402
 from cyclegan.settings import Server  # noqa: E402
-from cyclegan.translate import load_translator  # noqa: E402
-from cyclegan.webguard import exposure_warning, guard  # noqa: E402
 
 BIG = 2**63
 
@@ -213,7 +213,7 @@ class _Gated(torch.nn.Module):
 
 
 def _gated_translator(translator):
-    from cyclegan.translate import Translator
+    from cyclegan.inference.translate import Translator
 
     release, running = threading.Event(), threading.Event()
     gens = {d: _Gated(release, running) for d in translator.directions}

@@ -8,21 +8,30 @@ The public Python API:
     translator = load_translator("runs/h2z")           # latest checkpoint of a run
     zebra = translator.translate("horse.jpg", direction="AtoB")   # -> PIL.Image
 
+The notebook workflow in arcgis.learn's style: ``CycleGAN`` and ``prepare_data``
+(``docs/notebook.md``). The sub-packages are the layers: ``model`` (networks, the
+step, checkpoints), ``data`` (image files, datasets), ``inference`` (translating),
+``training`` (the run), ``apps`` (what uses a trained model), ``cli``, ``curate``.
+
 Direction names: A to B is ``g_ab``, B to A is ``g_ba``; ``d_a`` judges domain A,
-``d_b`` judges B. ``cyclegan.reference`` maps them to the reference's names.
+``d_b`` judges B. ``cyclegan.model.reference`` maps them to the reference's names.
 """
 
+from cyclegan.apps.learn import CycleGAN, prepare_data
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.errors import CycleGANError
-from cyclegan.trainer import train
-from cyclegan.translate import Translator, load_translator
+from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.training.trainer import TrainingEvents, train
 
 __all__ = [
+    "CycleGAN",
     "CycleGANError",
     "NetworkConfig",
     "TrainConfig",
+    "TrainingEvents",
     "Translator",
     "load_translator",
+    "prepare_data",
     "train",
 ]
 __version__ = "0.1.0"

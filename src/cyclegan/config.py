@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cyclegan import networks
 from cyclegan.errors import ConfigError
+from cyclegan.model import networks
 
 GENERATORS = tuple(networks.GENERATORS)
 DISCRIMINATORS = ("basic", "n_layers", "pixel")

@@ -1,4 +1,4 @@
-"""``cyclegan curate ...``: the curation workflow's commands (registered by ``cyclegan.cli``).
+"""``cyclegan curate ...``: the curation workflow's commands (registered by ``cyclegan.cli.main``).
 
 cyclegan curate init PROJECT --source RAW [--name-a photo --name-b anime | --taxonomy T]
 cyclegan curate label PROJECT [--host 127.0.0.1 --port 8765]   # calibration batch first
@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from cyclegan.cli.options import add_access_options, add_quiet
 from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
-from cyclegan.options import add_access_options, add_quiet
 
 PROJECT_HELP = "the curation project folder (made by curate init)"
 
@@ -114,8 +114,8 @@ def _taxonomy(args) -> dict:
 
 
 def _scan(project: Project, quiet: bool) -> None:
+    from cyclegan.cli.progress import TaskProgress
     from cyclegan.curate.scan import scan
-    from cyclegan.progress import TaskProgress
 
     bar = TaskProgress(quiet, unit="file")
     result = scan(project, progress=bar.of("scanning"))
@@ -190,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "scan":
         _scan(project, args.quiet)
     elif cmd == "label" or cmd == "audit":
+        from cyclegan.apps.webguard import exposure_warning, server_url
         from cyclegan.curate.server import serve
-        from cyclegan.webguard import exposure_warning, server_url
 
         mode = args.mode if cmd == "label" else "audit"
         if cmd == "audit":
@@ -208,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "status":
         _status(project, args.json)
     elif cmd == "export":
+        from cyclegan.cli.progress import TaskProgress
         from cyclegan.curate.export import export
-        from cyclegan.progress import TaskProgress
 
         bar = TaskProgress(args.quiet, unit="file")
         summary = export(

@@ -27,8 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan.curate.store import Project
+from cyclegan.data.imageio import (
+    IMAGE_EXTENSIONS,
+    array_to_pil,
+    is_image_file,
+    open_image,
+    to_array,
+)
 from cyclegan.errors import DataError
-from cyclegan.imageio import IMAGE_EXTENSIONS, array_to_pil, is_image_file, open_image, to_array
 
 NEAR_THRESHOLD = 6  # bits of 64: tolerant to re-encoding and resizing, not to other photos
 VIEW_SIZE, THUMB_SIZE = 1024, 256

@@ -34,8 +34,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from cyclegan.apps.webguard import guard
 from cyclegan.curate.store import Conflict, CurationError, Forbidden, NotFound, Project
-from cyclegan.webguard import guard
 
 MAX_BODY = 16 * 1024
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}  # any other CurationError: 422

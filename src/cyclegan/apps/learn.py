@@ -1,6 +1,6 @@
 """A short notebook workflow, in the style of arcgis.learn's CycleGAN:
 
-    from cyclegan.learn import prepare_data, CycleGAN
+    from cyclegan.apps.learn import prepare_data, CycleGAN
 
     data = prepare_data("datasets/horse2zebra", batch_size=1, chip_size=256)
     data.show_batch()
@@ -32,19 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan import losslog
-from cyclegan.checkpoint import (
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.data.datasets import DomainFolders, find_domains, list_images
+from cyclegan.data.imageio import load_image, resize
+from cyclegan.errors import ConfigError
+from cyclegan.model.checkpoint import (
     adopt_checkpoint,
     copy_checkpoint,
     latest_checkpoint,
     load_network_config,
     resolve_checkpoint,
 )
-from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.data import DomainFolders, find_domains, list_images
-from cyclegan.errors import ConfigError
-from cyclegan.imageio import load_image, resize
-from cyclegan.losses import HEADLINE_LOSSES
+from cyclegan.model.losses import HEADLINE_LOSSES
+from cyclegan.training import losslog
 
 
 @dataclass
@@ -118,7 +118,7 @@ class CycleGAN:
         Calling ``fit`` again continues from the current weights with a new schedule
         (in a sub-run of the run folder). Returns the final checkpoint folder.
         """
-        from cyclegan.trainer import train
+        from cyclegan.training.trainer import train
 
         if self.data is None:
             raise ConfigError("fit() needs data: CycleGAN(prepare_data(path), ...)")
@@ -149,7 +149,7 @@ class CycleGAN:
 
     @property
     def translator(self):
-        from cyclegan.translate import load_translator
+        from cyclegan.inference.translate import load_translator
 
         if self._translator is None:
             self._translator = load_translator(self._checkpoint(), device="auto")
@@ -215,7 +215,7 @@ class CycleGAN:
 
     def compute_metrics(self, **options) -> dict:
         """FID/KID, cycle and paired metrics on the data's test folders (``cyclegan evaluate``)."""
-        from cyclegan.evaluate import evaluate_model
+        from cyclegan.apps.evaluate import evaluate_model
 
         if self.data is None:
             raise ConfigError("compute_metrics() needs data with testA/testB folders")

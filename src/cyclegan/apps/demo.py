@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from cyclegan.config import NetworkConfig, TrainConfig, option
+from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.errors import ConfigError
-from cyclegan.imageio import array_to_tensor, load_image, save_image, tensor_to_array
-from cyclegan.networks import CycleGANNetworks
-from cyclegan.trainer import train
-from cyclegan.translate import Translator, load_translator
+from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.training.trainer import train
 
 SIZE = 64
 SKY = ((0.55, 0.75, 0.95), (0.95, 0.95, 0.85))  # top, bottom

@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan.checkpoint import latest_checkpoint
 from cyclegan.errors import CycleGANError, TrainingDiverged
+from cyclegan.model.checkpoint import latest_checkpoint
 
 
 class TrainingInterrupted(CycleGANError):

@@ -29,8 +29,8 @@ from torch import nn
 
 from cyclegan.config import NetworkConfig
 from cyclegan.errors import ConfigError, CycleGANError
-from cyclegan.networks import padding_to_multiple
-from cyclegan.translate import load_translator
+from cyclegan.inference.translate import load_translator
+from cyclegan.model.networks import padding_to_multiple
 
 # Both run float32 convolutions, in other orders: they agree to about 1e-5 on [-1, 1].
 VERIFY_TOLERANCE = 1e-3

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan import metrics
-from cyclegan.checkpoint import list_checkpoints
+from cyclegan.apps import metrics
+from cyclegan.apps.inception import PROTOCOL, FeatureCache, InceptionFeatures
 from cyclegan.config import write_json
-from cyclegan.data import find_domains, list_images
+from cyclegan.data.datasets import find_domains, list_images
+from cyclegan.data.imageio import load_image, to_uint8
 from cyclegan.errors import ConfigError, DataError
-from cyclegan.imageio import load_image, to_uint8
-from cyclegan.inception import PROTOCOL, FeatureCache, InceptionFeatures
-from cyclegan.precision import pick_device
-from cyclegan.translate import Translator, load_translator
+from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.checkpoint import list_checkpoints
+from cyclegan.model.precision import pick_device
 
 # ``progress(stage, done, total)``: how the CLI draws its bars (progress.TaskProgress).
 Progress = Callable[[str, int, int], None]

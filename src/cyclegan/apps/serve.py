@@ -33,11 +33,11 @@ import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from cyclegan.apps.webguard import guard
+from cyclegan.data.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
 from cyclegan.errors import ConfigError, DataError
-from cyclegan.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
+from cyclegan.inference.translate import Translator
 from cyclegan.settings import Server, Tiling
-from cyclegan.translate import Translator
-from cyclegan.webguard import guard
 
 MAX_UPLOAD_MB = 50
 
@@ -60,7 +60,7 @@ def create_app(
         translator.check_tiling(tile, tiling.tile_overlap, tiling.tile_stats_size)
     app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.max_body = int(max_upload_mb * 2**20)  # what serve() lets webguard enforce
-    page = resources.files("cyclegan").joinpath("serve_page.html").read_text()
+    page = resources.files("cyclegan.apps").joinpath("serve_page.html").read_text()
     lock = threading.Lock()
     places = threading.BoundedSemaphore(1 + queue)  # the one running, and those waiting
 

@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from cyclegan.losses import LOSS_NAMES
+from cyclegan.model.losses import LOSS_NAMES
 
 
 class LossWindow:

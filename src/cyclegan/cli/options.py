@@ -20,8 +20,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from cyclegan.apps.demo import Demo
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.demo import Demo
 from cyclegan.settings import (
     MODEL_HELP,
     Bench,
@@ -34,6 +34,19 @@ from cyclegan.settings import (
 
 _NETWORK_FIELDS = {f.name for f in dataclasses.fields(NetworkConfig)}
 # Architecture options a reference .pth needs when translating with it.
+# The training options shown under "data and run" in train's help; the rest under
+# "objective, schedule and bookkeeping", and NetworkConfig's under "networks".
+TRAIN_DATA_OPTIONS = (
+    "data",
+    "run",
+    "preprocess",
+    "load_size",
+    "crop_size",
+    "flip",
+    "max_dataset_size",
+    "skip_bad_images",
+    "num_workers",
+)
 TRANSLATE_NETWORK_FIELDS = ("net_g", "ngf", "norm", "input_nc", "output_nc", "dropout")
 
 
@@ -204,15 +217,7 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
-    )
-    parser.add_argument(
-        "--version", action="version", version=_version(), help="print the version and exit"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_train(sub) -> None:
     train = sub.add_parser(
         "train",
         help="train a CycleGAN on two folders of images",
@@ -227,28 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         "train": train.add_argument_group("objective, schedule and bookkeeping"),
     }
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "network":
-            continue
-        group = (
-            "data"
-            if f.name
-            in (
-                "data",
-                "run",
-                "preprocess",
-                "load_size",
-                "crop_size",
-                "flip",
-                "max_dataset_size",
-                "skip_bad_images",
-                "num_workers",
-            )
-            else "train"
-        )
-        _add_field(groups[group], f)
+        if f.name != "network":
+            _add_field(groups["data" if f.name in TRAIN_DATA_OPTIONS else "train"], f)
     for f in dataclasses.fields(NetworkConfig):
         _add_field(groups["net"], f)
 
+
+def _add_translate(sub) -> None:
     tr = sub.add_parser(
         "translate",
         help="translate an image or a folder of images",
@@ -276,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_reference_architecture(tr)
 
+
+def _add_export(sub) -> None:
     ex = sub.add_parser(
         "export",
         help="write a generator as an ONNX model (any image size)",
@@ -292,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_reference_architecture(ex)
 
+
+def _add_serve(sub) -> None:
     sv = sub.add_parser(
         "serve",
         help="a web page that translates uploaded images",
@@ -305,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_access_options(sv)
     _add_reference_architecture(sv)
 
+
+def _add_bench(sub) -> None:
     bench = sub.add_parser(
         "bench",
         help="time training and inference against fp32 eager",
@@ -315,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(bench, Hardware, "hardware")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+def _add_evaluate(sub) -> None:
     ev = sub.add_parser(
         "evaluate",
         help="FID/KID, cycle and paired metrics; best checkpoint",
@@ -332,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, help="also write the JSON report here")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+
+def _add_report(sub) -> None:
     rep = sub.add_parser(
         "report",
         help="rebuild a run's loss curves and index.html",
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("run", type=Path, help="the run folder")
 
+
+def _add_results(sub) -> None:
     res = sub.add_parser(
         "results",
         help="a page of every test image translated both ways",
@@ -353,10 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(res, Hardware, "hardware")
     add_quiet(res)
 
-    from cyclegan.curate.cli import add_parser as add_curate_parser
 
-    add_curate_parser(sub)
-
+def _add_demo(sub) -> None:
     demo = sub.add_parser(
         "demo",
         help="train and test a small model on generated data",
@@ -366,6 +366,29 @@ def build_parser() -> argparse.ArgumentParser:
         "to an untrained model and the input unchanged. About 2 to 5 minutes on 2 CPU cores.",
     )
     add_options(demo, Demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
+    )
+    parser.add_argument(
+        "--version", action="version", version=_version(), help="print the version and exit"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_train(sub)
+    _add_translate(sub)
+    _add_export(sub)
+    _add_serve(sub)
+    _add_bench(sub)
+    _add_evaluate(sub)
+    _add_report(sub)
+    _add_results(sub)
+    from cyclegan.curate.cli import add_parser as add_curate_parser
+
+    add_curate_parser(sub)
+    _add_demo(sub)
     for p in all_parsers(parser):
         p.formatter_class = _HelpFormatter
     return parser

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cyclegan import losslog
-from cyclegan.checkpoint import read_run_options
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.imageio import array_to_tensor, load_image, save_image, tensor_to_array
-from cyclegan.losses import LOSS_PANELS
+from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
+from cyclegan.model.checkpoint import read_run_options
+from cyclegan.model.losses import LOSS_PANELS
+from cyclegan.training import losslog
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
 
@@ -41,7 +41,7 @@ def fixed_samples(
 ) -> list[torch.Tensor]:
     """``count`` images spread over the list, each as the run sees it (its preprocessing,
     centre crop, no flip): ``(1, C, H, W)`` tensors, the same every epoch."""
-    from cyclegan.data import preprocess
+    from cyclegan.data.datasets import preprocess
 
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
     return [array_to_tensor(preprocess(load_image(p, channels), cfg))[None] for p in picks]
@@ -78,7 +78,7 @@ def sample_grid(
     it with these weights (same padding, same precision), so the grid shows the model
     the user gets. Rows narrower than the widest are padded with grey on the right.
     """
-    from cyclegan.translate import Translator
+    from cyclegan.inference.translate import Translator
 
     was_training = g_ab.training, g_ba.training
     device = next(g_ab.parameters()).device
@@ -240,7 +240,7 @@ def results_page(
 ) -> Path:
     """Every test image with its translation and reconstruction, both directions;
     ``progress(stage, done, total)`` after each image."""
-    from cyclegan.data import list_images
+    from cyclegan.data.datasets import list_images
 
     out = Path(out)
     sections = []

@@ -37,8 +37,8 @@ from safetensors.torch import load_file, save_file
 
 from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict, write_json
 from cyclegan.errors import CheckpointError, ConfigError
-from cyclegan.reference import torch_load_tensors
-from cyclegan.statefile import has_state, load_state, save_state
+from cyclegan.model.reference import torch_load_tensors
+from cyclegan.model.statefile import has_state, load_state, save_state
 
 FORMAT = "cyclegan-checkpoint"
 VERSION = 2

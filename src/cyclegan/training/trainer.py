@@ -26,14 +26,15 @@ import signal
 import time
 from pathlib import Path
 
-from cyclegan import distributed, losslog
-from cyclegan.checkpoint import latest_checkpoint, prune_checkpoints
 from cyclegan.config import TrainConfig
 from cyclegan.errors import ConfigError
-from cyclegan.losses import LOSS_NAMES
-from cyclegan.report import RunReport, fixed_samples, sample_grid
-from cyclegan.stops import StopFlag, TrainingInterrupted
-from cyclegan.training_run import Run, TrainingEvents, build_run
+from cyclegan.model import distributed
+from cyclegan.model.checkpoint import latest_checkpoint, prune_checkpoints
+from cyclegan.model.losses import LOSS_NAMES
+from cyclegan.training import losslog
+from cyclegan.training.report import RunReport, fixed_samples, sample_grid
+from cyclegan.training.run import Run, TrainingEvents, build_run
+from cyclegan.training.stops import StopFlag, TrainingInterrupted
 
 __all__ = ["Trainer", "TrainingEvents", "TrainingInterrupted", "train"]
 

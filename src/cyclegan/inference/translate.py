@@ -25,10 +25,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from cyclegan.checkpoint import load_network_config, load_weights, resolve_checkpoint
 from cyclegan.config import NetworkConfig
-from cyclegan.errors import CheckpointError, ConfigError, DataError
-from cyclegan.imageio import (
+from cyclegan.data.imageio import (
     array_to_pil,
     array_to_tensor,
     check_bit_depth,
@@ -40,12 +38,19 @@ from cyclegan.imageio import (
     to_array,
     to_uint8,
 )
-from cyclegan.networks import build_generator, padding_to_multiple
-from cyclegan.precision import autocast, pick_device
-from cyclegan.precision import resolve as resolve_precision
-from cyclegan.reference import load_into, read_state_dict
+from cyclegan.errors import CheckpointError, ConfigError, DataError
+from cyclegan.inference.tiling import (
+    check_tiling,
+    downscale,
+    translate_in_tiles,
+    with_image_statistics,
+)
+from cyclegan.model.checkpoint import load_network_config, load_weights, resolve_checkpoint
+from cyclegan.model.networks import build_generator, padding_to_multiple
+from cyclegan.model.precision import autocast, pick_device
+from cyclegan.model.precision import resolve as resolve_precision
+from cyclegan.model.reference import load_into, read_state_dict
 from cyclegan.settings import ImageOutput, Tiling
-from cyclegan.tiling import check_tiling, downscale, translate_in_tiles, with_image_statistics
 
 DIRECTIONS = ("AtoB", "BtoA")
 

@@ -36,8 +36,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cyclegan.config import TrainConfig
-from cyclegan.errors import DataError
-from cyclegan.imageio import (
+from cyclegan.data.imageio import (
     IMAGE_EXTENSIONS,
     array_to_tensor,
     is_image_file,
@@ -45,6 +44,7 @@ from cyclegan.imageio import (
     open_image,
     resize,
 )
+from cyclegan.errors import DataError
 from cyclegan.seeds import epoch_seed
 
 LAYOUTS = (

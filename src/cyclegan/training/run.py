@@ -20,8 +20,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclegan import distributed, losslog, precision
-from cyclegan.checkpoint import (
+from cyclegan.config import TrainConfig
+from cyclegan.data.datasets import EpochPlan, UnpairedImages, find_domains, resolve_images
+from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.model import distributed, precision
+from cyclegan.model.checkpoint import (
     Position,
     check_writable,
     latest_checkpoint,
@@ -32,16 +35,14 @@ from cyclegan.checkpoint import (
     save_checkpoint,
     write_run_options,
 )
-from cyclegan.config import TrainConfig
-from cyclegan.data import EpochPlan, UnpairedImages, find_domains, resolve_images
-from cyclegan.errors import CheckpointError, ConfigError
-from cyclegan.losses import GENERATOR_LOSSES, LOSS_NAMES
-from cyclegan.networks import CycleGANNetworks
-from cyclegan.precision import pick_device
-from cyclegan.resume import resumed_config, rng_state, set_rng_state
+from cyclegan.model.losses import GENERATOR_LOSSES, LOSS_NAMES
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.model.precision import pick_device
+from cyclegan.model.step import CycleGANStep
 from cyclegan.seeds import rank_torch_seed
-from cyclegan.step import CycleGANStep
-from cyclegan.stops import check_finite
+from cyclegan.training import losslog
+from cyclegan.training.resume import resumed_config, rng_state, set_rng_state
+from cyclegan.training.stops import check_finite
 
 NETWORK_NAMES = ("g_ab", "g_ba", "d_a", "d_b")
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from cyclegan.losses import LOSS_PANELS
+from cyclegan.model.losses import LOSS_PANELS
 
 
 class TrainingProgress:

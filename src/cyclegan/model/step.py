@@ -34,13 +34,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cyclegan import distributed
 from cyclegan.config import TrainConfig
-from cyclegan.losses import gan_loss, gradient_penalty, l1
-from cyclegan.networks import CycleGANNetworks
-from cyclegan.pool import ImagePool
-from cyclegan.precision import autocast, grad_scaler
-from cyclegan.schedule import build_scheduler, step_scheduler
+from cyclegan.model import distributed
+from cyclegan.model.losses import gan_loss, gradient_penalty, l1
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.model.pool import ImagePool
+from cyclegan.model.precision import autocast, grad_scaler
+from cyclegan.model.schedule import build_scheduler, step_scheduler
 from cyclegan.seeds import pool_seeds
 
 

@@ -28,12 +28,12 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from cyclegan import precision as precision_module
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.networks import CycleGANNetworks
-from cyclegan.precision import pick_device
+from cyclegan.model import precision as precision_module
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.model.precision import pick_device
+from cyclegan.model.step import CycleGANStep
 from cyclegan.settings import Bench, Hardware
-from cyclegan.step import CycleGANStep
 
 
 def _sync(device: torch.device) -> None:

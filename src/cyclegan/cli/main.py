@@ -20,17 +20,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cyclegan.checkpoint import is_run_folder
+from cyclegan.cli.options import build_parser, config_from_args, from_args, reference_network
+from cyclegan.cli.progress import TaskProgress, TrainingProgress
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
-from cyclegan.options import build_parser, config_from_args, from_args, reference_network
-from cyclegan.progress import TaskProgress, TrainingProgress
+from cyclegan.model.checkpoint import is_run_folder
 from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Server, Tiling
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cyclegan.resume import RESUME_OVERRIDES
-    from cyclegan.trainer import TrainingInterrupted, train
+    from cyclegan.training.resume import RESUME_OVERRIDES
+    from cyclegan.training.trainer import TrainingInterrupted, train
 
     overrides = None
     if args.resume:
@@ -62,7 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    from cyclegan.translate import check_no_overlap, collect_inputs, load_translator
+    from cyclegan.inference.translate import check_no_overlap, collect_inputs, load_translator
 
     hardware = from_args(Hardware, args)
     output, tiling = from_args(ImageOutput, args), from_args(Tiling, args)
@@ -96,7 +96,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from cyclegan.export import export_onnx
+    from cyclegan.apps.export import export_onnx
 
     if args.output.suffix != ".onnx":
         raise CycleGANError(f"--output {args.output}: name the file to write, ending in .onnx")
@@ -120,14 +120,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from cyclegan.serve import create_app, serve
+        from cyclegan.apps.serve import create_app, serve
     except ImportError as exc:
         raise CycleGANError(
             f"cyclegan serve needs the serve extra ({exc.name} is missing): "
             "pip install 'cyclegan[serve]'"
         ) from None
-    from cyclegan.translate import load_translator
-    from cyclegan.webguard import exposure_warning, server_url
+    from cyclegan.apps.webguard import exposure_warning, server_url
+    from cyclegan.inference.translate import load_translator
 
     server = from_args(Server, args)
     hardware = from_args(Hardware, args)
@@ -143,7 +143,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from cyclegan.bench import format_report, main_json, run_bench
+    from cyclegan.apps.bench import format_report, main_json, run_bench
 
     result = run_bench(from_args(Bench, args), from_args(Hardware, args))
     print(main_json(result) if args.json else format_report(result))
@@ -151,7 +151,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cyclegan import evaluate as ev
+    from cyclegan.apps import evaluate as ev
 
     bar = TaskProgress(args.quiet)
     hardware, how = from_args(Hardware, args), from_args(Evaluation, args)
@@ -199,7 +199,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from cyclegan.report import build_report, plot_losses
+    from cyclegan.training.report import build_report, plot_losses
 
     if not is_run_folder(args.run):
         raise CycleGANError(f"{args.run}: not a run folder (no options.json)")
@@ -209,9 +209,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from cyclegan.data import find_domains
-    from cyclegan.report import results_page
-    from cyclegan.translate import load_translator
+    from cyclegan.data.datasets import find_domains
+    from cyclegan.inference.translate import load_translator
+    from cyclegan.training.report import results_page
 
     folders = find_domains(args.data)
     split = from_args(Evaluation, args).split
@@ -238,7 +238,7 @@ def _cmd_curate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from cyclegan.demo import Demo, run_demo
+    from cyclegan.apps.demo import Demo, run_demo
 
     demo = from_args(Demo, args)
     run_demo(demo.out, steps=demo.steps, minutes=demo.minutes, seed=demo.seed, log=print)

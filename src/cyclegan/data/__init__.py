@@ -1,0 +1,3 @@
+"""Image files and training data: reading and writing images, dataset folders, the
+reference's preprocessing, the epoch plan.
+"""

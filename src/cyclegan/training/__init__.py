@@ -1,0 +1,3 @@
+"""A training run: building it, the loop, resuming, stopping, the loss log and the HTML
+report.
+"""
