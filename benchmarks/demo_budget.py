@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from cyclegan.apps.bench import describe_machine
-from cyclegan.apps.demo import DEMO_STEPS, N_TRAIN, demo_config, make_dataset, score
+from cyclegan.apps.demo import DEMO_STEPS, N_TRAIN, demo_config, score
+from cyclegan.apps.demo_scenes import make_dataset
 from cyclegan.config import NetworkConfig
 from cyclegan.inference.translate import load_translator
 from cyclegan.training.trainer import train

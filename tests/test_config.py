@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cyclegan.cli.options import build_parser, config_from_args
+from cyclegan.cli.options import config_from_args
+from cyclegan.cli.parser import build_parser
 from cyclegan.config import GENERATORS, NORMS, NetworkConfig, TrainConfig
 from cyclegan.errors import ConfigError
 

@@ -53,11 +53,12 @@ def test_folder_translation_keeps_names_subfolders_and_skips_bad_files(tiny_run,
     write_images(src, 1, size=(17, 40), ext="jpg")
     (src / "broken.png").write_bytes(b"\x89PNG broken")
     translator = load_translator(tiny_run, device="cpu")
-    from cyclegan.inference.translate import collect_inputs
+    from cyclegan.inference.files import collect_inputs, translate_files
 
     files, root = collect_inputs(src)
     errors = []
-    written = translator.translate_files(
+    written = translate_files(
+        translator,
         files,
         tmp_path / "out",
         "AtoB",

@@ -19,7 +19,8 @@ from conftest import run_cli, subprocess_env, write_images
 from cyclegan import __version__
 from cyclegan.apps.demo import LEARNED_MAE, verdict
 from cyclegan.cli.main import main
-from cyclegan.cli.options import all_parsers, build_parser
+from cyclegan.cli.options import all_parsers
+from cyclegan.cli.parser import build_parser
 
 
 def test_version(capsys):

@@ -1,5 +1,7 @@
 """``cyclegan demo``: train on generated scenes whose true translation is known, and score it.
 
+The scenes (``demo_scenes.py``):
+
 Every scene is a few shapes (circles, squares, triangles) on a sky. Domain A
 draws it by day: a light sky, red circles, green squares, blue triangles.
 Domain B draws it as a night negative: every colour inverted (the sky turns
@@ -29,72 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cyclegan.apps.demo_scenes import make_dataset
 from cyclegan.config import NetworkConfig, TrainConfig, option
 from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.errors import ConfigError
 from cyclegan.inference.translate import Translator, load_translator
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.training.trainer import train
-
-SIZE = 64
-SKY = ((0.55, 0.75, 0.95), (0.95, 0.95, 0.85))  # top, bottom
-COLOURS = {
-    "circle": (0.90, 0.20, 0.20),
-    "square": (0.20, 0.60, 0.20),
-    "triangle": (0.20, 0.30, 0.80),
-}
-SHAPES = tuple(COLOURS)
-OUTLINE = 0.025  # outline width in B, as a fraction of the image side
-
-
-def random_scene(rng: np.random.Generator) -> list[tuple[str, float, float, float]]:
-    """2-4 shapes as (kind, centre x, centre y, radius), in image fractions."""
-    count = int(rng.integers(2, 5))
-    return [
-        (SHAPES[int(rng.integers(3))], *rng.uniform(0.18, 0.82, 2), rng.uniform(0.08, 0.16))
-        for _ in range(count)
-    ]
-
-
-def _shape_mask(
-    kind: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float, r: float
-) -> np.ndarray:
-    if kind == "circle":
-        return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
-    if kind == "square":
-        return (abs(x - cx) <= r * 0.9) & (abs(y - cy) <= r * 0.9)
-    return (y <= cy + r * 0.7) & (y - (cy - r) >= 1.7 * abs(x - cx))  # upward triangle
-
-
-def render(scene: list, style: str, size: int = SIZE, supersample: int = 4) -> np.ndarray:
-    """Draw a scene in a style: float ``H x W x 3`` in [0, 1], anti-aliased by supersampling."""
-    n = size * supersample
-    y, x = np.mgrid[0:n, 0:n].astype(np.float32) / n
-    top, bottom = (np.array(c, dtype=np.float32) for c in SKY)
-    img = top + (bottom - top) * y[..., None]
-    if style == "B":
-        img = 1.0 - img
-    for kind, cx, cy, r in scene:
-        mask = _shape_mask(kind, x, y, cx, cy, r)
-        colour = np.array(COLOURS[kind], dtype=np.float32)
-        img[mask] = colour if style == "A" else 1.0 - colour
-        if style == "B":  # a ring: inside the shape, but not inside the shape shrunk inwards
-            inner = _shape_mask(kind, x, y, cx, cy, r - OUTLINE * 1.6)
-            img[mask & ~inner] = 1.0
-    return img.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
-
-
-def make_dataset(root: Path, n_train: int = 100, n_test: int = 16, seed: int = 0) -> Path:
-    """trainA/trainB with different scenes; testA/testB with the same scenes in both styles."""
-    rng = np.random.default_rng(seed)
-    for style in ("A", "B"):
-        for i in range(n_train):
-            save_image(render(random_scene(rng), style), root / f"train{style}" / f"{i:04d}.png")
-    for i in range(n_test):
-        scene = random_scene(rng)
-        for style in ("A", "B"):
-            save_image(render(scene, style), root / f"test{style}" / f"{i:04d}.png")
-    return root
 
 
 def score(translator: Translator, data: Path) -> dict[str, float]:
@@ -202,18 +145,7 @@ def run_demo(
     make_dataset(data, n_train=N_TRAIN, seed=seed)
     cfg = demo_config(data, run, steps, minutes, seed)
 
-    torch.manual_seed(seed)
-    untrained = CycleGANNetworks(cfg.network, discriminators=False)
-    untrained.init_weights(cfg.network)
-    baseline = score(
-        Translator(
-            cfg.network,
-            {"AtoB": untrained.g_ab, "BtoA": untrained.g_ba},
-            torch.device("cpu"),
-            "untrained",
-        ),
-        data,
-    )
+    baseline = _untrained_score(cfg, data, seed)
 
     log(f"training {steps} steps, at most {minutes:g} minutes (run folder: {run})")
     started = time.perf_counter()
@@ -229,13 +161,7 @@ def run_demo(
         "input unchanged": _identity_score(data),
     }
     strips = _save_examples(trained, data, out / "translations")
-    log("\nheld-out test scenes, translation against the known true translation:")
-    log(f"  {'model':<16} {'A->B MAE':>9} {'A->B PSNR':>10} {'B->A MAE':>9} {'B->A PSNR':>10}")
-    for name, s in scores.items():
-        log(
-            f"  {name:<16} {s['AtoB_mae']:9.1f} {s['AtoB_psnr']:9.1f}dB "
-            f"{s['BtoA_mae']:9.1f} {s['BtoA_psnr']:9.1f}dB"
-        )
+    _log_scores(scores, log)
     log("  (MAE on a 0-255 scale: lower is better; PSNR: higher is better)")
     log("")
     for line in verdict(scores["trained"], events.step, steps, elapsed, minutes):
@@ -247,6 +173,25 @@ def run_demo(
         f"--input {data / 'testA'} --output {out / 'mine'}"
     )
     return scores
+
+
+def _untrained_score(cfg: TrainConfig, data: Path, seed: int) -> dict[str, float]:
+    """The first baseline: the network as training starts it (same seed, same init)."""
+    torch.manual_seed(seed)
+    untrained = CycleGANNetworks(cfg.network, discriminators=False)
+    untrained.init_weights(cfg.network)
+    generators = {"AtoB": untrained.g_ab, "BtoA": untrained.g_ba}
+    return score(Translator(cfg.network, generators, torch.device("cpu"), "untrained"), data)
+
+
+def _log_scores(scores: dict[str, dict[str, float]], log: Callable[[str], None]) -> None:
+    log("\nheld-out test scenes, translation against the known true translation:")
+    log(f"  {'model':<16} {'A->B MAE':>9} {'A->B PSNR':>10} {'B->A MAE':>9} {'B->A PSNR':>10}")
+    for name, s in scores.items():
+        log(
+            f"  {name:<16} {s['AtoB_mae']:9.1f} {s['AtoB_psnr']:9.1f}dB "
+            f"{s['BtoA_mae']:9.1f} {s['BtoA_psnr']:9.1f}dB"
+        )
 
 
 def verdict(

@@ -51,7 +51,10 @@ def create_app(
     """The app; ``serve`` puts it behind ``webguard`` (hosts, origins, token, body size).
     Translations run one at a time in a worker thread, so the page and the API stay
     answerable meanwhile; ``server.queue`` more may wait, and the one after that is
-    answered 503 at once, with Retry-After."""
+    answered 503 at once, with Retry-After.
+
+    Longer than most functions, on purpose: FastAPI's routes are closures over the
+    app's state (translator, lock, queue places), and they read best together."""
     tiling, server = tiling or Tiling(), server or Server()
     tile, max_pixels, queue = tiling.tile, server.max_pixels, server.queue
     if not max_upload_mb > 0:

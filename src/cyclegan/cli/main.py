@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cyclegan.cli.options import build_parser, config_from_args, from_args, reference_network
+from cyclegan.cli.options import config_from_args, from_args, reference_network
+from cyclegan.cli.parser import build_parser
 from cyclegan.cli.progress import TaskProgress, TrainingProgress
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
@@ -62,7 +63,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    from cyclegan.inference.translate import check_no_overlap, collect_inputs, load_translator
+    from cyclegan.inference.files import check_no_overlap, collect_inputs, translate_files
+    from cyclegan.inference.translate import load_translator
 
     hardware = from_args(Hardware, args)
     output, tiling = from_args(ImageOutput, args), from_args(Tiling, args)
@@ -84,8 +86,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
             bar.write(f"skipped {error}")
         bar(f"translating {args.direction}", finished, len(files))
 
-    written = translator.translate_files(
-        files, args.output, args.direction, root, output, tiling, on_done=done
+    written = translate_files(
+        translator, files, args.output, args.direction, root, output, tiling, on_done=done
     )
     bar.close()
     print(f"translated {len(written)} image(s) {args.direction} into {args.output}")

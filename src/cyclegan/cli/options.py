@@ -1,16 +1,13 @@
-"""The ``cyclegan`` command line: every subcommand's options, generated from data.
+"""Command-line options generated from data: one option per dataclass field.
 
-Options come from dataclass fields and their metadata (help, choices, the
-reference's spelling): ``train``'s from ``TrainConfig`` and ``NetworkConfig``, the
-other commands' from ``settings.py`` (``Hardware``, ``Tiling``, ``ImageOutput``,
-``Server``, ``Bench``, ``Evaluation``) and ``demo.Demo``, each group a section of
-the command's help. Each option is spelled in kebab case (``--n-epochs-decay``,
-``--net-g``) and also accepts the reference's spelling (``--n_epochs_decay``,
-``--netG``, ``--no_flip``), so its users' commands carry over. Options not given
-stay out of the parsed namespace (``SUPPRESS``), so the dataclasses' defaults are
-the only defaults and a resumed run can tell which options the user really
-passed; ``from_args`` builds a dataclass from what was given. What is left
-written by hand is what belongs to one command alone (its inputs and outputs).
+``train``'s options come from ``TrainConfig`` and ``NetworkConfig``, the other
+commands' from ``settings.py`` and ``apps.demo.Demo``, each group a section of the
+command's help (``parser.py`` puts them together). Each option is spelled in kebab
+case (``--n-epochs-decay``, ``--net-g``) and also accepts the reference's spelling
+(``--n_epochs_decay``, ``--netG``, ``--no_flip``), so its users' commands carry
+over. Options not given stay out of the parsed namespace (``SUPPRESS``), so the
+dataclasses' defaults are the only defaults and a resumed run can tell which
+options the user really passed; ``from_args`` builds a dataclass from what was given.
 """
 
 from __future__ import annotations
@@ -18,35 +15,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from pathlib import Path
 
-from cyclegan.apps.demo import Demo
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.settings import (
     MODEL_HELP,
-    Bench,
-    Evaluation,
-    Hardware,
-    ImageOutput,
-    Server,
-    Tiling,
 )
 
 _NETWORK_FIELDS = {f.name for f in dataclasses.fields(NetworkConfig)}
 # Architecture options a reference .pth needs when translating with it.
-# The training options shown under "data and run" in train's help; the rest under
-# "objective, schedule and bookkeeping", and NetworkConfig's under "networks".
-TRAIN_DATA_OPTIONS = (
-    "data",
-    "run",
-    "preprocess",
-    "load_size",
-    "crop_size",
-    "flip",
-    "max_dataset_size",
-    "skip_bad_images",
-    "num_workers",
-)
 TRANSLATE_NETWORK_FIELDS = ("net_g", "ngf", "norm", "input_nc", "output_nc", "dropout")
 
 
@@ -54,7 +30,7 @@ def _kebab(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None:
+def add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None:
     """One option for one config field, with its reference spelling as an alias."""
     ref, help_text = f.metadata.get("ref"), f.metadata.get("help", "")
     choices = f.metadata.get("choices")
@@ -109,12 +85,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
-def _add_reference_architecture(parser: argparse.ArgumentParser) -> None:
+def add_reference_architecture(parser: argparse.ArgumentParser) -> None:
     """The options that describe a reference ``.pth`` generator (checkpoints carry theirs)."""
     group = parser.add_argument_group("architecture of a reference .pth (ignored for checkpoints)")
     for f in dataclasses.fields(NetworkConfig):
         if f.name in TRANSLATE_NETWORK_FIELDS:
-            _add_field(group, f)
+            add_field(group, f)
 
 
 def reference_network(args: argparse.Namespace) -> NetworkConfig:
@@ -124,7 +100,7 @@ def reference_network(args: argparse.Namespace) -> NetworkConfig:
     )
 
 
-class _HelpFormatter(argparse.HelpFormatter):
+class HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default, unless the help already states it."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
@@ -148,15 +124,7 @@ def all_parsers(parser: argparse.ArgumentParser):
                 yield from all_parsers(child)
 
 
-def _version() -> str:
-    import torch
-
-    from cyclegan import __version__
-
-    return f"cyclegan {__version__} (torch {torch.__version__})"
-
-
-def _add_direction(parser: argparse.ArgumentParser, both: bool = False) -> None:
+def add_direction(parser: argparse.ArgumentParser, both: bool = False) -> None:
     parser.add_argument(
         "--direction",
         default="both" if both else "AtoB",
@@ -194,7 +162,7 @@ def add_options(
     group = parser.add_argument_group(title) if title else parser
     for f in dataclasses.fields(cls):
         if only is None or f.name in only:
-            _add_field(group, f)
+            add_field(group, f)
 
 
 def from_args(cls: type, args: argparse.Namespace):
@@ -204,7 +172,7 @@ def from_args(cls: type, args: argparse.Namespace):
     )
 
 
-def _add_model(parser: argparse.ArgumentParser) -> None:
+def add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help=MODEL_HELP)
 
 
@@ -215,180 +183,3 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no progress bar (there is none anyway when stderr is not a terminal)",
     )
-
-
-def _add_train(sub) -> None:
-    train = sub.add_parser(
-        "train",
-        help="train a CycleGAN on two folders of images",
-        description="Train a CycleGAN. Options keep the reference's names.",
-    )
-    train.add_argument(
-        "--resume", action="store_true", help="continue the run in --run from its latest checkpoint"
-    )
-    groups = {
-        "data": train.add_argument_group("data and run"),
-        "net": train.add_argument_group("networks"),
-        "train": train.add_argument_group("objective, schedule and bookkeeping"),
-    }
-    for f in dataclasses.fields(TrainConfig):
-        if f.name != "network":
-            _add_field(groups["data" if f.name in TRAIN_DATA_OPTIONS else "train"], f)
-    for f in dataclasses.fields(NetworkConfig):
-        _add_field(groups["net"], f)
-
-
-def _add_translate(sub) -> None:
-    tr = sub.add_parser(
-        "translate",
-        help="translate an image or a folder of images",
-        description="Translate images with a trained model, at their own size.",
-    )
-    _add_model(tr)
-    _add_direction(tr)
-    add_quiet(tr)
-    tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
-    tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
-    tr.add_argument(
-        "--allow-overlap",
-        action="store_true",
-        help="let --output be inside --input (or the same folder); an input file is still "
-        "never overwritten",
-    )
-    add_options(tr, ImageOutput, "files written")
-    add_options(tr, Tiling, "tiling (large images)")
-    add_options(tr, Hardware, "hardware")
-    tr.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the generator: a compile first (tens of seconds on a CPU), "
-        "then faster images; for long jobs of whole images",
-    )
-    _add_reference_architecture(tr)
-
-
-def _add_export(sub) -> None:
-    ex = sub.add_parser(
-        "export",
-        help="write a generator as an ONNX model (any image size)",
-        description="Export one direction's generator to ONNX, with the padding to its size "
-        "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
-        "Needs the export extra: pip install 'cyclegan[export]'.",
-    )
-    _add_model(ex)
-    _add_direction(ex)
-    add_quiet(ex)
-    ex.add_argument("--output", required=True, type=Path, help="the .onnx file to write")
-    ex.add_argument(
-        "--no-verify", action="store_true", help="skip the onnxruntime check against PyTorch"
-    )
-    _add_reference_architecture(ex)
-
-
-def _add_serve(sub) -> None:
-    sv = sub.add_parser(
-        "serve",
-        help="a web page that translates uploaded images",
-        description="Serve a page (and a small HTTP API) that translates the images "
-        "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
-    )
-    _add_model(sv)
-    add_options(sv, Server, "server")
-    add_options(sv, Tiling, "tiling (large uploads)")
-    add_options(sv, Hardware, "hardware")
-    add_access_options(sv)
-    _add_reference_architecture(sv)
-
-
-def _add_bench(sub) -> None:
-    bench = sub.add_parser(
-        "bench",
-        help="time training and inference against fp32 eager",
-        description="Time the fast path against the plain float32 form "
-        "of the same step, side by side in one run.",
-    )
-    add_options(bench, Bench)
-    add_options(bench, Hardware, "hardware")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _add_evaluate(sub) -> None:
-    ev = sub.add_parser(
-        "evaluate",
-        help="FID/KID, cycle and paired metrics; best checkpoint",
-        description="Evaluate a model on a dataset's test folders, or compare "
-        "two folders of images (--fake, --real).",
-    )
-    ev.add_argument("--model", help=MODEL_HELP)
-    ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
-    ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
-    ev.add_argument("--real", type=Path, help="folder of real images (with --fake)")
-    _add_direction(ev, both=True)
-    add_quiet(ev)
-    add_options(ev, Evaluation)
-    add_options(ev, Hardware, "hardware")
-    ev.add_argument("--out", type=Path, help="also write the JSON report here")
-    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _add_report(sub) -> None:
-    rep = sub.add_parser(
-        "report",
-        help="rebuild a run's loss curves and index.html",
-        description="Rebuild RUN/losses.png and RUN/index.html from the run "
-        "folder (they are also refreshed after every epoch).",
-    )
-    rep.add_argument("run", type=Path, help="the run folder")
-
-
-def _add_results(sub) -> None:
-    res = sub.add_parser(
-        "results",
-        help="a page of every test image translated both ways",
-        description="Translate a dataset's test folders both ways and write "
-        "an HTML page: input | translation | reconstruction.",
-    )
-    _add_model(res)
-    res.add_argument("--data", required=True, type=Path, help="dataset folder")
-    add_options(res, Evaluation, only=("split",))
-    res.add_argument("--out", required=True, type=Path, help="folder for the page")
-    add_options(res, Hardware, "hardware")
-    add_quiet(res)
-
-
-def _add_demo(sub) -> None:
-    demo = sub.add_parser(
-        "demo",
-        help="train and test a small model on generated data",
-        description="Draw scenes of shapes in two styles (A: by day; B: a night negative with "
-        "outlines), train a small CycleGAN on different scenes of each, then translate "
-        "held-out scenes whose true translation is known and print how close it comes, next "
-        "to an untrained model and the input unchanged. About 2 to 5 minutes on 2 CPU cores.",
-    )
-    add_options(demo, Demo)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
-    )
-    parser.add_argument(
-        "--version", action="version", version=_version(), help="print the version and exit"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    _add_train(sub)
-    _add_translate(sub)
-    _add_export(sub)
-    _add_serve(sub)
-    _add_bench(sub)
-    _add_evaluate(sub)
-    _add_report(sub)
-    _add_results(sub)
-    from cyclegan.curate.cli import add_parser as add_curate_parser
-
-    add_curate_parser(sub)
-    _add_demo(sub)
-    for p in all_parsers(parser):
-        p.formatter_class = _HelpFormatter
-    return parser

@@ -22,14 +22,7 @@ from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
 PROJECT_HELP = "the curation project folder (made by curate init)"
 
 
-def add_parser(sub) -> None:
-    curate = sub.add_parser(
-        "curate",
-        help="sort a pile of images into domain A, B, neither",
-        description="Curate a raw pile of images into training folders.",
-    )
-    cmds = curate.add_subparsers(dest="curate_command", required=True, metavar="STEP")
-
+def _add_init(cmds) -> None:
     init = cmds.add_parser("init", help="create a project and scan the source folder")
     init.add_argument("project", type=Path, help=PROJECT_HELP)
     init.add_argument("--source", type=Path, required=True, help="the raw images (recursive)")
@@ -46,6 +39,35 @@ def add_parser(sub) -> None:
     init.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     add_quiet(init)
 
+
+def _add_export(cmds) -> None:
+    exp = cmds.add_parser("export", help="write trainA/trainB/testA/testB and labels")
+    exp.add_argument("project", type=Path, help=PROJECT_HELP)
+    exp.add_argument("--out", type=Path, required=True, help="a new folder for the dataset")
+    exp.add_argument(
+        "--test-fraction", type=float, default=0.1, help="share of each domain for testA/testB"
+    )
+    exp.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    add_quiet(exp)
+    exp.add_argument("--link", action="store_true", help="symbolic links instead of copies")
+    exp.add_argument(
+        "--accept-suggestions",
+        type=float,
+        default=None,
+        metavar="P",
+        help="also export unlabeled images suggested with probability >= P",
+    )
+
+
+def add_parser(sub) -> None:
+    curate = sub.add_parser(
+        "curate",
+        help="sort a pile of images into domain A, B, neither",
+        description="Curate a raw pile of images into training folders.",
+    )
+    cmds = curate.add_subparsers(dest="curate_command", required=True, metavar="STEP")
+
+    _add_init(cmds)
     scan = cmds.add_parser("scan", help="pick up new files in the source folder")
     scan.add_argument("project", type=Path, help=PROJECT_HELP)
     add_quiet(scan)
@@ -77,22 +99,7 @@ def add_parser(sub) -> None:
     status.add_argument("project", type=Path, help=PROJECT_HELP)
     status.add_argument("--json", action="store_true", help="print one JSON object")
 
-    exp = cmds.add_parser("export", help="write trainA/trainB/testA/testB and labels")
-    exp.add_argument("project", type=Path, help=PROJECT_HELP)
-    exp.add_argument("--out", type=Path, required=True, help="a new folder for the dataset")
-    exp.add_argument(
-        "--test-fraction", type=float, default=0.1, help="share of each domain for testA/testB"
-    )
-    exp.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
-    add_quiet(exp)
-    exp.add_argument("--link", action="store_true", help="symbolic links instead of copies")
-    exp.add_argument(
-        "--accept-suggestions",
-        type=float,
-        default=None,
-        metavar="P",
-        help="also export unlabeled images suggested with probability >= P",
-    )
+    _add_export(cmds)
 
     sug = cmds.add_parser("suggest", help="propose labels with a classifier on image features")
     sug.add_argument("project", type=Path, help=PROJECT_HELP)

@@ -37,24 +37,58 @@ def export(
     accept_suggestions: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
+    """Write the training folders, ``labels.json`` and ``summary.json``; returns the summary."""
     if not 0 <= test_fraction < 1:
         raise CurationError(f"test fraction {test_fraction} must be in [0, 1)")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise CurationError(f"{out} exists and is not empty; export into a new folder")
-    source = Path(project.meta("source"))
-    final = project.final_labels()
-    suggested: set[int] = set()
-    if accept_suggestions is not None:
-        # Images nobody labeled (and none waiting for review) take a confident suggestion.
+    final, suggested = _final_choices(project, accept_suggestions)
+    images = project.image_rows()
+    files = _place_files(project, images, final, out, test_fraction, seed, link, progress)
+    labels = project.all_labels()
+    records = [
+        {
+            "id": i,
+            "source": images[i]["path"],
+            "sha256": images[i]["sha256"],
+            "labels": labels.get(i, []),
+            "final": final.get(i),
+            "final_from": "suggestion" if i in suggested else "people" if i in final else None,
+            "exported_to": files.get(i),
+        }
+        for i in sorted(set(labels) | set(final))
+    ]
+    write_json(out / "labels.json", {"images": records})
+    summary = _summary(project, images, final, files)
+    summary.update(
+        accepted_suggestions=len(suggested),
+        accept_suggestions_threshold=accept_suggestions,
+        test_fraction=test_fraction,
+        seed=seed,
+        links=link,
+    )
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _final_choices(project: Project, accept: float | None) -> tuple[dict[int, str], set[int]]:
+    """Every image's final label, and which of them came from a suggestion: images nobody
+    labeled (and none waiting for review) take a suggestion of probability ``accept``."""
+    final, suggested = project.final_labels(), set()
+    if accept is not None:
         waiting = set(project.review_queue())
         for i, (choice, confidence) in project.suggestions().items():
-            if i not in final and i not in waiting and confidence >= accept_suggestions:
+            if i not in final and i not in waiting and confidence >= accept:
                 final[i] = choice
                 suggested.add(i)
-    images = project.image_rows()
-    labels = project.all_labels()
+    return final, suggested
 
+
+def _place_files(project, images, final, out, test_fraction, seed, link, progress):
+    """Copy (or link) each A and B image into its split folder; returns id -> its path
+    below ``out``. The test images are a seeded random fraction of each domain."""
+    source = Path(project.meta("source"))
     rng = random.Random(seed)
     placed: dict[int, str] = {}
     to_place = sum(c in ("A", "B") for c in final.values())
@@ -76,58 +110,35 @@ def export(
                 progress(len(placed), to_place)
     for folder in ("trainA", "trainB"):
         (out / folder).mkdir(parents=True, exist_ok=True)
+    return placed
 
-    records = [
-        {
-            "id": i,
-            "source": images[i]["path"],
-            "sha256": images[i]["sha256"],
-            "labels": labels.get(i, []),
-            "final": final.get(i),
-            "final_from": "suggestion" if i in suggested else "people" if i in final else None,
-            "exported_to": placed.get(i),
-        }
-        for i in sorted(set(labels) | set(final))
-    ]
-    write_json(out / "labels.json", {"images": records})
 
+def _summary(project: Project, images: dict, final: dict, placed: dict) -> dict:
     groups = defaultdict(list)
     for i, img in images.items():
         if img["status"] == "duplicate":
             groups[img["duplicate_of"]].append(images[i]["path"])
-    progress = project.progress()
-    summary = {
+    rejected = (img["reason"] for img in images.values() if img["status"] == "rejected")
+    state = project.progress()
+    return {
         "exported": {
             f"{s}{d}": sum(1 for p in placed.values() if p.startswith(f"{s}{d}/"))
             for s in ("train", "test")
             for d in ("A", "B")
         },
         "final_labels": dict(Counter(final.values())),
-        "usable_images": progress.images_ok,
+        "usable_images": state.images_ok,
         "not_exported": {
-            "unlabeled": progress.images_ok - len(final) - progress.in_review,
-            "in_review": progress.in_review,
+            "unlabeled": state.images_ok - len(final) - state.in_review,
+            "in_review": state.in_review,
         },
-        "rejected": dict(
-            Counter(
-                _reason_kind(img["reason"])
-                for img in images.values()
-                if img["status"] == "rejected"
-            )
-        ),
+        "rejected": dict(Counter(_reason_kind(r) for r in rejected)),
         "duplicate_groups": [
             {"kept": images[k]["path"], "duplicates": sorted(v)} for k, v in sorted(groups.items())
         ],
         "agreement": project.agreement(),
         "audit": project.audit_result(),
-        "accepted_suggestions": len(suggested),
-        "accept_suggestions_threshold": accept_suggestions,
-        "test_fraction": test_fraction,
-        "seed": seed,
-        "links": link,
     }
-    write_json(out / "summary.json", summary)
-    return summary
 
 
 # (words in a rejection message, the kind it is counted under)

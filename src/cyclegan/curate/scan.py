@@ -63,6 +63,59 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return count
 
 
+class _Kept:
+    """The usable images so far: their content hashes and perceptual hashes."""
+
+    def __init__(self, project: Project):
+        self.by_sha, kept = project.usable_hashes()
+        self.ids = [i for i, _ in kept]
+        self.hashes = np.array([h for _, h in kept], dtype=np.uint64)
+
+    def duplicate(self, sha256: str, phash: int, threshold: int) -> tuple[int | None, str]:
+        """The image this one duplicates (exactly, or nearly by perceptual hash), if any."""
+        if sha256 in self.by_sha:
+            return self.by_sha[sha256], "exact"
+        if len(self.hashes):
+            distance = _popcount(self.hashes ^ np.uint64(phash))
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= threshold:
+                return self.ids[nearest], "near"
+        return None, ""
+
+    def add(self, image_id: int, sha256: str, phash: int) -> None:
+        self.by_sha[sha256] = image_id
+        self.ids.append(image_id)
+        self.hashes = np.append(self.hashes, np.uint64(phash))
+
+
+def _open_checked(path: Path, record: dict, min_size: int):
+    """Decode a file as train would, noting its size and format in ``record``; a
+    ``DataError`` says why it is rejected."""
+    if not is_image_file(path):  # what train would refuse, refused here too
+        raise DataError(
+            f"{path}: '{path.suffix or 'no extension'}' is not an accepted image "
+            f"file type; accepted: {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    img = open_image(path)
+    record.update(
+        width=img.width,
+        height=img.height,
+        format=img.format or path.suffix.lstrip(".").upper(),
+        mode=img.mode,
+    )
+    if min(img.size) < min_size:
+        raise DataError(f"{path}: {img.width}x{img.height} is below the minimum size {min_size}")
+    return img
+
+
+def _save_views(rgb, image_id: int, cache: Path) -> None:
+    view = rgb.copy()
+    view.thumbnail((VIEW_SIZE, VIEW_SIZE))
+    view.save(cache / "views" / f"{image_id}.jpg", quality=90)
+    view.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    view.save(cache / "thumbs" / f"{image_id}.jpg", quality=85)
+
+
 def scan(
     project: Project,
     near_threshold: int = NEAR_THRESHOLD,
@@ -76,76 +129,35 @@ def scan(
     files = sorted(
         p for p in source.rglob("*") if p.is_file() and str(p.relative_to(source)) not in known
     )
-    views = project.cache / "views"
-    thumbs = project.cache / "thumbs"
-    views.mkdir(parents=True, exist_ok=True)
-    thumbs.mkdir(parents=True, exist_ok=True)
-    result = ScanResult()
-
-    by_sha, kept = project.usable_hashes()
-    kept_ids = [i for i, _ in kept]
-    kept_hashes = np.array([h for _, h in kept], dtype=np.uint64)
-
+    for folder in ("views", "thumbs"):
+        (project.cache / folder).mkdir(parents=True, exist_ok=True)
+    result, kept = ScanResult(), _Kept(project)
     for n, path in enumerate(files, 1):
-        rel = str(path.relative_to(source))
-        record = {"path": rel, "bytes": path.stat().st_size}
+        record = {"path": str(path.relative_to(source)), "bytes": path.stat().st_size}
+        result.added += 1
         try:
-            if not is_image_file(path):  # what train would refuse, refused here too
-                raise DataError(
-                    f"{path}: '{path.suffix or 'no extension'}' is not an accepted image "
-                    f"file type; accepted: {', '.join(IMAGE_EXTENSIONS)}"
-                )
-            img = open_image(path)
-            record.update(
-                width=img.width,
-                height=img.height,
-                format=img.format or path.suffix.lstrip(".").upper(),
-                mode=img.mode,
-            )
-            if min(img.size) < min_size:
-                raise DataError(
-                    f"{path}: {img.width}x{img.height} is below the minimum size {min_size}"
-                )
+            img = _open_checked(path, record, min_size)
         except DataError as exc:
             record.update(status="rejected", reason=str(exc).removeprefix(f"{path}: "))
             project.add_image(record)
             result.rejected += 1
-            result.added += 1
-            if progress:
-                progress(n, len(files))
-            continue
-
-        record["sha256"] = _sha256(path)
-        rgb = array_to_pil(to_array(img, 3))
-        phash = int(str(imagehash.phash(rgb)), 16)
-        record["phash"] = f"{phash:016x}"
-        duplicate_of, kind = by_sha.get(record["sha256"]), "exact"
-        if duplicate_of is None and len(kept_hashes):
-            distance = _popcount(kept_hashes ^ np.uint64(phash))
-            nearest = int(np.argmin(distance))
-            if distance[nearest] <= near_threshold:
-                duplicate_of, kind = kept_ids[nearest], "near"
-        if duplicate_of is not None:
-            record.update(
-                status="duplicate",
-                duplicate_of=duplicate_of,
-                reason=f"{kind} duplicate of image {duplicate_of}",
-            )
-            result.duplicates += 1
         else:
-            record["status"] = "ok"
-            result.ok += 1
-        image_id = project.add_image(record)
-        if record["status"] == "ok":
-            by_sha[record["sha256"]] = image_id
-            kept_ids.append(image_id)
-            kept_hashes = np.append(kept_hashes, np.uint64(phash))
-            view = rgb.copy()
-            view.thumbnail((VIEW_SIZE, VIEW_SIZE))
-            view.save(views / f"{image_id}.jpg", quality=90)
-            view.thumbnail((THUMB_SIZE, THUMB_SIZE))
-            view.save(thumbs / f"{image_id}.jpg", quality=85)
-        result.added += 1
+            record["sha256"] = _sha256(path)
+            rgb = array_to_pil(to_array(img, 3))
+            phash = int(str(imagehash.phash(rgb)), 16)
+            record["phash"] = f"{phash:016x}"
+            duplicate_of, kind = kept.duplicate(record["sha256"], phash, near_threshold)
+            if duplicate_of is not None:
+                reason = f"{kind} duplicate of image {duplicate_of}"
+                record.update(status="duplicate", duplicate_of=duplicate_of, reason=reason)
+                result.duplicates += 1
+                project.add_image(record)
+            else:
+                record["status"] = "ok"
+                result.ok += 1
+                image_id = project.add_image(record)
+                kept.add(image_id, record["sha256"], phash)
+                _save_views(rgb, image_id, project.cache)
         if progress:
             progress(n, len(files))
     project.choose_calibration()

@@ -82,6 +82,11 @@ def _progress(project: Project) -> dict:
 
 
 def create_app(project: Project, mode: str = "label") -> FastAPI:
+    """The labeling app (``label``, ``review`` or ``audit`` mode); ``serve`` puts it
+    behind ``webguard``.
+
+    Longer than most functions, on purpose: FastAPI's routes are closures over the
+    project and the mode, and a reader checks the API best with all of it in one place."""
     if mode not in MODES:
         raise CurationError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     app = FastAPI(title="cyclegan curate", docs_url=None, redoc_url=None, openapi_url=None)

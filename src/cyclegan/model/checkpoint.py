@@ -16,6 +16,10 @@
 Format version 1 (before 2026-12-01) kept the record inside ``config.json``;
 such folders load as before (``read_meta`` returns the same view of both).
 
+This module is longer than the others on purpose: it is the one keeper of the
+format (what a checkpoint folder is, how it is written, read, listed, ordered,
+copied and pointed at), so that no other module decides any of that.
+
 Saving is atomic: files go to a hidden temporary folder, are flushed to disk,
 and the folder is renamed into place; only then is ``latest`` replaced (itself
 by an atomic rename). A crash at any moment leaves the previous checkpoint and

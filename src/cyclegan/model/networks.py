@@ -1,15 +1,12 @@
-"""The generators and discriminators of CycleGAN, layer for layer as in the reference.
+"""The four networks of CycleGAN, built by name: the registry of generator
+architectures, their construction and initialization, and the padding rule their
+size multiples imply.
 
-The module tree (``model``, ``model.10.conv_block.1``, ``net.0``, ...) is the
-reference implementation's, so a state dict written by the reference loads into
-these modules with ``strict=True`` and no key renaming (see ``reference.py``).
-The networks know nothing of losses, optimizers or files.
-
-Generators (Zhu et al. 2017, Sec. 4 and appendix 7.2):
-- ResNet: c7s1-64, d128, d256, 6 or 9 residual blocks R256, u128, u64, c7s1-3.
-- U-Net: the pix2pix encoder-decoder with skip connections, 7 or 8 downsamplings.
-Discriminators: the 70x70 PatchGAN (C64-C128-C256-C512), its n-layer variant,
-and the 1x1 PixelGAN.
+The layers are in ``generators.py`` and ``discriminators.py``. Their module tree
+(``model``, ``model.10.conv_block.1``, ``net.0``, ...) is the reference
+implementation's, so a state dict written by the reference loads with
+``strict=True`` and no key renaming (see ``reference.py``). The networks know
+nothing of losses, optimizers or files.
 
 One quirk is kept on purpose: convolutions have a bias only when the norm is
 instance norm (the reference's ``use_bias``), which also holds for ``norm=none``;
@@ -18,227 +15,17 @@ changing it would break loading the reference's checkpoints.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
+
+from cyclegan.model.discriminators import NLayerDiscriminator, PixelDiscriminator
+from cyclegan.model.generators import ResnetGenerator, UnetGenerator
 
 if TYPE_CHECKING:  # the configuration imports this module for its choice of generators
     from cyclegan.config import NetworkConfig
-
-
-def norm_layer_for(norm: str):
-    """A factory ``channels -> nn.Module`` for the chosen normalization."""
-    if norm == "batch":
-        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
-    if norm == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
-    return lambda channels: nn.Identity()
-
-
-class ResnetBlock(nn.Module):
-    """x + conv-norm-relu-conv-norm(x), with reflection padding."""
-
-    def __init__(self, dim: int, norm_layer, use_dropout: bool, use_bias: bool):
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=use_bias),
-            norm_layer(dim),
-            nn.ReLU(True),
-        ]
-        if use_dropout:
-            layers.append(nn.Dropout(0.5))
-        layers += [
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=use_bias),
-            norm_layer(dim),
-        ]
-        self.conv_block = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv_block(x)
-
-
-class ResnetGenerator(nn.Module):
-    """Two stride-2 downsamplings, ``n_blocks`` residual blocks, two upsamplings."""
-
-    def __init__(
-        self, input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, n_blocks: int
-    ):
-        super().__init__()
-        norm_layer = norm_layer_for(norm)
-        use_bias = norm == "instance"
-        model: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=use_bias),
-            norm_layer(ngf),
-            nn.ReLU(True),
-        ]
-        for i in range(2):  # downsampling
-            mult = 2**i
-            model += [
-                nn.Conv2d(
-                    ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=use_bias
-                ),
-                norm_layer(ngf * mult * 2),
-                nn.ReLU(True),
-            ]
-        for _ in range(n_blocks):
-            model.append(ResnetBlock(ngf * 4, norm_layer, use_dropout, use_bias))
-        for i in range(2):  # upsampling
-            mult = 2 ** (2 - i)
-            model += [
-                nn.ConvTranspose2d(
-                    ngf * mult,
-                    ngf * mult // 2,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    output_padding=1,
-                    bias=use_bias,
-                ),
-                norm_layer(ngf * mult // 2),
-                nn.ReLU(True),
-            ]
-        model += [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
-            nn.Tanh(),
-        ]
-        self.model = nn.Sequential(*model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class UnetSkipBlock(nn.Module):
-    """One level of the U-Net: down, the inner levels, up, and the skip concatenation."""
-
-    def __init__(
-        self,
-        outer_nc: int,
-        inner_nc: int,
-        norm_layer,
-        use_bias: bool,
-        input_nc: int | None = None,
-        submodule: nn.Module | None = None,
-        outermost: bool = False,
-        innermost: bool = False,
-        use_dropout: bool = False,
-    ):
-        super().__init__()
-        self.outermost = outermost
-        input_nc = outer_nc if input_nc is None else input_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
-        downrelu = nn.LeakyReLU(0.2, True)
-        uprelu = nn.ReLU(True)
-        if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
-            model = [downconv, submodule, uprelu, upconv, nn.Tanh()]
-        elif innermost:
-            upconv = nn.ConvTranspose2d(
-                inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias
-            )
-            model = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
-        else:
-            upconv = nn.ConvTranspose2d(
-                inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias
-            )
-            model = [
-                downrelu,
-                downconv,
-                norm_layer(inner_nc),
-                submodule,
-                uprelu,
-                upconv,
-                norm_layer(outer_nc),
-            ]
-            if use_dropout:
-                model.append(nn.Dropout(0.5))
-        self.model = nn.Sequential(*model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.outermost:
-            return self.model(x)
-        return torch.cat([x, self.model(x)], 1)
-
-
-class UnetGenerator(nn.Module):
-    """U-Net with ``num_downs`` halvings: a 2**num_downs input becomes 1x1 at the bottleneck."""
-
-    def __init__(
-        self, input_nc: int, output_nc: int, num_downs: int, ngf: int, norm: str, use_dropout: bool
-    ):
-        super().__init__()
-        norm_layer = norm_layer_for(norm)
-        b = functools.partial(UnetSkipBlock, norm_layer=norm_layer, use_bias=norm == "instance")
-        block = b(ngf * 8, ngf * 8, innermost=True)
-        for _ in range(num_downs - 5):
-            block = b(ngf * 8, ngf * 8, submodule=block, use_dropout=use_dropout)
-        block = b(ngf * 4, ngf * 8, submodule=block)
-        block = b(ngf * 2, ngf * 4, submodule=block)
-        block = b(ngf, ngf * 2, submodule=block)
-        self.model = b(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class NLayerDiscriminator(nn.Module):
-    """PatchGAN: a map of real/fake scores, one per overlapping patch (70x70 for 3 layers)."""
-
-    def __init__(self, input_nc: int, ndf: int, n_layers: int, norm: str):
-        super().__init__()
-        norm_layer = norm_layer_for(norm)
-        use_bias = norm == "instance"
-        seq: list[nn.Module] = [
-            nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1),
-            nn.LeakyReLU(0.2, True),
-        ]
-        mult = 1
-        for n in range(1, n_layers):
-            prev, mult = mult, min(2**n, 8)
-            seq += [
-                nn.Conv2d(
-                    ndf * prev, ndf * mult, kernel_size=4, stride=2, padding=1, bias=use_bias
-                ),
-                norm_layer(ndf * mult),
-                nn.LeakyReLU(0.2, True),
-            ]
-        prev, mult = mult, min(2**n_layers, 8)
-        seq += [
-            nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1, bias=use_bias),
-            norm_layer(ndf * mult),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1),
-        ]
-        self.model = nn.Sequential(*seq)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class PixelDiscriminator(nn.Module):
-    """1x1 PixelGAN: judges each pixel's colour alone."""
-
-    def __init__(self, input_nc: int, ndf: int, norm: str):
-        super().__init__()
-        use_bias = norm == "instance"
-        self.net = nn.Sequential(
-            nn.Conv2d(input_nc, ndf, kernel_size=1, stride=1, padding=0),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, ndf * 2, kernel_size=1, stride=1, padding=0, bias=use_bias),
-            norm_layer_for(norm)(ndf * 2),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=use_bias),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 @dataclass(frozen=True)

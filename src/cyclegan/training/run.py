@@ -233,15 +233,7 @@ def build_run(
             "channel counts, so g_ab(b) cannot be compared with b"
         )
 
-    folders = find_domains(Path(cfg.data))
-    files = {}
-    for domain, folder in (("A", folders.train_a), ("B", folders.train_b)):
-        files[domain], bad = resolve_images(
-            folder, cfg, domain, lambda d, t, domain=domain: events.scanning(domain, d, t)
-        )
-        if bad:
-            events.skipped(domain, bad)
-
+    files = _training_images(cfg, events)
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
@@ -260,14 +252,32 @@ def build_run(
     step.distribute(ctx, device)
     if ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
         torch.manual_seed(rank_torch_seed(cfg.seed, ctx.rank, run.position.global_step))
-    run.loader = DataLoader(
+    run.loader = _loader(run)
+    return run
+
+
+def _training_images(cfg: TrainConfig, events: TrainingEvents) -> dict[str, list[Path]]:
+    """Each domain's usable training images, checked up front (``data.datasets``)."""
+    folders = find_domains(Path(cfg.data))
+    files = {}
+    for domain, folder in (("A", folders.train_a), ("B", folders.train_b)):
+        files[domain], bad = resolve_images(
+            folder, cfg, domain, lambda d, t, domain=domain: events.scanning(domain, d, t)
+        )
+        if bad:
+            events.skipped(domain, bad)
+    return files
+
+
+def _loader(run: Run) -> DataLoader:
+    cfg = run.cfg
+    return DataLoader(
         UnpairedImages(run.files_a, run.files_b, cfg),
-        batch_sampler=plan,
+        batch_sampler=run.plan,
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,
-        pin_memory=device.type == "cuda",
+        pin_memory=run.device.type == "cuda",
         # its own generator: worker seeds must not draw from the
         # global RNG, or a resumed run would drift from an unbroken one
         generator=torch.Generator().manual_seed(cfg.seed),
     )
-    return run

@@ -1,0 +1,121 @@
+"""Translating files and folders: which files an ``--input`` names, where each
+translation goes, and the guards that keep every input file safe.
+
+Outputs keep their input's name (and sub-folder below a folder input), in the
+input's format or the one asked for. Before any work, every output is checked
+against every input: a translation never writes over an input file, and an
+output folder inside the input folder is refused unless asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from cyclegan.data.imageio import (
+    array_to_tensor,
+    check_bit_depth,
+    is_image_file,
+    load_image,
+    save_image,
+    tensor_to_array,
+)
+from cyclegan.errors import ConfigError, DataError
+from cyclegan.inference.translate import Translator
+from cyclegan.settings import ImageOutput, Tiling
+
+
+def translate_files(
+    translator: Translator,
+    inputs: list[Path],
+    output_dir: Path,
+    direction: str,
+    root: Path | None = None,
+    output: ImageOutput | None = None,
+    tiling: Tiling | None = None,
+    on_done: Callable[[Path, Path | None, str | None], None] | None = None,
+) -> list[Path]:
+    """Translate files into ``output_dir``, keeping their names (and sub-folders below
+    ``root``); ``output`` says in which format, bit depth and batches (images of equal
+    size share one), ``tiling`` how large images are split.
+
+    A file that cannot be read is reported through ``on_done(src, None, reason)``
+    and skipped; the others are still translated. Returns the written paths.
+    """
+    output, tiling = output or ImageOutput(), tiling or Tiling()
+    in_nc, out_nc = translator.channels(direction)
+    out_format, bit_depth = output.format, output.bit_depth
+    originals = {Path(p).resolve() for p in inputs}
+    for src in inputs:  # before any work: every output can hold the bit depth, and
+        dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
+        check_bit_depth(dst, bit_depth, out_nc)
+        if dst.resolve() in originals:
+            raise ConfigError(
+                f"{dst} is an input file: translating would overwrite it. Choose another "
+                "--output folder or --format"
+            )
+    written = []
+    for chunk in _chunks(inputs, output.batch_size):
+        loaded = []
+        for src in chunk:
+            try:
+                loaded.append((src, load_image(src, in_nc, output.max_pixels)))
+            except DataError as exc:
+                if on_done:
+                    on_done(src, None, str(exc))
+        by_size: dict[tuple, list] = {}
+        for src, arr in loaded:
+            by_size.setdefault(arr.shape, []).append((src, arr))
+        for group in by_size.values():
+            batch = torch.stack([array_to_tensor(arr) for _, arr in group])
+            out = translator.translate_tensor(batch, direction, **tiling.arguments)
+            for (src, _), img in zip(group, out, strict=True):
+                dst = _destination(src, output_dir, root, out_format)
+                save_image(tensor_to_array(img), dst, bit_depth=bit_depth)
+                written.append(dst)
+                if on_done:
+                    on_done(src, dst, None)
+    return written
+
+
+def _destination(src: Path, output_dir: Path, root: Path | None, out_format: str | None) -> Path:
+    """Where a translation is written: the same relative path, the chosen extension."""
+    dst = output_dir / (src.relative_to(root) if root else Path(src.name))
+    return dst.with_suffix("." + out_format.lower().lstrip(".")) if out_format else dst
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), max(size, 1)):
+        yield items[i : i + size]
+
+
+def collect_inputs(path: Path) -> tuple[list[Path], Path | None]:
+    """The image files a ``--input`` names, and the root their relative paths start from."""
+    path = Path(path)
+    if path.is_file():
+        return [path], None
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        if not files:
+            raise DataError(f"{path}: no image files in this folder")
+        return files, path
+    raise DataError(f"{path}: no such file or folder")
+
+
+def check_no_overlap(input_path: Path, output_dir: Path, allowed: bool = False) -> None:
+    """Refuse an output folder that is, or lies inside, an input folder, or holds it:
+    translations would land among the originals, or be read as inputs next time.
+    ``allowed`` lets them share a tree; overwriting an input file is refused anyway,
+    file by file, in ``translate_files``."""
+    src = Path(input_path).resolve()
+    out = Path(output_dir).resolve()
+    if allowed or not src.is_dir():  # one file: only writing over it would harm
+        return
+    if out.is_relative_to(src) or src.is_relative_to(out):  # the same folder is both
+        raise ConfigError(
+            f"--output {output_dir} overlaps --input {input_path}: the translations would "
+            "mix with the originals. Choose an output folder outside the input, or pass "
+            "--allow-overlap (input files are never overwritten)"
+        )
