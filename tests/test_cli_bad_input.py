@@ -70,72 +70,50 @@ def test_translate_numeric_options(tiny_run, tmp_path, capsys, option, value):
         assert err.startswith("error: ") and option.lstrip("-").split("-")[0] in err, err
 
 
+TRANSLATE = "translate --model {run} --input {tmp} --output {tmp}/o"
+
+
 @pytest.mark.parametrize(
-    "args",
+    "command",
     [
-        ["demo", "--steps", "0"],
-        ["demo", "--steps", "-3"],
-        ["demo", "--minutes", "nan"],
-        ["demo", "--minutes", "0"],
-        ["demo", "--minutes", "-1"],
-        ["evaluate", "--model", "{run}"],  # no --data
-        ["evaluate", "--fake", "{tmp}"],  # no --real
-        ["evaluate", "--model", "{tmp}/none", "--data", "{tmp}"],
-        ["results", "--model", "{tmp}/none", "--data", "{tmp}", "--out", "{tmp}/o"],
-        ["export", "--model", "{run}", "--output", "{tmp}/model.txt"],
-        ["export", "--model", "{tmp}/none.pth", "--output", "{tmp}/m.onnx"],
-        ["serve", "--model", "{tmp}/none"],
-        ["serve", "--model", "{run}", "--queue", "-1"],
-        ["serve", "--model", "{run}", "--tile", "3"],  # was: a 500 for every large upload
-        ["report", "{tmp}"],
-        ["translate", "--model", "{run}", "--input", "{tmp}/none", "--output", "{tmp}/o"],
-        [
-            "translate",
-            "--model",
-            "{run}",
-            "--input",
-            "{tmp}",
-            "--output",
-            "{tmp}/o",
-            "--direction",
-            "sideways",
-        ],  # fmt: skip
-        [
-            "translate",
-            "--model",
-            "{run}",
-            "--input",
-            "{tmp}",
-            "--output",
-            "{tmp}/o",
-            "--format",
-            "gif",
-        ],  # fmt: skip
-        [
-            "translate",
-            "--model",
-            "{run}",
-            "--input",
-            "{tmp}",
-            "--output",
-            "{tmp}/o",
-            "--bit-depth",
-            "12",
-        ],  # fmt: skip
-        ["curate", "export", "{tmp}/none", "--out", "{tmp}/o"],
-        ["curate", "init", "{tmp}/p", "--source", "{tmp}/none"],
-        ["curate", "init", "{tmp}/p", "--source", "{tmp}", "--calibration", "-1"],
-        ["curate", "init", "{tmp}/p", "--source", "{tmp}", "--min-size", "0"],
-        ["curate", "init", "{tmp}/p", "--source", "{tmp}", "--taxonomy", "{tmp}/none.json"],
-        ["train", "--resume"],
-        ["train", "--run", "{tmp}/none", "--resume"],
-        ["train", "--data", "{tmp}"],
-        ["nonsense"],
-        [],
+        "demo --steps 0",
+        "demo --steps -3",
+        "demo --minutes nan",
+        "demo --minutes 0",
+        "demo --minutes -1",
+        "evaluate --model {run}",  # no --data
+        "evaluate --fake {tmp}",  # no --real
+        "evaluate --model {tmp}/none --data {tmp}",
+        "results --model {tmp}/none --data {tmp} --out {tmp}/o",
+        "export --model {run} --output {tmp}/model.txt",
+        "export --model {tmp}/none.pth --output {tmp}/m.onnx",
+        "serve --model {tmp}/none",
+        "serve --model {run} --queue -1",
+        "serve --model {run} --tile 3",  # was: a 500 for every large upload
+        "serve --model {run} --port 70000",
+        "bench --steps 0",
+        "bench --size -8",
+        "bench --infer-sizes 64 0",
+        "report {tmp}",
+        "translate --model {run} --input {tmp}/none --output {tmp}/o",
+        f"{TRANSLATE} --direction sideways",
+        f"{TRANSLATE} --format gif",
+        f"{TRANSLATE} --bit-depth 12",
+        "curate export {tmp}/none --out {tmp}/o",
+        "curate init {tmp}/p --source {tmp}/none",
+        "curate init {tmp}/p --source {tmp} --calibration -1",
+        "curate init {tmp}/p --source {tmp} --min-size 0",
+        "curate init {tmp}/p --source {tmp} --taxonomy {tmp}/none.json",
+        "train --resume",
+        "train --run {tmp}/none --resume",
+        "train --data {tmp}",
+        "nonsense",
+        "",
     ],
-    ids=lambda a: " ".join(a)[:50],
+    ids=lambda command: command[:50],
 )
-def test_other_commands_refuse_bad_input_clearly(tiny_run, tmp_path, capsys, args):
+def test_other_commands_refuse_bad_input_clearly(tiny_run, tmp_path, capsys, command):
+    args = command.split()
     filled = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(tiny_run)) for a in args]
     code, err = _run(filled, capsys)
     assert code in (1, 2), (args, err)

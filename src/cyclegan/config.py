@@ -289,23 +289,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        if not isinstance(values, dict):
-            raise ConfigError(f"options must be a JSON object, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown options in saved configuration: {', '.join(unknown)}")
-        return cls(**values)
+        return _from_dict(cls, values, "options", "options in saved configuration")
 
 
 def network_from_dict(values: dict[str, Any]) -> NetworkConfig:
+    return _from_dict(NetworkConfig, values, "network options", "network options")
+
+
+def _from_dict(cls: type, values: Any, what: str, unknown_what: str):
+    """``cls`` from JSON values, refusing a non-object and names it does not have."""
     if not isinstance(values, dict):
-        raise ConfigError(f"network options must be a JSON object, got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(NetworkConfig)}
-    unknown = sorted(set(values) - known)
+        raise ConfigError(f"{what} must be a JSON object, got {type(values).__name__}")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise ConfigError(f"unknown network options: {', '.join(unknown)}")
-    return NetworkConfig(**values)
+        raise ConfigError(f"unknown {unknown_what}: {', '.join(unknown)}")
+    return cls(**values)
 
 
 def write_json(path: Path, values: dict[str, Any]) -> None:

@@ -1,24 +1,10 @@
 """``cyclegan demo``: train on generated scenes whose true translation is known, and score it.
 
-The scenes (``demo_scenes.py``):
-
-Every scene is a few shapes (circles, squares, triangles) on a sky. Domain A
-draws it by day: a light sky, red circles, green squares, blue triangles.
-Domain B draws it as a night negative: every colour inverted (the sky turns
-dark, red turns cyan), and each shape outlined in white. Learning it takes
-both a colour mapping and spatial work (finding edges, drawing or erasing
-outlines).
-
-The training folders hold *different* scenes in each style (unpaired data, as
-a real user has), so the model never sees a pair. The test folders hold
-held-out scenes drawn in both styles under the same file name, so the true
-translation of every test image is known, and the demo says how close its
-translations come next to two baselines: the untrained network, and returning
-the input unchanged.
-
-Why one global colour transform rather than a free palette per domain: from
-unpaired data, a model that swapped two shape colours would fool the
-discriminator just as well, so the "true" answer would not be identifiable.
+The scenes (``demo_scenes.py``) are drawn in two styles, by day (A) and as a night
+negative with outlines (B). Training sees different scenes in each style; the test
+folders hold held-out scenes in both styles under one name, so the demo can say how
+close its translations come to the truth, next to two baselines: the untrained
+network, and the input unchanged.
 """
 
 from __future__ import annotations

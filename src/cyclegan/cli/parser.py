@@ -48,12 +48,7 @@ def _version() -> str:
     return f"cyclegan {__version__} (torch {torch.__version__})"
 
 
-def _add_train(sub) -> None:
-    train = sub.add_parser(
-        "train",
-        help="train a CycleGAN on two folders of images",
-        description="Train a CycleGAN. Options keep the reference's names.",
-    )
+def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --run from its latest checkpoint"
     )
@@ -69,12 +64,7 @@ def _add_train(sub) -> None:
         add_field(groups["net"], f)
 
 
-def _add_translate(sub) -> None:
-    tr = sub.add_parser(
-        "translate",
-        help="translate an image or a folder of images",
-        description="Translate images with a trained model, at their own size.",
-    )
+def _add_translate(tr: argparse.ArgumentParser) -> None:
     add_model(tr)
     add_direction(tr)
     add_quiet(tr)
@@ -98,14 +88,7 @@ def _add_translate(sub) -> None:
     add_reference_architecture(tr)
 
 
-def _add_export(sub) -> None:
-    ex = sub.add_parser(
-        "export",
-        help="write a generator as an ONNX model (any image size)",
-        description="Export one direction's generator to ONNX, with the padding to its size "
-        "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
-        "Needs the export extra: pip install 'cyclegan[export]'.",
-    )
+def _add_export(ex: argparse.ArgumentParser) -> None:
     add_model(ex)
     add_direction(ex)
     add_quiet(ex)
@@ -116,13 +99,7 @@ def _add_export(sub) -> None:
     add_reference_architecture(ex)
 
 
-def _add_serve(sub) -> None:
-    sv = sub.add_parser(
-        "serve",
-        help="a web page that translates uploaded images",
-        description="Serve a page (and a small HTTP API) that translates the images "
-        "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
-    )
+def _add_serve(sv: argparse.ArgumentParser) -> None:
     add_model(sv)
     add_options(sv, Server, "server")
     add_options(sv, Tiling, "tiling (large uploads)")
@@ -131,25 +108,13 @@ def _add_serve(sub) -> None:
     add_reference_architecture(sv)
 
 
-def _add_bench(sub) -> None:
-    bench = sub.add_parser(
-        "bench",
-        help="time training and inference against fp32 eager",
-        description="Time the fast path against the plain float32 form "
-        "of the same step, side by side in one run.",
-    )
+def _add_bench(bench: argparse.ArgumentParser) -> None:
     add_options(bench, Bench)
     add_options(bench, Hardware, "hardware")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _add_evaluate(sub) -> None:
-    ev = sub.add_parser(
-        "evaluate",
-        help="FID/KID, cycle and paired metrics; best checkpoint",
-        description="Evaluate a model on a dataset's test folders, or compare "
-        "two folders of images (--fake, --real).",
-    )
+def _add_evaluate(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
     ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
@@ -162,23 +127,11 @@ def _add_evaluate(sub) -> None:
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _add_report(sub) -> None:
-    rep = sub.add_parser(
-        "report",
-        help="rebuild a run's loss curves and index.html",
-        description="Rebuild RUN/losses.png and RUN/index.html from the run "
-        "folder (they are also refreshed after every epoch).",
-    )
+def _add_report(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("run", type=Path, help="the run folder")
 
 
-def _add_results(sub) -> None:
-    res = sub.add_parser(
-        "results",
-        help="a page of every test image translated both ways",
-        description="Translate a dataset's test folders both ways and write "
-        "an HTML page: input | translation | reconstruction.",
-    )
+def _add_results(res: argparse.ArgumentParser) -> None:
     add_model(res)
     res.add_argument("--data", required=True, type=Path, help="dataset folder")
     add_options(res, Evaluation, only=("split",))
@@ -187,16 +140,69 @@ def _add_results(sub) -> None:
     add_quiet(res)
 
 
-def _add_demo(sub) -> None:
-    demo = sub.add_parser(
-        "demo",
-        help="train and test a small model on generated data",
-        description="Draw scenes of shapes in two styles (A: by day; B: a night negative with "
+def _add_demo(demo: argparse.ArgumentParser) -> None:
+    add_options(demo, Demo)
+
+
+# Every subcommand but curate (curate/cli.py): its one-line help, its description,
+# and the function that adds its options.
+COMMANDS = {
+    "train": (
+        "train a CycleGAN on two folders of images",
+        "Train a CycleGAN. Options keep the reference's names.",
+        _add_train,
+    ),
+    "translate": (
+        "translate an image or a folder of images",
+        "Translate images with a trained model, at their own size.",
+        _add_translate,
+    ),
+    "export": (
+        "write a generator as an ONNX model (any image size)",
+        "Export one direction's generator to ONNX, with the padding to its size "
+        "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
+        "Needs the export extra: pip install 'cyclegan[export]'.",
+        _add_export,
+    ),
+    "serve": (
+        "a web page that translates uploaded images",
+        "Serve a page (and a small HTTP API) that translates the images "
+        "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
+        _add_serve,
+    ),
+    "bench": (
+        "time training and inference against fp32 eager",
+        "Time the fast path against the plain float32 form "
+        "of the same step, side by side in one run.",
+        _add_bench,
+    ),
+    "evaluate": (
+        "FID/KID, cycle and paired metrics; best checkpoint",
+        "Evaluate a model on a dataset's test folders, or compare "
+        "two folders of images (--fake, --real).",
+        _add_evaluate,
+    ),
+    "report": (
+        "rebuild a run's loss curves and index.html",
+        "Rebuild RUN/losses.png and RUN/index.html from the run "
+        "folder (they are also refreshed after every epoch).",
+        _add_report,
+    ),
+    "results": (
+        "a page of every test image translated both ways",
+        "Translate a dataset's test folders both ways and write "
+        "an HTML page: input | translation | reconstruction.",
+        _add_results,
+    ),
+    "demo": (
+        "train and test a small model on generated data",
+        "Draw scenes of shapes in two styles (A: by day; B: a night negative with "
         "outlines), train a small CycleGAN on different scenes of each, then translate "
         "held-out scenes whose true translation is known and print how close it comes, next "
         "to an untrained model and the input unchanged. About 2 to 5 minutes on 2 CPU cores.",
-    )
-    add_options(demo, Demo)
+        _add_demo,
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,18 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    _add_train(sub)
-    _add_translate(sub)
-    _add_export(sub)
-    _add_serve(sub)
-    _add_bench(sub)
-    _add_evaluate(sub)
-    _add_report(sub)
-    _add_results(sub)
+    for name, (help_text, description, add) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=description))
     from cyclegan.curate.cli import add_parser as add_curate_parser
 
     add_curate_parser(sub)
-    _add_demo(sub)
     for p in all_parsers(parser):
         p.formatter_class = HelpFormatter
     return parser
