@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan import NetworkConfig, TrainConfig, train
-from cyclegan.apps.evaluate import FeatureCache, evaluate_model, load_folder, set_distance
-from cyclegan.apps.inception import InceptionFeatures
+from cyclegan.apps.evaluate import evaluate_model, load_folder
 from cyclegan.data.imageio import load_image, resize, save_image
+from cyclegan.evaluation.inception import FeatureCache, InceptionFeatures, set_distance
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "datasets" / "cat2dog_afhq"

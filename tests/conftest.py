@@ -84,6 +84,7 @@ def tiny_config(data: Path, run: Path, **overrides):
         save_epoch_freq=1,
         log_every=1,
         deterministic=True,
+        val_images=0,  # validation has tests of its own (test_validation.py)
     )
     values.update(overrides)
     return TrainConfig(**values)

@@ -301,8 +301,8 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
 
 def test_suggestions_learn_from_labels_order_uncertain_first_and_export(tmp_path):
     pytest.importorskip("sklearn", reason="the curate extra is not installed")
-    from cyclegan.apps.inception import PACKAGE
     from cyclegan.curate.suggest import suggest
+    from cyclegan.evaluation.inception import PACKAGE
 
     if __import__("importlib").util.find_spec(PACKAGE) is None:
         pytest.skip("suggestions need the metrics extra (requirements-metrics.txt)")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import DATASETS, need, tiny_config
-from cyclegan.apps import inception
 from cyclegan.apps.evaluate import FeatureCache, evaluate_model, load_folder
 from cyclegan.cli.main import main
+from cyclegan.evaluation import inception
 from cyclegan.training.trainer import train
 
 needs_inception = pytest.mark.skipif(
@@ -41,7 +41,7 @@ def test_fid_is_zero_for_a_set_with_itself_and_grows_with_corruption(extractor):
     folder = need(DATASETS / "horse2zebra" / "testA")
     images = load_folder(folder).images
     base = extractor(images)
-    from cyclegan.apps.metrics import fid
+    from cyclegan.evaluation.metrics import fid
 
     assert fid(base, base) == pytest.approx(0, abs=1e-6)
     rng = np.random.default_rng(0)

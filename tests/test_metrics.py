@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cyclegan.apps import metrics
+from cyclegan.evaluation import metrics
 
 
 def _random_cov(rng, d):

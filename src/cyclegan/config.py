@@ -35,6 +35,7 @@ LR_POLICIES = ("linear", "step", "plateau", "cosine")
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+VAL_METRICS = ("kid", "fid", "cycle_l1")
 
 
 REQUIRED = dataclasses.MISSING  # an option with no default: the command line requires it
@@ -210,7 +211,33 @@ class TrainConfig:
     tensorboard: bool = option(
         False, "also log scalars and samples for TensorBoard (needs the tensorboard extra)"
     )
-    keep_checkpoints: int = option(0, "keep only the newest N checkpoints (0: keep all)")
+    keep_checkpoints: int = option(
+        0, "keep only the newest N checkpoints (0: keep all; the best is always kept)"
+    )
+
+    # Validation while training (evaluation/validation.py) and the best checkpoint.
+    val_images: int = option(
+        50,
+        "images per domain in the fixed validation sample: from the test folders, or held "
+        "out from training when those hold too few (0: no validation)",
+    )
+    val_every: int = option(
+        0,
+        "validate every N epochs; 0: as often as keeps validation within val_budget of the "
+        "run's time (and always after the last step)",
+    )
+    val_budget: float = option(
+        0.05, "with val_every 0: the share of the run's time validation may take"
+    )
+    val_metric: str = option(
+        "kid",
+        "what the best checkpoint is chosen by, averaged over both directions (lower is "
+        "better; kid and fid need the Inception weights, else cycle_l1 is used)",
+        choices=VAL_METRICS,
+    )
+    early_stop: int = option(
+        0, "stop when val_metric has not improved for this many validations (0: never)"
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -239,8 +266,15 @@ class TrainConfig:
             "max_iters",
             "save_iter_freq",
             "keep_checkpoints",
+            "val_images",
+            "val_every",
+            "early_stop",
             allow_zero=True,
         )
+        if not 0 < self.val_budget <= 1:
+            raise ConfigError(
+                f"option 'val_budget' is {self.val_budget!r}; give a share of time in (0, 1]"
+            )
         if self.n_epochs + self.n_epochs_decay == 0:
             raise ConfigError(
                 "options 'n_epochs' and 'n_epochs_decay' are both 0: nothing to train"

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.apps import metrics
-from cyclegan.apps.inception import PROTOCOL, FeatureCache, InceptionFeatures
 from cyclegan.config import write_json
 from cyclegan.data.datasets import find_domains, list_images
 from cyclegan.data.imageio import load_image, to_uint8
 from cyclegan.errors import ConfigError, DataError
+from cyclegan.evaluation import metrics
+from cyclegan.evaluation.inception import PROTOCOL, FeatureCache, InceptionFeatures, set_distance
 from cyclegan.inference.translate import Translator, load_translator
 from cyclegan.model.checkpoint import list_checkpoints
 from cyclegan.model.precision import pick_device
@@ -77,36 +77,6 @@ def load_folder(folder: Path, progress: Progress | None = None) -> ImageSet:
             "Remove or fix them to evaluate this folder."
         )
     return ImageSet([str(p.relative_to(folder)) for p in files], images)
-
-
-def set_distance(
-    fake: list[np.ndarray],
-    real: list[np.ndarray],
-    extractor: InceptionFeatures,
-    cache: FeatureCache,
-    kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
-    progress: Progress | None = None,
-) -> dict:
-    def stage(name):
-        return (lambda done, total: progress(name, done, total)) if progress else None
-
-    f_fake = cache.features(fake, extractor, stage("Inception features, translated"))
-    f_real = cache.features(real, extractor, stage("Inception features, real"))
-    # KID's estimator is unbiased at any subset size, so its mean does not depend on it;
-    # subsets of at most half the smaller set keep the spread over subsets informative
-    # (a subset that is the whole set every time would report a spread of 0).
-    subset = max(2, min(kid_subset_size, min(len(fake), len(real)) // 2))
-    kid_mean, kid_std = metrics.kid(f_fake, f_real, kid_subsets, subset)
-    return {
-        "fid": metrics.fid(f_fake, f_real),
-        "kid_mean": kid_mean,
-        "kid_std": kid_std,
-        "n_fake": len(fake),
-        "n_real": len(real),
-        "kid_subset_size": subset,
-        "kid_subsets": kid_subsets,
-    }
 
 
 def _gray_to_rgb(img: np.ndarray) -> np.ndarray:

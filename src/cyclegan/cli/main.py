@@ -201,11 +201,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from cyclegan.training.health_report import plot_validation
     from cyclegan.training.report import build_report, plot_losses
 
     if not is_run_folder(args.run):
         raise CycleGANError(f"{args.run}: not a run folder (no options.json)")
     plot_losses(args.run)
+    plot_validation(args.run)
     print(f"wrote {build_report(args.run)}")
     return 0
 

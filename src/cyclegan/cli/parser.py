@@ -27,6 +27,7 @@ from cyclegan.settings import MODEL_HELP, Bench, Evaluation, Hardware, ImageOutp
 
 # The training options shown under "data and run" in train's help; the rest under
 # "objective, schedule and bookkeeping", and NetworkConfig's under "networks".
+TRAIN_VALIDATION_OPTIONS = ("val_images", "val_every", "val_budget", "val_metric", "early_stop")
 TRAIN_DATA_OPTIONS = (
     "data",
     "run",
@@ -56,10 +57,13 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         "data": train.add_argument_group("data and run"),
         "net": train.add_argument_group("networks"),
         "train": train.add_argument_group("objective, schedule and bookkeeping"),
+        "val": train.add_argument_group("validation while training, the best checkpoint"),
     }
     for f in dataclasses.fields(TrainConfig):
-        if f.name != "network":
-            add_field(groups["data" if f.name in TRAIN_DATA_OPTIONS else "train"], f)
+        if f.name == "network":
+            continue
+        group = "data" if f.name in TRAIN_DATA_OPTIONS else "train"
+        add_field(groups["val" if f.name in TRAIN_VALIDATION_OPTIONS else group], f)
     for f in dataclasses.fields(NetworkConfig):
         add_field(groups["net"], f)
 

@@ -67,6 +67,10 @@ class TrainingProgress:
         msg = f"saved checkpoint {folder}"
         (self.bar.write(msg, file=sys.stderr) if self.bar else print(msg, file=sys.stderr))
 
+    def validated(self, row: dict) -> None:
+        for line in validation_lines(row):
+            self.note(line)
+
     def note(self, message: str) -> None:
         (self.bar.write(message, file=sys.stderr) if self.bar else print(message, file=sys.stderr))
 
@@ -117,3 +121,28 @@ class TaskProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def validation_lines(row: dict) -> list[str]:
+    """A validation in words: its score per direction, the best so far, its cost, and
+    each alarm with what to try."""
+    metric = row["metric"]
+    key = "kid_mean" if metric == "kid" else metric
+    parts = []
+    for d in ("AtoB", "BtoA"):
+        r = row[d]
+        text = f"{d} {r[key]:.4f}" if key in r else f"{d} -"
+        if metric == "kid" and "kid_std" in r:
+            text += f" +- {r['kid_std']:.4f}"
+        parts.append(text)
+    best = "this step" if row["best_step"] == row["step"] else f"step {row['best_step']}"
+    lines = [
+        f"validation at step {row['step']}: {metric} {', '.join(parts)}; best: {best} "
+        f"({row['best_score']:.4f}); validation took {row['seconds']:.0f} s, "
+        f"{row['share']:.1%} of the run so far"
+    ]
+    lines += [
+        f"  ALARM {a['name']} ({a['direction'] or 'run'}): {a['message']}. Try: {a['advice']}"
+        for a in row["alarms"]
+    ]
+    return lines

@@ -27,8 +27,8 @@ MIN_LABELS = 10
 
 def compute_features(project: Project, batch_size: int = 32) -> int:
     """Inception features for usable images that have none yet; returns how many."""
-    from cyclegan.apps.inception import InceptionFeatures
     from cyclegan.data.imageio import load_image, to_uint8
+    from cyclegan.evaluation.inception import InceptionFeatures
 
     ids = project.ids_without_features()
     if not ids:

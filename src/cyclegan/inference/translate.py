@@ -2,7 +2,8 @@
 
 A model is one of:
 - a checkpoint folder of this project (``RUN/checkpoints/epoch_0200``), or a run
-  folder, meaning its latest checkpoint: both directions are available;
+  folder, meaning its latest checkpoint, or ``RUN/best``, the checkpoint that scored
+  best in validation: both directions are available;
 - a reference generator file (``latest_net_G_A.pth``, ``horse2zebra.pth``, ...)
   together with its architecture (``NetworkConfig``): one direction, the one
   it was trained for (``G_A`` and the published one-way models map A -> B,
@@ -248,7 +249,7 @@ def load_translator(
         if direction == "BtoA":  # its input is domain B; describe it as the B -> A generator
             network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc, "output_nc": in_nc})
         return Translator(network, {direction: gen}, dev, str(path), precision)
-    if path.is_dir():
+    if path.is_dir() or path.name in ("best", "latest"):  # RUN/best: a run's best checkpoint
         folder = resolve_checkpoint(path)
         network = load_network_config(folder)
         gens = {}

@@ -12,6 +12,8 @@
         training_state.json    optimizers, schedulers, image pools, RNG states, loss
         training_state.safetensors    sums: JSON and tensors, never pickle (statefile.py)
     RUN/checkpoints/latest     the name of the newest complete checkpoint folder
+    RUN/checkpoints/best/      a copy of the checkpoint that scored best in validation
+                               (never pruned, never resumed from)
 
 Format version 1 (before 2026-12-01) kept the record inside ``config.json``;
 such folders load as before (``read_meta`` returns the same view of both).
@@ -48,6 +50,7 @@ FORMAT = "cyclegan-checkpoint"
 VERSION = 2
 NETWORK_FILE = "config.json"  # what translating needs, beside the weights
 RECORD_FILE = "training.json"  # how the weights were trained and how far
+BEST = "best"  # the best checkpoint's folder name in a run's checkpoints/
 RUN_OPTIONS = "options.json"
 LEGACY_RUN_OPTIONS = "config.json"  # a run folder's options before 2026-12-01
 GENERATORS = ("g_ab", "g_ba")
@@ -243,6 +246,24 @@ def adopt_checkpoint(run: Path, folder: Path, name: str) -> Path:
     return final
 
 
+def save_best(run: Path, folder: Path) -> Path:
+    """Make ``checkpoints/best`` a copy of ``folder``, replacing the previous best only
+    once the new copy is complete."""
+    root = Path(run) / "checkpoints"
+    best, old = root / BEST, root / f".tmp-oldbest-{os.getpid()}"
+    fresh = copy_checkpoint(folder, root / f".tmp-newbest-{os.getpid()}")
+    if best.exists():
+        best.rename(old)
+    fresh.rename(best)
+    shutil.rmtree(old, ignore_errors=True)
+    return best
+
+
+def best_checkpoint(run: Path) -> Path | None:
+    folder = Path(run) / "checkpoints" / BEST
+    return folder if is_checkpoint(folder) else None
+
+
 def is_checkpoint(folder: Path) -> bool:
     """Whether ``folder`` holds a model to translate with (its networks' configuration
     and generator weights), whether or not it can also resume training."""
@@ -278,6 +299,8 @@ def list_checkpoints(run: Path) -> list[Path]:
     # Any complete folder counts, whatever its name (fits copied in by the notebook API
     # too); temporary folders start with a dot and hold no finished checkpoint.
     for folder in (p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
+        if folder.name == BEST:  # a copy of one of the others, kept apart
+            continue
         order = _order(folder)
         if order is not None:
             found.append((order, folder))
@@ -297,8 +320,14 @@ def latest_checkpoint(run: Path) -> Path | None:
 
 
 def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint folder itself, or a run folder's latest checkpoint."""
+    """A checkpoint folder itself, or a run folder's latest checkpoint; ``RUN/best`` and
+    ``RUN/latest`` name a run's best and latest checkpoints."""
     path = Path(path)
+    if not path.exists() and path.name in (BEST, "latest") and is_run_folder(path.parent):
+        named = (best_checkpoint if path.name == BEST else latest_checkpoint)(path.parent)
+        if named is None:
+            raise CheckpointError(f"{path.parent}: no {path.name} checkpoint yet")
+        return named
     folder = path if is_checkpoint(path) else latest_checkpoint(path)
     if folder is None:
         raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with checkpoints")

@@ -70,9 +70,11 @@ def read(run: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def trim(run: Path, last_step: int) -> None:
-    """Drop rows after ``last_step`` (a resumed run redoes those steps and logs them again)."""
-    log = Path(run) / "losses.jsonl"
+def trim(run: Path, last_step: int, name: str = "losses.jsonl") -> None:
+    """Drop rows after ``last_step`` from a run's log ``name`` (a resumed run redoes
+    those steps and logs them again)."""
+    log = Path(run) / name
     if log.exists():
-        rows = [r for r in read(run) if r["step"] <= last_step]
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        rows = [r for r in map(json.loads, lines) if r["step"] <= last_step]
         log.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -32,6 +32,7 @@ from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tenso
 from cyclegan.model.checkpoint import read_run_options
 from cyclegan.model.losses import LOSS_PANELS
 from cyclegan.training import losslog
+from cyclegan.training.health_report import headline
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
 
@@ -197,6 +198,8 @@ def build_report(run: Path) -> Path:
         if (run / "losses.png").is_file()
         else "<p>No losses logged yet.</p>"
     )
+    if (run / "validation.png").is_file():
+        curves = '<img src="validation.png" alt="validation curves">' + curves
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(run.name)}: cyclegan run</title>
 {_STYLE}</head><body>
@@ -205,8 +208,9 @@ def build_report(run: Path) -> Path:
 real A | A&rarr;B | back to A | identity g_ba(A), then real B | B&rarr;A | back to B |
 identity g_ab(B). Samples are translated as <code>cyclegan translate</code> would translate
 them, at the size the run trains at: {html.escape(sample_size_note(config))}.</p>
+{headline(run)}
 <h2>Progress</h2>{_table(timing) if timing else "<p>Not started.</p>"}
-<h2>Losses</h2>{curves}
+<h2>Validation and losses</h2>{curves}
 <h2>Samples, newest first</h2>{epochs or "<p>No samples yet.</p>"}
 <h2>Configuration</h2>{_table(config)}<h3>Networks</h3>{_table(network)}
 </body></html>

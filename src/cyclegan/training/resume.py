@@ -20,6 +20,9 @@ RESUME_OVERRIDES = (
     "save_epoch_freq",
     "save_iter_freq",
     "keep_checkpoints",
+    "val_every",
+    "val_budget",
+    "early_stop",
 )
 
 

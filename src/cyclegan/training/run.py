@@ -16,13 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclegan.config import TrainConfig
-from cyclegan.data.datasets import EpochPlan, UnpairedImages, find_domains, resolve_images
+from cyclegan.config import TrainConfig, write_json
+from cyclegan.data.datasets import (
+    EpochPlan,
+    UnpairedImages,
+    check_images,
+    find_domains,
+    list_images,
+    resolve_images,
+)
 from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.evaluation.validation import MIN_IMAGES, held_out
 from cyclegan.model import distributed, precision
 from cyclegan.model.checkpoint import (
     Position,
@@ -55,6 +64,7 @@ class TrainingEvents:
     def started(self, info: dict) -> None: ...
     def stepped(self, info: dict) -> None: ...
     def saved(self, folder: Path) -> None: ...
+    def validated(self, row: dict) -> None: ...
     def note(self, message: str) -> None: ...
 
 
@@ -75,6 +85,9 @@ class Run:
     position: Position = field(default_factory=Position)
     window: losslog.LossWindow = field(default_factory=losslog.LossWindow)
     epoch_loss_sum: float = 0.0  # the generator losses of this epoch, for ``plateau``
+    val_files: dict[str, list[Path]] = field(default_factory=dict)  # "A", "B": held out
+    val_source: str = ""  # where the validation sample comes from, in words
+    watch: dict = field(default_factory=dict)  # validation's record (trainer.py)
 
     @property
     def folder(self) -> Path:
@@ -119,6 +132,7 @@ class Run:
             "n_a": len(self.files_a),
             "n_b": len(self.files_b),
             "world": self.ctx.world,
+            "validation": dict(self.watch),
         }
 
     def restore(self, folder: Path, note: Callable[[str], None]) -> None:
@@ -135,6 +149,7 @@ class Run:
         self.epoch_loss_sum = state["epoch_g_loss_sum"]
         if "loss_window" in state:  # absent in checkpoints from before 2026-11-30
             self.window.load_state_dict(state["loss_window"])
+        self.watch = dict(state.get("validation", {}))  # absent before 2026-12-01
         if (state["n_a"], state["n_b"]) != (len(self.files_a), len(self.files_b)):
             note(
                 f"the dataset changed since the checkpoint ({state['n_a']}/{state['n_b']} "
@@ -233,7 +248,8 @@ def build_run(
             "channel counts, so g_ab(b) cannot be compared with b"
         )
 
-    files = _training_images(cfg, events)
+    folders, files = _training_images(cfg, events)
+    val_files, val_source = _validation_split(cfg, folders, files, events)
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
@@ -241,6 +257,7 @@ def build_run(
         len(files["A"]), len(files["B"]), cfg.batch_size, cfg.seed, ctx.rank, ctx.world
     )
     run = Run(cfg, ctx, device, prec, files["A"], files["B"], nets, step, plan)
+    run.val_files, run.val_source = val_files, val_source
     if checkpoint is not None:
         run.restore(checkpoint, events.note)
     elif ctx.is_main:
@@ -249,6 +266,8 @@ def build_run(
         (run.folder / "losses.jsonl").write_text("")
     if ctx.is_main:
         losslog.trim(run.folder, run.position.global_step)
+        if val_files:
+            _write_split(run)
     step.distribute(ctx, device)
     if ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
         torch.manual_seed(rank_torch_seed(cfg.seed, ctx.rank, run.position.global_step))
@@ -256,8 +275,9 @@ def build_run(
     return run
 
 
-def _training_images(cfg: TrainConfig, events: TrainingEvents) -> dict[str, list[Path]]:
-    """Each domain's usable training images, checked up front (``data.datasets``)."""
+def _training_images(cfg: TrainConfig, events: TrainingEvents):
+    """The dataset's folders, and each domain's usable training images, checked up front
+    (``data.datasets``)."""
     folders = find_domains(Path(cfg.data))
     files = {}
     for domain, folder in (("A", folders.train_a), ("B", folders.train_b)):
@@ -266,7 +286,54 @@ def _training_images(cfg: TrainConfig, events: TrainingEvents) -> dict[str, list
         )
         if bad:
             events.skipped(domain, bad)
-    return files
+    return folders, files
+
+
+def _validation_split(cfg: TrainConfig, folders, files: dict, events: TrainingEvents):
+    """The validation images of each domain, and where they come from: the test folders
+    when both hold enough usable images, else a seeded share held out of ``files``
+    (which then loses them: training and validation never share an image)."""
+    if not cfg.val_images:
+        return {}, ""
+    usable = {}
+    for domain, folder in (("A", folders.test_a), ("B", folders.test_b)):
+        listed = list_images(folder) if folder else []
+        bad = {p for p, _ in check_images(listed)}
+        usable[domain] = [p for p in listed if p not in bad]
+    if all(len(usable[d]) >= MIN_IMAGES for d in "AB"):
+        picks = {}
+        for d in "AB":
+            spread = np.linspace(0, len(usable[d]) - 1, min(cfg.val_images, len(usable[d])))
+            picks[d] = [usable[d][i] for i in spread.astype(int)]
+        return picks, "the test folders"
+    picks = {}
+    for d in "AB":
+        files[d], picks[d] = held_out(files[d], cfg.val_images, cfg.seed, d)
+    if min(len(picks["A"]), len(picks["B"])) < 2:
+        events.note(
+            "no validation: the test folders hold too few images and the training folders "
+            f"too few to set {cfg.val_images} aside (at most a fifth of each is)"
+        )
+        return {}, ""
+    source = (
+        f"held out of training: {len(picks['A'])} A and {len(picks['B'])} B images "
+        f"(seed {cfg.seed})"
+    )
+    events.note(f"validation images {source}; listed in validation_split.json")
+    return picks, source
+
+
+def _write_split(run: Run) -> None:
+    def rel(p: Path) -> str:
+        try:
+            return str(p.relative_to(run.cfg.data))
+        except ValueError:
+            return str(p)
+
+    write_json(
+        run.folder / "validation_split.json",
+        {"source": run.val_source, **{d: [rel(p) for p in run.val_files[d]] for d in "AB"}},
+    )
 
 
 def _loader(run: Run) -> DataLoader:

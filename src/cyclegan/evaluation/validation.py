@@ -1,0 +1,140 @@
+"""Validation while training: a fixed held-out sample translated both ways, scored.
+
+The sample is chosen once per run (``held_out`` and ``ValidationSample``): the
+dataset's test folders when they hold at least ``MIN_IMAGES`` images per domain,
+otherwise a seeded share of the training images, set aside from training (the
+run writes which files in ``validation_split.json``). Each image is seen as the
+run sees it: its preprocessing, centre crop, no flip.
+
+Each validation translates the sample both ways with the live generators,
+exactly as ``cyclegan translate`` would (``Translator``), and measures per
+direction, against the real images of the target domain:
+
+- ``kid_mean``, ``kid_std`` and ``fid`` (with ``n_fake``, ``n_real``) on the
+  TF-FID Inception features of ``evaluate`` (real images' features computed once
+  per run and cached in the run folder); absent when the Inception weights are not
+  installed, which the result says;
+- ``cycle_l1``: |translated back - input| on a 0-1 scale;
+- the alarms of ``health.translations``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.data.imageio import array_to_tensor, load_image, tensor_to_array, to_uint8
+from cyclegan.evaluation import health
+from cyclegan.evaluation.inception import (
+    FeatureCache,
+    InceptionFeatures,
+    MetricsUnavailable,
+    set_distance,
+)
+from cyclegan.inference.translate import Translator
+
+MIN_IMAGES = 8  # test folders with fewer images per domain than this are too few to score
+
+
+def held_out(files: list[Path], count: int, seed: int, domain: str) -> tuple[list, list]:
+    """(training files, validation files): a seeded ``count`` of ``files`` set aside, at
+    most a fifth of them, so that training keeps the rest."""
+    count = min(count, len(files) // 5)
+    order = np.random.default_rng([seed, ord(domain)]).permutation(len(files))
+    chosen = set(order[:count].tolist())
+    keep = [f for i, f in enumerate(files) if i not in chosen]
+    return keep, [f for i, f in enumerate(files) if i in chosen]
+
+
+@dataclass
+class ValidationSample:
+    """The fixed images of both domains, as ``(1, C, H, W)`` tensors in [-1, 1]."""
+
+    a: list[torch.Tensor]
+    b: list[torch.Tensor]
+    source: str  # where the images come from, in words
+
+    @classmethod
+    def load(cls, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, source: str):
+        from cyclegan.data.datasets import preprocess
+
+        net = cfg.network
+
+        def tensors(files, channels):
+            return [array_to_tensor(preprocess(load_image(p, channels), cfg))[None] for p in files]
+
+        return cls(tensors(files_a, net.input_nc), tensors(files_b, net.output_nc), source)
+
+
+def _rgb8(t: torch.Tensor) -> np.ndarray:
+    a = to_uint8(tensor_to_array(t[0]))
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+
+
+class Validator:
+    """Scores the live generators on a ``ValidationSample``."""
+
+    def __init__(self, sample: ValidationSample, cache_dir: Path, device: torch.device):
+        self.sample = sample
+        self.cache = FeatureCache(cache_dir)
+        self.note = ""
+        self.estimate = 0.0  # seconds a validation will take, before the first is timed
+        try:
+            self.extractor: InceptionFeatures | None = InceptionFeatures(device, batch_size=16)
+        except MetricsUnavailable as exc:
+            self.extractor, self.note = None, f"no FID/KID during validation: {exc}"
+            return
+        # The real images' features, once per run (cached in the run folder); timing them
+        # tells what a validation will cost: as many images again, plus translating them.
+        start = time.perf_counter()
+        for images in (sample.a, sample.b):
+            self.cache.features([_rgb8(t) for t in images], self.extractor)
+        self.estimate = 2 * (time.perf_counter() - start)
+
+    def __call__(
+        self, g_ab: torch.nn.Module, g_ba: torch.nn.Module, network: NetworkConfig, precision: str
+    ) -> dict:
+        start = time.perf_counter()
+        was_training = g_ab.training, g_ba.training
+        device = next(g_ab.parameters()).device
+        try:
+            live = Translator(network, {"AtoB": g_ab, "BtoA": g_ba}, device, "training", precision)
+            result: dict = {"alarms": []}
+            for direction, source, target in (
+                ("AtoB", self.sample.a, self.sample.b),
+                ("BtoA", self.sample.b, self.sample.a),
+            ):
+                scores, alarms = self._direction(live, direction, source, target)
+                result[direction] = scores
+                result["alarms"] += [a.as_dict() for a in alarms]
+        finally:
+            g_ab.train(was_training[0]), g_ba.train(was_training[1])
+        result["seconds"] = time.perf_counter() - start
+        return result
+
+    def _direction(self, live: Translator, direction: str, source: list, target: list):
+        back = "BtoA" if direction == "AtoB" else "AtoB"
+        fakes = [live.translate_tensor(x.to(live.device), direction).cpu() for x in source]
+        recs = [live.translate_tensor(f.to(live.device), back).cpu() for f in fakes]
+        errors = [(r - x).abs().mean().item() / 2 for r, x in zip(recs, source, strict=True)]
+        scores = {"cycle_l1": float(np.mean(errors)), "n": len(source)}
+        if self.extractor is not None and len(fakes) >= 2 and len(target) >= 2:
+            fake8, real8 = [_rgb8(f) for f in fakes], [_rgb8(t) for t in target]
+            scores.update(set_distance(fake8, real8, self.extractor, self.cache))
+        alarms = []
+        if len({tuple(x.shape) for x in source + fakes}) == 1:  # one size: compare as a batch
+            alarms = health.translations(torch.cat(source), torch.cat(fakes), direction)
+        return scores, alarms
+
+
+def score(result: dict, metric: str) -> float | None:
+    """One number per validation, lower is better: ``metric`` averaged over directions
+    (None when it was not measured)."""
+    key = "kid_mean" if metric == "kid" else metric
+    values = [result[d][key] for d in ("AtoB", "BtoA") if key in result.get(d, {})]
+    return float(np.mean(values)) if values else None
