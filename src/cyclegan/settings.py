@@ -72,6 +72,24 @@ class Tiling:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """At which scale images are translated (``inference/scale.py``)."""
+
+    scale: str = option(
+        "native",
+        "native: each image at its own size; training: scaled first so its content has "
+        "the size the model was trained at (from the checkpoint's preprocessing)",
+        choices=("native", "training"),
+    )
+    output_size: str = option(
+        "original",
+        "with --scale training: original: the translation at the input's size; "
+        "translated: at the size it was translated at",
+        choices=("original", "translated"),
+    )
+
+
+@dataclass(frozen=True)
 class ImageOutput:
     """How ``translate`` reads and writes files."""
 

@@ -35,6 +35,7 @@ from cyclegan.evaluation.inception import PROTOCOL, FeatureCache, InceptionFeatu
 from cyclegan.inference.translate import Translator, load_translator
 from cyclegan.model.checkpoint import list_checkpoints
 from cyclegan.model.precision import pick_device
+from cyclegan.settings import Scale
 
 # ``progress(stage, done, total)``: how the CLI draws its bars (progress.TaskProgress).
 Progress = Callable[[str, int, int], None]
@@ -134,7 +135,10 @@ def evaluate_model(
     cache_dir: Path | None = None,
     extractor: InceptionFeatures | None = None,
     progress: Progress | None = None,
+    scale: Scale | None = None,
 ) -> dict:
+    """Translate ``data``'s ``split`` folders with ``model`` (at ``scale``) and score
+    each direction (see the module's doc)."""
     folders = find_domains(data)
     if split == "test":
         dir_a, dir_b = folders.test_a, folders.test_b
@@ -143,6 +147,7 @@ def evaluate_model(
     else:
         dir_a, dir_b = folders.train_a, folders.train_b
     translator = load_translator(model, device=device, precision=precision)
+    translator.at_scale(scale or Scale())
     extractor = extractor or InceptionFeatures(translator.device)
     cache = FeatureCache(cache_dir)
     sets = {"A": load_folder(dir_a, progress), "B": load_folder(dir_b, progress)}
@@ -152,6 +157,7 @@ def evaluate_model(
         "data": str(data),
         "split": split,
         "protocol": PROTOCOL,
+        "scale": (scale or Scale()).scale,
         "directions": {},
     }
     for d in wanted:

@@ -80,6 +80,7 @@ def create_app(
             "device": str(translator.device),
             "precision": translator.precision,
             "tile": tile,
+            "scale": translator.scale.scale,
             "max_upload_mb": max_upload_mb,
             "max_pixels": max_pixels,
         }

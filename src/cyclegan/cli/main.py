@@ -26,7 +26,7 @@ from cyclegan.cli.progress import TaskProgress, TrainingProgress
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
 from cyclegan.model.checkpoint import is_run_folder
-from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Server, Tiling
+from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Scale, Server, Tiling
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -69,6 +69,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     hardware = from_args(Hardware, args)
     output, tiling = from_args(ImageOutput, args), from_args(Tiling, args)
     translator = load_translator(args.model, reference_network(args), **vars(hardware))
+    translator.at_scale(from_args(Scale, args))
     if args.compile:
         translator.compile()
     files, root = collect_inputs(args.input)
@@ -134,6 +135,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     server = from_args(Server, args)
     hardware = from_args(Hardware, args)
     translator = load_translator(args.model, reference_network(args), **vars(hardware))
+    translator.at_scale(from_args(Scale, args))
     app = create_app(translator, from_args(Tiling, args), server)
     warning = exposure_warning(server.host, args.token)
     if warning:
@@ -177,6 +179,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             **vars(hardware),
             "cache_dir": how.cache,
             "progress": bar,
+            "scale": from_args(Scale, args),
         }
         if how.checkpoints == "all":
             report = ev.evaluate_checkpoints(Path(args.model), args.data, how.metric, **opts)
@@ -228,6 +231,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
             "test_b/); use --split train to show the training images"
         )
     translator = load_translator(args.model, **vars(from_args(Hardware, args)))
+    translator.at_scale(from_args(Scale, args))
     bar = TaskProgress(args.quiet)
     page = results_page(translator, *pair, args.out, progress=bar)
     bar.close()

@@ -23,7 +23,16 @@ from cyclegan.cli.options import (
     all_parsers,
 )
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.settings import MODEL_HELP, Bench, Evaluation, Hardware, ImageOutput, Server, Tiling
+from cyclegan.settings import (
+    MODEL_HELP,
+    Bench,
+    Evaluation,
+    Hardware,
+    ImageOutput,
+    Scale,
+    Server,
+    Tiling,
+)
 
 # The training options shown under "data and run" in train's help; the rest under
 # "objective, schedule and bookkeeping", and NetworkConfig's under "networks".
@@ -82,6 +91,7 @@ def _add_translate(tr: argparse.ArgumentParser) -> None:
     )
     add_options(tr, ImageOutput, "files written")
     add_options(tr, Tiling, "tiling (large images)")
+    add_options(tr, Scale, "scale")
     add_options(tr, Hardware, "hardware")
     tr.add_argument(
         "--compile",
@@ -107,6 +117,7 @@ def _add_serve(sv: argparse.ArgumentParser) -> None:
     add_model(sv)
     add_options(sv, Server, "server")
     add_options(sv, Tiling, "tiling (large uploads)")
+    add_options(sv, Scale, "scale")
     add_options(sv, Hardware, "hardware")
     add_access_options(sv)
     add_reference_architecture(sv)
@@ -126,6 +137,7 @@ def _add_evaluate(ev: argparse.ArgumentParser) -> None:
     add_direction(ev, both=True)
     add_quiet(ev)
     add_options(ev, Evaluation)
+    add_options(ev, Scale, "scale")
     add_options(ev, Hardware, "hardware")
     ev.add_argument("--out", type=Path, help="also write the JSON report here")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -139,6 +151,7 @@ def _add_results(res: argparse.ArgumentParser) -> None:
     add_model(res)
     res.add_argument("--data", required=True, type=Path, help="dataset folder")
     add_options(res, Evaluation, only=("split",))
+    add_options(res, Scale, "scale")
     res.add_argument("--out", required=True, type=Path, help="folder for the page")
     add_options(res, Hardware, "hardware")
     add_quiet(res)

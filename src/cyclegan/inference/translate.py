@@ -37,17 +37,24 @@ from cyclegan.data.imageio import (
     to_uint8,
 )
 from cyclegan.errors import CheckpointError, ConfigError, DataError
+from cyclegan.inference.scale import TrainingScale, rescale
 from cyclegan.inference.tiling import (
     check_tiling,
     downscale,
     translate_in_tiles,
     with_image_statistics,
 )
-from cyclegan.model.checkpoint import load_network_config, load_weights, resolve_checkpoint
+from cyclegan.model.checkpoint import (
+    load_network_config,
+    load_weights,
+    read_meta,
+    resolve_checkpoint,
+)
 from cyclegan.model.networks import build_generator, padding_to_multiple
 from cyclegan.model.precision import autocast, pick_device
 from cyclegan.model.precision import resolve as resolve_precision
 from cyclegan.model.reference import load_into, read_state_dict
+from cyclegan.settings import Scale
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -76,6 +83,7 @@ class Translator:
         device: torch.device,
         source: str,
         precision: str = "fp32",
+        training_scale: TrainingScale | None = None,
     ):
         self.network = network
         self.generators = {d: g.to(device).eval() for d, g in generators.items()}
@@ -83,6 +91,13 @@ class Translator:
         self.source = source
         self.precision = resolve_precision(precision, device)
         self.compiled: dict[str, torch.nn.Module] = {}
+        self.training_scale = training_scale or TrainingScale.from_options(None)
+        self.scale = Scale()  # native: every image at its own size
+
+    def at_scale(self, scale: Scale) -> Translator:
+        """Translate at ``scale`` from now on (``scale.py``); returns the translator."""
+        self.scale = scale
+        return self
 
     def __repr__(self) -> str:
         n = self.network
@@ -131,6 +146,25 @@ class Translator:
         return tile_overlap
 
     def translate_tensor(
+        self,
+        x: torch.Tensor,
+        direction: str = "AtoB",
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        stats_size: int = 1024,
+    ) -> torch.Tensor:
+        """``(N, C, H, W)`` in [-1, 1] -> the translation: the same N, and the same H, W
+        unless ``at_scale`` asked for the translated size. Tiling options as in
+        ``translate_native``."""
+        tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
+        if self.scale.scale != "training":
+            return self.translate_native(x, direction, **tiling)
+        h, w = x.shape[-2:]
+        th, tw = self.training_scale.size_for(h, w)
+        out = self.translate_native(rescale(x, th, tw), direction, **tiling)
+        return rescale(out, h, w) if self.scale.output_size == "original" else out
+
+    def translate_native(
         self,
         x: torch.Tensor,
         direction: str = "AtoB",
@@ -260,7 +294,8 @@ def load_translator(
             gen = build_generator(network, i, o)
             load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
             gens[direction] = gen
-        return Translator(network, gens, dev, str(folder), precision)
+        scale = TrainingScale.from_options(read_meta(folder).get("train"))
+        return Translator(network, gens, dev, str(folder), precision, scale)
     if path.exists():
         raise CheckpointError(
             f"{path}: not a model this tool reads; give a run folder, a checkpoint folder or "
