@@ -178,3 +178,56 @@ def test_a_healthy_short_run_on_the_demo_scenes_raises_no_alarm(tmp_path):
     assert [a for r in rows for a in r["alarms"]] == []
     assert all("kid_mean" in r["AtoB"] and r["AtoB"]["n_fake"] == 8 for r in rows)
     assert 0 < rows[-1]["share"] < 1
+
+
+def test_report_headline_says_healthy_or_names_the_alarms_with_their_samples(tmp_path):
+    from cyclegan.training.health_report import headline, plot_validation
+
+    row = {"step": 900, "epoch": 2, "metric": "kid", "score": 0.05, "best_step": 450,
+           "best_score": 0.04, "seconds": 12.0, "share": 0.031, "source": "the test folders",
+           "AtoB": {"kid_mean": 0.05, "kid_std": 0.01, "fid": 80.0, "cycle_l1": 0.1},
+           "BtoA": {"kid_mean": 0.05, "kid_std": 0.01, "fid": 90.0, "cycle_l1": 0.1},
+           "alarms": []}  # fmt: skip
+    log = tmp_path / "validation.jsonl"
+    log.write_text(json.dumps(row) + "\n")
+    text = headline(tmp_path)
+    assert "Looks healthy" in text and "step 450" in text and "3.1%" in text
+    alarm = {"name": "mode_collapse", "direction": "AtoB", "message": "m", "advice": "a"}
+    log.write_text(json.dumps({**row, "alarms": [alarm]}) + "\n")
+    text = headline(tmp_path)
+    assert "Needs a look" in text and "mode_collapse" in text
+    assert 'href="validation/step_00000900.png"' in text
+    assert plot_validation(tmp_path).is_file()
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in generator: ``kind`` says what it returns for its input."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        if self.kind == "identity":
+            return x.clone()
+        if self.kind == "constant":
+            return torch.full_like(x, 0.3)
+        return -x  # "inverts"
+
+
+@pytest.mark.parametrize(
+    "kind, alarm",
+    [("identity", "identity"), ("constant", "mode_collapse"), ("inverts", "inversion")],
+)
+def test_the_validator_names_a_failing_generator(tmp_path, kind, alarm):
+    from cyclegan.config import NetworkConfig
+    from cyclegan.evaluation.validation import ValidationSample, Validator
+
+    images = list(_scenes(n=6).split(1))
+    sample = ValidationSample(images, [i.flip(-1) for i in images], "built")
+    validator = Validator(sample, tmp_path / "cache", torch.device("cpu"))
+    g = _Fixed(kind)
+    result = validator(g, g, NetworkConfig(net_g="resnet_6blocks"), "fp32")
+    names = {(a["name"], a["direction"]) for a in result["alarms"]}
+    assert {(alarm, "AtoB"), (alarm, "BtoA")} <= names

@@ -11,7 +11,10 @@ Field names follow the reference implementation's option names in Python
 spelling (``netG`` -> ``net_g``, ``lambda_A`` -> ``lambda_a``); each field's
 metadata carries its help text, its reference spelling and, where it has one,
 the set of allowed values. The command line is generated from these fields in
-``cli.py``; nothing else defines an option.
+``cli/options.py``; nothing else defines an option.
+
+Longer than most modules, on purpose: it is every option of a training run, one
+field each with its help text, and the options read best in one place.
 """
 
 from __future__ import annotations
@@ -279,13 +282,7 @@ class TrainConfig:
             raise ConfigError(
                 "options 'n_epochs' and 'n_epochs_decay' are both 0: nothing to train"
             )
-        if self.lr > 1:
-            raise ConfigError(f"option 'lr' is {self.lr!r}; Adam's rate must be in (0, 1]")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(
-                    f"option {name!r} is {getattr(self, name)!r}; Adam's betas must be in [0, 1)"
-                )
+        self._check_ranges()
         if (
             "crop" in self.preprocess
             and self.crop_size > self.load_size
@@ -300,6 +297,16 @@ class TrainConfig:
                 f"option 'batch_size' is {self.batch_size} with preprocess {self.preprocess!r}: "
                 "images of different sizes cannot share a batch; use a crop mode or batch 1"
             )
+
+    def _check_ranges(self) -> None:
+        """Bounds beyond the sign: Adam's rate and betas, validation's share of time."""
+        if self.lr > 1:
+            raise ConfigError(f"option 'lr' is {self.lr!r}; Adam's rate must be in (0, 1]")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(
+                    f"option {name!r} is {getattr(self, name)!r}; Adam's betas must be in [0, 1)"
+                )
 
     def check_trainable(self) -> None:
         """What training needs besides valid values: the folders to read and write."""

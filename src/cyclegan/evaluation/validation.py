@@ -21,13 +21,15 @@ direction, against the real images of the target domain:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.config import NetworkConfig, TrainConfig, write_json
+from cyclegan.data.datasets import check_images, list_images
 from cyclegan.data.imageio import array_to_tensor, load_image, tensor_to_array, to_uint8
 from cyclegan.evaluation import health
 from cyclegan.evaluation.inception import (
@@ -130,6 +132,55 @@ class Validator:
         if len({tuple(x.shape) for x in source + fakes}) == 1:  # one size: compare as a batch
             alarms = health.translations(torch.cat(source), torch.cat(fakes), direction)
         return scores, alarms
+
+
+def validation_sample(cfg: TrainConfig, folders, files: dict, note: Callable[[str], None]):
+    """The validation images of each domain, and where they come from: the test folders
+    when both hold enough usable images, else a seeded share held out of ``files``
+    (which then loses them: training and validation never share an image)."""
+    if not cfg.val_images:
+        return {}, ""
+    usable = {}
+    for domain, folder in (("A", folders.test_a), ("B", folders.test_b)):
+        listed = list_images(folder) if folder else []
+        bad = {p for p, _ in check_images(listed)}
+        usable[domain] = [p for p in listed if p not in bad]
+    if all(len(usable[d]) >= MIN_IMAGES for d in "AB"):
+        picks = {}
+        for d in "AB":
+            spread = np.linspace(0, len(usable[d]) - 1, min(cfg.val_images, len(usable[d])))
+            picks[d] = [usable[d][i] for i in spread.astype(int)]
+        return picks, "the test folders"
+    picks = {}
+    for d in "AB":
+        files[d], picks[d] = held_out(files[d], cfg.val_images, cfg.seed, d)
+    if min(len(picks["A"]), len(picks["B"])) < 2:
+        note(
+            "no validation: the test folders hold too few images and the training folders "
+            f"too few to set {cfg.val_images} aside (at most a fifth of each is)"
+        )
+        return {}, ""
+    source = (
+        f"held out of training: {len(picks['A'])} A and {len(picks['B'])} B images "
+        f"(seed {cfg.seed})"
+    )
+    note(f"validation images {source}; listed in validation_split.json")
+    return picks, source
+
+
+def write_split(run: Path, data: str, picks: dict, source: str) -> None:
+    """``RUN/validation_split.json``: where the sample comes from and its files."""
+
+    def rel(p: Path) -> str:
+        try:
+            return str(p.relative_to(data))
+        except ValueError:
+            return str(p)
+
+    write_json(
+        Path(run) / "validation_split.json",
+        {"source": source, **{d: [rel(p) for p in picks[d]] for d in "AB"}},
+    )
 
 
 def score(result: dict, metric: str) -> float | None:

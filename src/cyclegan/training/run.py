@@ -16,22 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclegan.config import TrainConfig, write_json
+from cyclegan.config import TrainConfig
 from cyclegan.data.datasets import (
     EpochPlan,
     UnpairedImages,
-    check_images,
     find_domains,
-    list_images,
     resolve_images,
 )
 from cyclegan.errors import CheckpointError, ConfigError
-from cyclegan.evaluation.validation import MIN_IMAGES, held_out
+from cyclegan.evaluation.validation import validation_sample, write_split
 from cyclegan.model import distributed, precision
 from cyclegan.model.checkpoint import (
     Position,
@@ -249,7 +246,7 @@ def build_run(
         )
 
     folders, files = _training_images(cfg, events)
-    val_files, val_source = _validation_split(cfg, folders, files, events)
+    val_files, val_source = validation_sample(cfg, folders, files, events.note)
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
@@ -267,7 +264,7 @@ def build_run(
     if ctx.is_main:
         losslog.trim(run.folder, run.position.global_step)
         if val_files:
-            _write_split(run)
+            write_split(run.folder, cfg.data, val_files, val_source)
     step.distribute(ctx, device)
     if ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
         torch.manual_seed(rank_torch_seed(cfg.seed, ctx.rank, run.position.global_step))
@@ -287,53 +284,6 @@ def _training_images(cfg: TrainConfig, events: TrainingEvents):
         if bad:
             events.skipped(domain, bad)
     return folders, files
-
-
-def _validation_split(cfg: TrainConfig, folders, files: dict, events: TrainingEvents):
-    """The validation images of each domain, and where they come from: the test folders
-    when both hold enough usable images, else a seeded share held out of ``files``
-    (which then loses them: training and validation never share an image)."""
-    if not cfg.val_images:
-        return {}, ""
-    usable = {}
-    for domain, folder in (("A", folders.test_a), ("B", folders.test_b)):
-        listed = list_images(folder) if folder else []
-        bad = {p for p, _ in check_images(listed)}
-        usable[domain] = [p for p in listed if p not in bad]
-    if all(len(usable[d]) >= MIN_IMAGES for d in "AB"):
-        picks = {}
-        for d in "AB":
-            spread = np.linspace(0, len(usable[d]) - 1, min(cfg.val_images, len(usable[d])))
-            picks[d] = [usable[d][i] for i in spread.astype(int)]
-        return picks, "the test folders"
-    picks = {}
-    for d in "AB":
-        files[d], picks[d] = held_out(files[d], cfg.val_images, cfg.seed, d)
-    if min(len(picks["A"]), len(picks["B"])) < 2:
-        events.note(
-            "no validation: the test folders hold too few images and the training folders "
-            f"too few to set {cfg.val_images} aside (at most a fifth of each is)"
-        )
-        return {}, ""
-    source = (
-        f"held out of training: {len(picks['A'])} A and {len(picks['B'])} B images "
-        f"(seed {cfg.seed})"
-    )
-    events.note(f"validation images {source}; listed in validation_split.json")
-    return picks, source
-
-
-def _write_split(run: Run) -> None:
-    def rel(p: Path) -> str:
-        try:
-            return str(p.relative_to(run.cfg.data))
-        except ValueError:
-            return str(p)
-
-    write_json(
-        run.folder / "validation_split.json",
-        {"source": run.val_source, **{d: [rel(p) for p in run.val_files[d]] for d in "AB"}},
-    )
 
 
 def _loader(run: Run) -> DataLoader:
