@@ -86,6 +86,7 @@ class Validator:
         self.cache = FeatureCache(cache_dir)
         self.note = ""
         self.estimate = 0.0  # seconds a validation will take, before the first is timed
+        self.setup_seconds = 0.0  # spent here on the real images' features
         try:
             self.extractor: InceptionFeatures | None = InceptionFeatures(device, batch_size=16)
         except MetricsUnavailable as exc:
@@ -96,7 +97,8 @@ class Validator:
         start = time.perf_counter()
         for images in (sample.a, sample.b):
             self.cache.features([_rgb8(t) for t in images], self.extractor)
-        self.estimate = 2 * (time.perf_counter() - start)
+        self.setup_seconds = time.perf_counter() - start
+        self.estimate = 2 * self.setup_seconds
 
     def __call__(
         self, g_ab: torch.nn.Module, g_ba: torch.nn.Module, network: NetworkConfig, precision: str

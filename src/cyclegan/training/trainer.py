@@ -32,7 +32,7 @@ from cyclegan.model import distributed
 from cyclegan.model.checkpoint import latest_checkpoint, prune_checkpoints, save_best
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.training import losslog
-from cyclegan.training.report import RunReport, fixed_samples, sample_grid
+from cyclegan.training.report import RunReport, build_report, fixed_samples, sample_grid
 from cyclegan.training.run import Run, TrainingEvents, build_run
 from cyclegan.training.stops import StopFlag, TrainingInterrupted
 from cyclegan.training.watch import Watch
@@ -222,6 +222,8 @@ class Trainer:
             folder = self.save()
             if self.run_state.ctx.is_main:
                 save_best(self.run_dir, folder)
+        if self.report is not None:  # the page's headline and curves show this validation
+            build_report(self.run_dir)
         if stop:
             rec = self.run_state.watch
             self.events.note(

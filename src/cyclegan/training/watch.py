@@ -42,6 +42,7 @@ class Watch:
 
     def __init__(self, run: Run, events):
         self.run, self.events = run, events
+        self.mark = time.perf_counter()  # the end of the last validation in this process
         self.validator: Validator | None = None
         if run.val_files and run.ctx.is_main:
             sample = ValidationSample.load(
@@ -51,7 +52,6 @@ class Watch:
             if self.validator.note:
                 events.note(self.validator.note)
             losslog.trim(run.folder, run.position.global_step, LOG)
-        self.mark = time.perf_counter()  # the end of the last validation in this process
 
     @property
     def record(self) -> dict:
@@ -98,7 +98,9 @@ class Watch:
         improved = rec.get("best_score") is None or value < rec["best_score"]
         now = time.perf_counter()
         rec["run_seconds"] = rec.get("run_seconds", 0.0) + (now - self.mark)
-        rec["seconds"] = rec.get("seconds", 0.0) + result["seconds"]
+        # This validation, and the real images' features computed for all of them.
+        setup, self.validator.setup_seconds = self.validator.setup_seconds, 0.0
+        rec["seconds"] = rec.get("seconds", 0.0) + result["seconds"] + setup
         rec.update(last_cost=result["seconds"], last_step=step, count=rec.get("count", 0) + 1)
         if improved:
             rec.update(best_score=value, best_step=step, best_metric=metric, since_best=0)
