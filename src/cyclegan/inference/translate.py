@@ -154,25 +154,7 @@ class Translator:
         stats_size: int = 1024,
     ) -> torch.Tensor:
         """``(N, C, H, W)`` in [-1, 1] -> the translation: the same N, and the same H, W
-        unless ``at_scale`` asked for the translated size. Tiling options as in
-        ``translate_native``."""
-        tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
-        if self.scale.scale != "training":
-            return self.translate_native(x, direction, **tiling)
-        h, w = x.shape[-2:]
-        th, tw = self.training_scale.size_for(h, w)
-        out = self.translate_native(rescale(x, th, tw), direction, **tiling)
-        return rescale(out, h, w) if self.scale.output_size == "original" else out
-
-    def translate_native(
-        self,
-        x: torch.Tensor,
-        direction: str = "AtoB",
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-        stats_size: int = 1024,
-    ) -> torch.Tensor:
-        """``(N, C, H, W)`` in [-1, 1] -> the translation, same N, H, W.
+        unless ``at_scale`` asked for the translated size.
 
         With ``tile``, an image larger than ``tile`` pixels on a side is translated
         in overlapping tiles and blended (see ``tiling.py``): memory on the device
@@ -181,6 +163,16 @@ class Translator:
         come from the whole image scaled to at most ``stats_size`` pixels (0: each
         tile's own statistics, the naive way, which shows blocks; for comparison).
         """
+        if self.scale.scale != "training":
+            return self._translate_native(x, direction, tile, tile_overlap, stats_size)
+        h, w = x.shape[-2:]
+        th, tw = self.training_scale.size_for(h, w)
+        small = rescale(x, th, tw)
+        out = self._translate_native(small, direction, tile, tile_overlap, stats_size)
+        return rescale(out, h, w) if self.scale.output_size == "original" else out
+
+    def _translate_native(self, x, direction, tile, tile_overlap, stats_size) -> torch.Tensor:
+        """``translate_tensor`` at the image's own size."""
         gen = self.generator(direction)
         if tile is not None:
             tile_overlap = self.check_tiling(tile, tile_overlap, stats_size)

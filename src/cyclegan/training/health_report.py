@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.training.figures import save_figure
+
 LOG = "validation.jsonl"
 PANELS = (("kid_mean", "KID (lower is better)"), ("fid", "FID (lower is better)"),
           ("cycle_l1", "cycle L1, 0-1 scale"))  # fmt: skip
@@ -88,9 +90,4 @@ def plot_validation(run: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(run) / "validation.png"
-    tmp = out.with_name(".validation.part.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, Path(run) / "validation.png")

@@ -32,6 +32,7 @@ from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tenso
 from cyclegan.model.checkpoint import read_run_options
 from cyclegan.model.losses import LOSS_PANELS
 from cyclegan.training import losslog
+from cyclegan.training.figures import save_figure
 from cyclegan.training.health_report import headline
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
@@ -143,12 +144,7 @@ def plot_losses(run: Path) -> Path | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"{Path(run).name}: raw (faint) and smoothed (EMA over {span} points)")
     fig.tight_layout()
-    out = Path(run) / "losses.png"
-    tmp = out.with_name(".losses.part.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, Path(run) / "losses.png")
 
 
 def _table(values: dict) -> str:
