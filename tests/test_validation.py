@@ -231,3 +231,11 @@ def test_the_validator_names_a_failing_generator(tmp_path, kind, alarm):
     result = validator(g, g, NetworkConfig(net_g="resnet_6blocks"), "fp32")
     names = {(a["name"], a["direction"]) for a in result["alarms"]}
     assert {(alarm, "AtoB"), (alarm, "BtoA")} <= names
+
+
+def test_no_validation_leaves_every_training_image_to_training(tmp_path):
+    """Too few images to set aside in one domain: nothing is set aside in either."""
+    write_images(tmp_path / "data" / "trainA", 4, seed=1)
+    write_images(tmp_path / "data" / "trainB", 12, seed=2)
+    run = build_run(tiny_config(tmp_path / "data", tmp_path / "run", val_images=5))
+    assert run.val_files == {} and (len(run.files_a), len(run.files_b)) == (4, 12)

@@ -155,15 +155,16 @@ def validation_sample(cfg: TrainConfig, folders, files: dict, note: Callable[[st
             spread = np.linspace(0, len(usable[d]) - 1, min(cfg.val_images, len(usable[d])))
             picks[d] = [usable[d][i] for i in spread.astype(int)]
         return picks, "the test folders"
-    picks = {}
-    for d in "AB":
-        files[d], picks[d] = held_out(files[d], cfg.val_images, cfg.seed, d)
-    if min(len(picks["A"]), len(picks["B"])) < 2:
+    split = {d: held_out(files[d], cfg.val_images, cfg.seed, d) for d in "AB"}
+    picks = {d: held for d, (_, held) in split.items()}
+    if min(len(picks["A"]), len(picks["B"])) < 2:  # training keeps every image then
         note(
             "no validation: the test folders hold too few images and the training folders "
             f"too few to set {cfg.val_images} aside (at most a fifth of each is)"
         )
         return {}, ""
+    for d, (keep, _) in split.items():
+        files[d] = keep
     source = (
         f"held out of training: {len(picks['A'])} A and {len(picks['B'])} B images "
         f"(seed {cfg.seed})"
