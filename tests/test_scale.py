@@ -20,6 +20,9 @@ def test_training_size_follows_the_preprocessing():
     assert TrainingScale("scale_width_and_crop", 256).size_for(300, 512) == (150, 256)
     assert TrainingScale("crop", 286).size_for(3000, 4000) == (3000, 4000)
     assert TrainingScale("none", 286).size_for(37, 41) == (37, 41)
+    # Upscaling a thin strip stops at (2 x load_size) squared in area, not 286 x 1,144,000.
+    assert TrainingScale("resize_and_crop", 286).size_for(1, 4000) == (9, 36176)
+    assert TrainingScale("resize_and_crop", 286).size_for(100, 100) == (286, 286)
 
 
 class _Seen(torch.nn.Module):

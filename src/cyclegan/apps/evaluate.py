@@ -189,11 +189,10 @@ def compare_folders(
 
 def score(report: dict, metric: str) -> float:
     """One number per report: the chosen metric averaged over the evaluated directions."""
-    key = "kid_mean" if metric == "kid" else metric
-    values = [d[key] for d in report["directions"].values() if key in d]
-    if not values:
+    value = metrics.direction_mean(report["directions"], metric)
+    if value is None:
         raise ConfigError(f"metric {metric!r} is not in the report (aligned test sets only?)")
-    return float(np.mean(values))
+    return value
 
 
 def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -> dict:

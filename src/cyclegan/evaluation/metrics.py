@@ -117,3 +117,12 @@ def pixel_accuracy(x: np.ndarray, y: np.ndarray, threshold: float = 5 / 255) -> 
     (the maps task's metric: a pixel is right when all its channels are)."""
     close = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)) <= threshold + 1e-9
     return float(np.mean(close.all(axis=2)))
+
+
+def direction_mean(directions: dict[str, dict], metric: str) -> float | None:
+    """``metric`` (``kid`` meaning ``kid_mean``) averaged over the directions that
+    measured it: the one number ``evaluate`` and validation choose checkpoints by,
+    lower or higher better as the metric is. None when no direction measured it."""
+    key = "kid_mean" if metric == "kid" else metric
+    values = [scores[key] for scores in directions.values() if key in scores]
+    return float(np.mean(values)) if values else None

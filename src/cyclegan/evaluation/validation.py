@@ -31,7 +31,7 @@ import torch
 from cyclegan.config import NetworkConfig, TrainConfig, write_json
 from cyclegan.data.datasets import check_images, list_images
 from cyclegan.data.imageio import array_to_tensor, load_image, tensor_to_array, to_uint8
-from cyclegan.evaluation import health
+from cyclegan.evaluation import health, metrics
 from cyclegan.evaluation.inception import (
     FeatureCache,
     InceptionFeatures,
@@ -139,22 +139,23 @@ class Validator:
 
 
 def validation_sample(cfg: TrainConfig, folders, files: dict, note: Callable[[str], None]):
-    """The validation images of each domain, and where they come from: the test folders
-    when both hold enough usable images, else a seeded share held out of ``files``
-    (which then loses them: training and validation never share an image)."""
+    """(training files, validation files, where the latter come from) for each domain:
+    the test folders when both hold enough usable images, else a seeded share held out
+    of ``files``, which training then does without (the two never share an image)."""
     if not cfg.val_images:
-        return {}, ""
+        return files, {}, ""
+    min_size = cfg.crop_size if cfg.preprocess == "crop" else 1  # as for training images
     usable = {}
     for domain, folder in (("A", folders.test_a), ("B", folders.test_b)):
         listed = list_images(folder) if folder else []
-        bad = {p for p, _ in check_images(listed)}
+        bad = {p for p, _ in check_images(listed, min_size)}
         usable[domain] = [p for p in listed if p not in bad]
     if all(len(usable[d]) >= MIN_IMAGES for d in "AB"):
         picks = {}
         for d in "AB":
             spread = np.linspace(0, len(usable[d]) - 1, min(cfg.val_images, len(usable[d])))
             picks[d] = [usable[d][i] for i in spread.astype(int)]
-        return picks, "the test folders"
+        return files, picks, "the test folders"
     split = {d: held_out(files[d], cfg.val_images, cfg.seed, d) for d in "AB"}
     picks = {d: held for d, (_, held) in split.items()}
     if min(len(picks["A"]), len(picks["B"])) < 2:  # training keeps every image then
@@ -162,15 +163,13 @@ def validation_sample(cfg: TrainConfig, folders, files: dict, note: Callable[[st
             "no validation: the test folders hold too few images and the training folders "
             f"too few to set {cfg.val_images} aside (at most a fifth of each is)"
         )
-        return {}, ""
-    for d, (keep, _) in split.items():
-        files[d] = keep
+        return files, {}, ""
     source = (
         f"held out of training: {len(picks['A'])} A and {len(picks['B'])} B images "
         f"(seed {cfg.seed})"
     )
     note(f"validation images {source}; listed in validation_split.json")
-    return picks, source
+    return {d: keep for d, (keep, _) in split.items()}, picks, source
 
 
 def write_split(run: Path, data: str, picks: dict, source: str) -> None:
@@ -191,6 +190,4 @@ def write_split(run: Path, data: str, picks: dict, source: str) -> None:
 def score(result: dict, metric: str) -> float | None:
     """One number per validation, lower is better: ``metric`` averaged over directions
     (None when it was not measured)."""
-    key = "kid_mean" if metric == "kid" else metric
-    values = [result[d][key] for d in ("AtoB", "BtoA") if key in result.get(d, {})]
-    return float(np.mean(values)) if values else None
+    return metrics.direction_mean({d: result[d] for d in ("AtoB", "BtoA") if d in result}, metric)

@@ -16,6 +16,10 @@ The training size of an ``H x W`` image, from the checkpoint's preprocessing:
 - ``scale_width``, ``scale_width_and_crop``: the width becomes ``load_size``;
 - ``crop`` and ``none``: training saw images at their own size, so no scaling.
 
+Scaling up never makes an image larger in area than a square twice ``load_size`` on
+a side (or than the image itself, if that is larger): a 1 x 4000 px strip is not
+blown up to 286 x 1,144,000 px.
+
 Scaling uses the bicubic resize of the training preprocessing (``imageio.resize``).
 A reference ``.pth`` carries no preprocessing: the reference's default
 (``resize_and_crop``, 286) is assumed.
@@ -50,6 +54,8 @@ class TrainingScale:
             factor = self.load_size / w
         else:
             return h, w
+        limit = max(h * w, (2 * self.load_size) ** 2)  # upscaling stops at this area
+        factor = min(factor, (limit / (h * w)) ** 0.5)
         return max(1, round(h * factor)), max(1, round(w * factor))
 
     def describe(self) -> str:

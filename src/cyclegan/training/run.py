@@ -31,6 +31,8 @@ from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.evaluation.validation import validation_sample, write_split
 from cyclegan.model import distributed, precision
 from cyclegan.model.checkpoint import (
+    DISCRIMINATORS,
+    GENERATORS,
     Position,
     check_writable,
     latest_checkpoint,
@@ -50,7 +52,7 @@ from cyclegan.training import losslog
 from cyclegan.training.resume import resumed_config, rng_state, set_rng_state
 from cyclegan.training.stops import check_finite
 
-NETWORK_NAMES = ("g_ab", "g_ba", "d_a", "d_b")
+NETWORK_NAMES = GENERATORS + DISCRIMINATORS  # the four weight files of a checkpoint
 
 
 class TrainingEvents:
@@ -246,7 +248,7 @@ def build_run(
         )
 
     folders, files = _training_images(cfg, events)
-    val_files, val_source = validation_sample(cfg, folders, files, events.note)
+    files, val_files, val_source = validation_sample(cfg, folders, files, events.note)
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)

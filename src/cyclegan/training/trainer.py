@@ -109,7 +109,6 @@ class Trainer:
         self._started()
         r.window.start = time.perf_counter()  # speed counts from here; the sums carry over
         self.clock = (time.perf_counter(), r.position.global_step)
-        last_saved: Path | None = None
         for epoch in range(r.position.epochs_done + 1, cfg.total_epochs + 1):
             r.plan.set_epoch(epoch, r.position.batches_done)
             batches = iter(r.loader)
@@ -136,8 +135,9 @@ class Trainer:
                 if why:
                     return self.save()
                 if self._save_due(epoch):
-                    last_saved = self.save()
-        return last_saved or latest_checkpoint(self.run_dir) or self.save()
+                    self.save()
+        # Saved at the last step; or the run had ended before (nothing left to train).
+        return self.saved[1] if self.saved else latest_checkpoint(self.run_dir) or self.save()
 
     # The hooks, in the order a step calls them.
 

@@ -29,6 +29,7 @@ import time
 from cyclegan.data.imageio import save_image
 from cyclegan.evaluation import health
 from cyclegan.evaluation.validation import ValidationSample, Validator, score
+from cyclegan.model import distributed
 from cyclegan.training import losslog
 from cyclegan.training.health_report import LOG, grid_name, plot_validation
 from cyclegan.training.report import sample_grid
@@ -53,14 +54,8 @@ class Watch:
                 events.note(self.validator.note)
             losslog.trim(run.folder, run.position.global_step, LOG)
 
-    @property
-    def record(self) -> dict:
-        return self.run.watch
-
     def due(self, epoch: int, epoch_end: bool, last: bool) -> bool:
         """Whether to validate now (the same answer on every process)."""
-        from cyclegan.model import distributed
-
         r, cfg = self.run, self.run.cfg
         due = False
         if self.validator is not None:
@@ -69,14 +64,12 @@ class Watch:
             elif epoch_end and cfg.val_every:
                 due = epoch % cfg.val_every == 0
             elif epoch_end:
-                cost = self.record.get("last_cost", self.validator.estimate)
+                cost = r.watch.get("last_cost", self.validator.estimate)
                 due = (time.perf_counter() - self.mark) * cfg.val_budget >= cost
         return distributed.any_rank(due, r.ctx, r.device)
 
     def validate(self, epoch: int) -> tuple[bool, bool]:
         """Validate (rank 0); returns (a new best, time to stop early), agreed by all."""
-        from cyclegan.model import distributed
-
         r = self.run
         improved = stop = False
         if self.validator is not None:
@@ -125,7 +118,7 @@ class Watch:
         self._save_grid(step)
         plot_validation(r.folder)
         self.events.validated(row)
-        self.mark = time.perf_counter()
+        self.mark = now  # what follows (grids, the best's save) counts as the run's time
         stop = bool(cfg.early_stop and rec["since_best"] >= cfg.early_stop)
         return improved, stop
 
