@@ -39,6 +39,8 @@ PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 VAL_METRICS = ("kid", "fid", "cycle_l1")
+BAND_SCALINGS = ("percentile", "minmax", "dtype")
+MAX_BANDS = 64
 
 
 REQUIRED = dataclasses.MISSING  # an option with no default: the command line requires it
@@ -100,10 +102,16 @@ class NetworkConfig:
     """The architecture of the two generators and two discriminators."""
 
     input_nc: int = option(
-        3, "channels of domain A images (1 or 3)", choices=(1, 3), ref="input_nc"
+        3,
+        "channels of domain A images: 1 or 3 for pictures (rasters: their band count, set "
+        "from the data)",
+        ref="input_nc",
     )
     output_nc: int = option(
-        3, "channels of domain B images (1 or 3)", choices=(1, 3), ref="output_nc"
+        3,
+        "channels of domain B images: 1 or 3 for pictures (rasters: their band count, set "
+        "from the data)",
+        ref="output_nc",
     )
     net_g: str = option("resnet_9blocks", "generator architecture", choices=GENERATORS, ref="netG")
     ngf: int = option(64, "generator filters in the first conv layer", ref="ngf")
@@ -122,6 +130,11 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         _validate(self)
         _positive(self, "ngf", "ndf", "n_layers_d", "init_gain")
+        for name in ("input_nc", "output_nc"):
+            if not 1 <= getattr(self, name) <= MAX_BANDS:
+                raise ConfigError(
+                    f"option {name!r} is {getattr(self, name)!r}: use 1 to {MAX_BANDS} channels"
+                )
 
     @property
     def size_multiple(self) -> int:
@@ -160,6 +173,33 @@ class TrainConfig:
     num_workers: int = option(
         2, "data loading worker processes (0: load in the main process)", ref="num_threads"
     )
+
+    # Raster domains (multi-band, 16-bit, float, georeferenced TIFFs: data/bands.py).
+    band_stats: str = option(
+        "percentile",
+        "how raster bands are scaled to the network's range: percentile (robust, see "
+        "band_clip), minmax, or dtype (the data type's full range)",
+        choices=BAND_SCALINGS,
+    )
+    band_clip: float = option(
+        0.5, "with band_stats percentile: the percent of values clipped at each end"
+    )
+    bands_a: str = option("", "bands of domain A rasters to use, e.g. 4,3,2 (empty: all)")
+    bands_b: str = option("", "bands of domain B rasters to use (empty: all)")
+    stats_a: str = option(
+        "",
+        "band statistics of domain A from a file instead of the data: band_stats.json, or "
+        "arcgis.learn's esri_normalization_stats_a.json",
+    )
+    stats_b: str = option("", "band statistics of domain B from a file")
+    nodata_a: str = option(
+        "", "nodata value of domain A rasters (empty: the files' own; a number or nan)"
+    )
+    nodata_b: str = option("", "nodata value of domain B rasters (empty: the files' own)")
+    rgb_a: str = option(
+        "", "bands of domain A (after bands_a) shown as red,green,blue (default 1,2,3)"
+    )
+    rgb_b: str = option("", "bands of domain B shown as red,green,blue (default 1,2,3)")
 
     # Objective.
     gan_mode: str = option("lsgan", "adversarial loss", choices=GAN_MODES, ref="gan_mode")
@@ -283,6 +323,7 @@ class TrainConfig:
                 "options 'n_epochs' and 'n_epochs_decay' are both 0: nothing to train"
             )
         self._check_ranges()
+        self._check_bands()
         if (
             "crop" in self.preprocess
             and self.crop_size > self.load_size
@@ -307,6 +348,19 @@ class TrainConfig:
                 raise ConfigError(
                     f"option {name!r} is {getattr(self, name)!r}; Adam's betas must be in [0, 1)"
                 )
+
+    def _check_bands(self) -> None:
+        """The raster options' syntax; whether the bands exist is checked on the data."""
+        from cyclegan.data.bands import parse_bands, parse_nodata
+
+        if not 0 <= self.band_clip < 50:
+            raise ConfigError(f"option 'band_clip' is {self.band_clip!r}: use 0 to below 50")
+        for d in ("a", "b"):
+            parse_bands(getattr(self, f"bands_{d}"), f"bands_{d}")
+            parse_nodata(getattr(self, f"nodata_{d}"), f"nodata_{d}")
+            rgb = parse_bands(getattr(self, f"rgb_{d}"), f"rgb_{d}")
+            if rgb and len(rgb) != 3:
+                raise ConfigError(f"option 'rgb_{d}': give three bands, e.g. 3,2,1")
 
     def check_trainable(self) -> None:
         """What training needs besides valid values: the folders to read and write."""

@@ -36,14 +36,15 @@ import torch
 from torch.utils.data import Dataset
 
 from cyclegan.config import TrainConfig
+from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import (
     IMAGE_EXTENSIONS,
     array_to_tensor,
     is_image_file,
-    load_image,
     open_image,
     resize,
 )
+from cyclegan.data.rasters import check_readable, is_raster_path, raster_info
 from cyclegan.errors import DataError
 from cyclegan.seeds import epoch_seed
 
@@ -94,16 +95,28 @@ def check_images(
     bad = []
     for i, path in enumerate(paths):
         try:
-            img = open_image(path)
-            if min(img.size) < min_size:
-                bad.append(
-                    (path, f"{img.width}x{img.height} is smaller than the crop size {min_size}")
-                )
+            size = _raster_size(path)
+            if size is None:
+                size = open_image(path).size
+            if min(size) < min_size:
+                bad.append((path, f"{size[0]}x{size[1]} is smaller than the crop size {min_size}"))
         except DataError as exc:
             bad.append((path, str(exc).removeprefix(f"{path}: ")))
         if progress:
             progress(i + 1)
     return bad
+
+
+def _raster_size(path: Path) -> tuple[int, int] | None:
+    """A raster's (width, height) from its header, checked readable; None for a picture
+    (which Pillow then decodes in full)."""
+    if not is_raster_path(path):
+        return None
+    info = raster_info(path)
+    if info.plain_image:
+        return None
+    check_readable(info)
+    return info.width, info.height
 
 
 def resolve_images(
@@ -178,8 +191,16 @@ def preprocess(
 class UnpairedImages(Dataset):
     """Indexed by ``(a_index, b_index, seed)`` triples from ``EpochPlan``."""
 
-    def __init__(self, files_a: list[Path], files_b: list[Path], cfg: TrainConfig):
+    def __init__(
+        self,
+        files_a: list[Path],
+        files_b: list[Path],
+        cfg: TrainConfig,
+        domains: dict[str, Domain] | None = None,
+    ):
         self.files_a, self.files_b, self.cfg = files_a, files_b, cfg
+        net = cfg.network
+        self.domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))
@@ -187,9 +208,8 @@ class UnpairedImages(Dataset):
     def __getitem__(self, item: tuple[int, int, int]) -> dict[str, torch.Tensor]:
         a_index, b_index, seed = item
         rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        net = self.cfg.network
-        a = preprocess(load_image(self.files_a[a_index], net.input_nc), self.cfg, rng_a)
-        b = preprocess(load_image(self.files_b[b_index], net.output_nc), self.cfg, rng_b)
+        a = preprocess(self.domains["A"].load(self.files_a[a_index]), self.cfg, rng_a)
+        b = preprocess(self.domains["B"].load(self.files_b[b_index]), self.cfg, rng_b)
         return {
             "a": array_to_tensor(a),
             "b": array_to_tensor(b),

@@ -30,7 +30,8 @@ import torch
 
 from cyclegan.config import NetworkConfig, TrainConfig, write_json
 from cyclegan.data.datasets import check_images, list_images
-from cyclegan.data.imageio import array_to_tensor, load_image, tensor_to_array, to_uint8
+from cyclegan.data.domain import Domain
+from cyclegan.data.imageio import array_to_tensor, tensor_to_array, to_uint8
 from cyclegan.evaluation import health, metrics
 from cyclegan.evaluation.inception import (
     FeatureCache,
@@ -60,22 +61,39 @@ class ValidationSample:
     a: list[torch.Tensor]
     b: list[torch.Tensor]
     source: str  # where the images come from, in words
+    domains: tuple = (None, None)  # A's and B's Domain: how a raster shows as RGB for FID/KID
 
     @classmethod
-    def load(cls, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, source: str):
+    def load(
+        cls,
+        files_a: list[Path],
+        files_b: list[Path],
+        cfg: TrainConfig,
+        source: str,
+        domains: dict[str, Domain] | None = None,
+    ):
         from cyclegan.data.datasets import preprocess
 
         net = cfg.network
+        domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
 
-        def tensors(files, channels):
-            return [array_to_tensor(preprocess(load_image(p, channels), cfg))[None] for p in files]
+        def tensors(files, domain):
+            return [array_to_tensor(preprocess(domain.load(p), cfg))[None] for p in files]
 
-        return cls(tensors(files_a, net.input_nc), tensors(files_b, net.output_nc), source)
+        return cls(
+            tensors(files_a, domains["A"]),
+            tensors(files_b, domains["B"]),
+            source,
+            (domains["A"], domains["B"]),
+        )
 
 
-def _rgb8(t: torch.Tensor) -> np.ndarray:
-    a = to_uint8(tensor_to_array(t[0]))
-    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+def _rgb8(t: torch.Tensor, domain: Domain | None) -> np.ndarray:
+    """What Inception sees: the picture, a raster's RGB composite, or gray as RGB."""
+    a = tensor_to_array(t[0])
+    if domain is not None:
+        return to_uint8(domain.display(a))
+    return to_uint8(np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a)
 
 
 class Validator:
@@ -97,8 +115,8 @@ class Validator:
         # translations cost little beside them, and this first pass also pays for the
         # network's warm-up, which makes up for them).
         start = time.perf_counter()
-        for images in (sample.a, sample.b):
-            self.cache.features([_rgb8(t) for t in images], self.extractor)
+        for images, domain in zip((sample.a, sample.b), sample.domains, strict=True):
+            self.cache.features([_rgb8(t, domain) for t in images], self.extractor)
         self.setup_seconds = time.perf_counter() - start
         self.estimate = self.setup_seconds
 
@@ -111,11 +129,12 @@ class Validator:
         try:
             live = Translator(network, {"AtoB": g_ab, "BtoA": g_ba}, device, "training", precision)
             result: dict = {"alarms": []}
-            for direction, source, target in (
-                ("AtoB", self.sample.a, self.sample.b),
-                ("BtoA", self.sample.b, self.sample.a),
+            a, b = self.sample.domains
+            for direction, source, target, shown in (
+                ("AtoB", self.sample.a, self.sample.b, b),
+                ("BtoA", self.sample.b, self.sample.a, a),
             ):
-                scores, alarms = self._direction(live, direction, source, target)
+                scores, alarms = self._direction(live, direction, source, target, shown)
                 result[direction] = scores
                 result["alarms"] += [a.as_dict() for a in alarms]
         finally:
@@ -123,14 +142,14 @@ class Validator:
         result["seconds"] = time.perf_counter() - start
         return result
 
-    def _direction(self, live: Translator, direction: str, source: list, target: list):
+    def _direction(self, live: Translator, direction: str, source: list, target: list, shown):
         back = "BtoA" if direction == "AtoB" else "AtoB"
         fakes = [live.translate_tensor(x.to(live.device), direction).cpu() for x in source]
         recs = [live.translate_tensor(f.to(live.device), back).cpu() for f in fakes]
         errors = [(r - x).abs().mean().item() / 2 for r, x in zip(recs, source, strict=True)]
         scores = {"cycle_l1": float(np.mean(errors)), "n": len(source)}
         if self.extractor is not None and len(fakes) >= 2 and len(target) >= 2:
-            fake8, real8 = [_rgb8(f) for f in fakes], [_rgb8(t) for t in target]
+            fake8, real8 = [_rgb8(f, shown) for f in fakes], [_rgb8(t, shown) for t in target]
             scores.update(set_distance(fake8, real8, self.extractor, self.cache))
         alarms = []
         if len({tuple(x.shape) for x in source + fakes}) == 1:  # one size: compare as a batch

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from cyclegan.config import NetworkConfig
+from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import (
     array_to_pil,
     array_to_tensor,
@@ -84,8 +85,11 @@ class Translator:
         source: str,
         precision: str = "fp32",
         training_scale: TrainingScale | None = None,
+        domains: dict[str, Domain] | None = None,
     ):
         self.network = network
+        # How each domain's files scale (rasters: band statistics; data/domain.py).
+        self.domains = domains or {"A": Domain(network.input_nc), "B": Domain(network.output_nc)}
         self.generators = {d: g.to(device).eval() for d, g in generators.items()}
         self.device = device
         self.source = source
@@ -152,6 +156,7 @@ class Translator:
         tile: int | None = None,
         tile_overlap: int | None = None,
         stats_size: int = 1024,
+        stats_image: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(N, C, H, W)`` in [-1, 1] -> the translation: the same N, and the same H, W
         unless ``at_scale`` asked for the translated size.
@@ -162,16 +167,20 @@ class Translator:
         ``tile_overlap`` defaults to an eighth of the tile; instance-norm statistics
         come from the whole image scaled to at most ``stats_size`` pixels (0: each
         tile's own statistics, the naive way, which shows blocks; for comparison).
+        ``stats_image``: the small image those statistics come from, when the caller has
+        one (a raster's decimated read: ``stream.py``), instead of ``x`` scaled down.
         """
         if self.scale.scale != "training":
-            return self._translate_native(x, direction, tile, tile_overlap, stats_size)
+            return self._translate_native(x, direction, tile, tile_overlap, stats_size, stats_image)
         h, w = x.shape[-2:]
         th, tw = self.training_scale.size_for(h, w)
         small = rescale(x, th, tw)
         out = self._translate_native(small, direction, tile, tile_overlap, stats_size)
         return rescale(out, h, w) if self.scale.output_size == "original" else out
 
-    def _translate_native(self, x, direction, tile, tile_overlap, stats_size) -> torch.Tensor:
+    def _translate_native(
+        self, x, direction, tile, tile_overlap, stats_size, stats_image=None
+    ) -> torch.Tensor:
         """``translate_tensor`` at the image's own size."""
         gen = self.generator(direction)
         if tile is not None:
@@ -179,10 +188,7 @@ class Translator:
         if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
             return self._translate_whole(x, self.compiled.get(direction, gen))
         x = x.float()
-        tiled_gen = gen
-        if stats_size:
-            small = downscale(x, stats_size)
-            tiled_gen = with_image_statistics(gen, lambda g: self._translate_whole(small, g))
+        tiled_gen = self.tiled_generator(direction, x, stats_size, stats_image)
         # Padded as a whole image would be, so that every tile sits on its grid.
         multiple = self.network.size_multiple
         padded, (h, w) = pad_to_multiple(x, multiple)
@@ -194,6 +200,18 @@ class Translator:
             align=multiple,
         )
         return out[..., :h, :w]
+
+    def tiled_generator(
+        self, direction: str, x: torch.Tensor | None, stats_size: int, stats_image=None
+    ) -> torch.nn.Module:
+        """The generator for tiles: its instance norms fixed to the statistics of
+        ``stats_image`` (or of ``x`` scaled to ``stats_size``); itself when
+        ``stats_size`` is 0."""
+        gen = self.generator(direction)
+        if not stats_size:
+            return gen
+        small = stats_image if stats_image is not None else downscale(x, stats_size)
+        return with_image_statistics(gen, lambda g: self._translate_whole(small, g))
 
     @torch.no_grad()
     def _translate_whole(self, x: torch.Tensor, gen: torch.nn.Module) -> torch.Tensor:
@@ -286,8 +304,10 @@ def load_translator(
             gen = build_generator(network, i, o)
             load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
             gens[direction] = gen
-        scale = TrainingScale.from_options(read_meta(folder).get("train"))
-        return Translator(network, gens, dev, str(folder), precision, scale)
+        meta = read_meta(folder)
+        scale = TrainingScale.from_options(meta.get("train"))
+        domains = {k: Domain.from_dict(v) for k, v in (meta.get("domains") or {}).items()}
+        return Translator(network, gens, dev, str(folder), precision, scale, domains or None)
     if path.exists():
         raise CheckpointError(
             f"{path}: not a model this tool reads; give a run folder, a checkpoint folder or "

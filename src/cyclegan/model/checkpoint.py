@@ -123,6 +123,7 @@ def save_checkpoint(
     nets: torch.nn.Module,
     training_state: dict,
     position: Position,
+    domains: dict | None = None,
     extra: dict | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically and point ``latest`` at it.
@@ -145,7 +146,7 @@ def save_checkpoint(
     final = root / position.folder_name()
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     try:
-        _write_folder(root, tmp, final, cfg, weights, training_state, position, extra)
+        _write_folder(root, tmp, final, cfg, weights, training_state, position, domains, extra)
     # safetensors reports a full disk as SafetensorError, torch (old .pt) as RuntimeError
     except (OSError, RuntimeError, SafetensorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -176,6 +177,7 @@ def _write_folder(
     weights: dict[str, dict[str, torch.Tensor]],
     training_state: dict,
     position: Position,
+    domains: dict | None,
     extra: dict | None,
 ) -> None:
     root.mkdir(parents=True, exist_ok=True)
@@ -184,7 +186,11 @@ def _write_folder(
     tmp.mkdir()
     options = cfg.to_dict()
     network = options.pop("network")
-    write_json(tmp / NETWORK_FILE, {"format": FORMAT, "version": VERSION, "network": network})
+    # What translation needs: the networks, and how raster domains scale (data/bands.py).
+    described = {"format": FORMAT, "version": VERSION, "network": network}
+    if domains and any(d.get("stats") for d in domains.values()):
+        described["domains"] = domains
+    write_json(tmp / NETWORK_FILE, described)
     record = {
         "sequence": _next_sequence(root),
         "train": options,

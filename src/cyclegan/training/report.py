@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.model.checkpoint import read_run_options
 from cyclegan.model.losses import LOSS_PANELS
@@ -39,14 +40,19 @@ GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
 
 
 def fixed_samples(
-    files: list[Path], channels: int, cfg: TrainConfig, count: int = 4
+    files: list[Path], domain: Domain, cfg: TrainConfig, count: int = 4
 ) -> list[torch.Tensor]:
     """``count`` images spread over the list, each as the run sees it (its preprocessing,
     centre crop, no flip): ``(1, C, H, W)`` tensors, the same every epoch."""
     from cyclegan.data.datasets import preprocess
 
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
-    return [array_to_tensor(preprocess(load_image(p, channels), cfg))[None] for p in picks]
+    return [array_to_tensor(preprocess(domain.load(p), cfg))[None] for p in picks]
+
+
+def picture_domains(network: NetworkConfig) -> dict[str, Domain]:
+    """The domains of a run of pictures, from its channel counts."""
+    return {"A": Domain(network.input_nc), "B": Domain(network.output_nc)}
 
 
 def sample_size_note(cfg: dict) -> str:
@@ -61,9 +67,11 @@ def sample_size_note(cfg: dict) -> str:
     }.get(mode, "as the run trains")
 
 
-def _as_rgb(t: torch.Tensor) -> np.ndarray:
-    a = tensor_to_array(t[0])
-    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+def _as_rgb(t: torch.Tensor | None, domain: Domain, like: np.ndarray | None = None) -> np.ndarray:
+    """A ``(1, C, H, W)`` tensor as a picture of its domain; None: a grey cell like ``like``."""
+    if t is None:
+        return np.full_like(like, 0.5)
+    return domain.display(tensor_to_array(t[0]))
 
 
 def sample_grid(
@@ -73,13 +81,18 @@ def sample_grid(
     real_b: list[torch.Tensor],
     network: NetworkConfig,
     precision: str = "fp32",
+    domains: dict[str, Domain] | None = None,
 ) -> np.ndarray:
     """One row per sample image: real, translated, reconstructed, identity (H x W x 3).
 
     Each image is translated alone, exactly as ``cyclegan translate`` would translate
     it with these weights (same padding, same precision), so the grid shows the model
-    the user gets. Rows narrower than the widest are padded with grey on the right.
+    the user gets. Rasters show as their domain's RGB composite or gray; where the
+    domains' band counts differ there is no identity, and its cell is grey. Rows
+    narrower than the widest are padded with grey on the right.
     """
+    domains = domains or picture_domains(network)
+    same_bands = network.input_nc == network.output_nc
     from cyclegan.inference.translate import Translator
 
     was_training = g_ab.training, g_ba.training
@@ -87,12 +100,20 @@ def sample_grid(
     try:
         live = Translator(network, {"AtoB": g_ab, "BtoA": g_ba}, device, "training", precision)
         rows = []
-        for reals, there, back in ((real_a, "AtoB", "BtoA"), (real_b, "BtoA", "AtoB")):
+        for reals, there, back, (own, other) in (
+            (real_a, "AtoB", "BtoA", ("A", "B")),
+            (real_b, "BtoA", "AtoB", ("B", "A")),
+        ):
             for real in reals:
                 fake = live.translate_tensor(real, there)
-                cells = [real, fake, live.translate_tensor(fake, back)]
-                cells.append(live.translate_tensor(real, back))
-                rows.append(np.concatenate([_as_rgb(c) for c in cells], axis=1))
+                cells = [
+                    _as_rgb(real, domains[own]),
+                    _as_rgb(fake, domains[other]),
+                    _as_rgb(live.translate_tensor(fake, back), domains[own]),
+                ]
+                idt = live.translate_tensor(real, back) if same_bands else None
+                cells.append(_as_rgb(idt, domains[own], cells[0]))
+                rows.append(np.concatenate(cells, axis=1))
         width = max(r.shape[1] for r in rows)
         rows = [
             np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=0.5) for r in rows
@@ -222,14 +243,23 @@ class RunReport:
     """The trainer's hook: fixed samples chosen once, files refreshed after each epoch."""
 
     def __init__(
-        self, run: Path, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, precision: str
+        self,
+        run: Path,
+        files_a: list[Path],
+        files_b: list[Path],
+        cfg: TrainConfig,
+        precision: str,
+        domains: dict[str, Domain] | None = None,
     ):
         self.run, self.network, self.precision = Path(run), cfg.network, precision
-        self.real_a = fixed_samples(files_a, cfg.network.input_nc, cfg)
-        self.real_b = fixed_samples(files_b, cfg.network.output_nc, cfg)
+        self.domains = domains or picture_domains(cfg.network)
+        self.real_a = fixed_samples(files_a, self.domains["A"], cfg)
+        self.real_b = fixed_samples(files_b, self.domains["B"], cfg)
 
     def epoch_done(self, epoch: int, g_ab: torch.nn.Module, g_ba: torch.nn.Module) -> None:
-        grid = sample_grid(g_ab, g_ba, self.real_a, self.real_b, self.network, self.precision)
+        grid = sample_grid(
+            g_ab, g_ba, self.real_a, self.real_b, self.network, self.precision, self.domains
+        )
         save_image(grid, self.run / "samples" / f"epoch_{epoch:04d}.png")
         plot_losses(self.run)
         build_report(self.run)

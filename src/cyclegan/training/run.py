@@ -27,6 +27,7 @@ from cyclegan.data.datasets import (
     find_domains,
     resolve_images,
 )
+from cyclegan.data.domain import Domain, build_domains
 from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.evaluation.validation import validation_sample, write_split
 from cyclegan.model import distributed, precision
@@ -87,6 +88,7 @@ class Run:
     val_files: dict[str, list[Path]] = field(default_factory=dict)  # "A", "B": held out
     val_source: str = ""  # where the validation sample comes from, in words
     watch: dict = field(default_factory=dict)  # validation's record (trainer.py)
+    domains: dict[str, Domain] = field(default_factory=dict)  # how each domain's files read
 
     @property
     def folder(self) -> Path:
@@ -171,8 +173,9 @@ class Run:
         """Write a checkpoint of this position (rank 0); every process waits for it."""
         folder = self.folder / "checkpoints" / self.position.folder_name()
         if self.ctx.is_main:
+            domains = {k: d.to_dict() for k, d in self.domains.items()}
             folder = save_checkpoint(
-                self.folder, self.cfg, self.nets, self.state_dict(), self.position
+                self.folder, self.cfg, self.nets, self.state_dict(), self.position, domains
             )
         distributed.barrier(self.ctx)
         return folder
@@ -241,14 +244,18 @@ def build_run(
     elif device.type == "cuda":
         # Training crops have one size, so cuDNN's per-shape autotuning pays once.
         torch.backends.cudnn.benchmark = True
+    folders, files = _training_images(cfg, events)
+    files, val_files, val_source = validation_sample(cfg, folders, files, events.note)
+    saved = read_meta(checkpoint).get("domains") if checkpoint is not None else None
+    cfg, domains = build_domains(cfg, files, events.note, saved)
+    for label, domain in domains.items():
+        if domain.raster and saved is None:
+            events.note(f"domain {label}: {domain.describe()}")
     if cfg.lambda_identity > 0 and not cfg.identity_active:
         events.note(
             "identity loss turned off: domains A and B have different "
             "channel counts, so g_ab(b) cannot be compared with b"
         )
-
-    folders, files = _training_images(cfg, events)
-    files, val_files, val_source = validation_sample(cfg, folders, files, events.note)
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
@@ -256,7 +263,7 @@ def build_run(
         len(files["A"]), len(files["B"]), cfg.batch_size, cfg.seed, ctx.rank, ctx.world
     )
     run = Run(cfg, ctx, device, prec, files["A"], files["B"], nets, step, plan)
-    run.val_files, run.val_source = val_files, val_source
+    run.val_files, run.val_source, run.domains = val_files, val_source, domains
     if checkpoint is not None:
         run.restore(checkpoint, events.note)
     elif ctx.is_main:
@@ -291,7 +298,7 @@ def _training_images(cfg: TrainConfig, events: TrainingEvents):
 def _loader(run: Run) -> DataLoader:
     cfg = run.cfg
     return DataLoader(
-        UnpairedImages(run.files_a, run.files_b, cfg),
+        UnpairedImages(run.files_a, run.files_b, cfg, run.domains),
         batch_sampler=run.plan,
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,

@@ -86,7 +86,9 @@ class Trainer:
         self.events = (events or TrainingEvents()) if r.ctx.is_main else TrainingEvents()
         self.report = self.board = None
         if r.ctx.is_main and r.cfg.report:
-            self.report = RunReport(r.folder, r.files_a, r.files_b, r.cfg, r.precision)
+            self.report = RunReport(
+                r.folder, r.files_a, r.files_b, r.cfg, r.precision, r.domains or None
+            )
         if r.ctx.is_main and r.cfg.tensorboard:
             self.board = _tensorboard_writer(r.folder / "tensorboard")
         self.watch = Watch(r, _Board(self.events, self.board))
@@ -264,6 +266,7 @@ class Trainer:
                 *self._board_samples(),
                 self.cfg.network,
                 self.run_state.precision,
+                self.run_state.domains or None,
             )
             self.board.add_image("samples", grid, step, dataformats="HWC")
             self.board.flush()
@@ -272,10 +275,9 @@ class Trainer:
         if self.report is not None:
             return self.report.real_a, self.report.real_b
         r = self.run_state
-        net = self.cfg.network
         return (
-            fixed_samples(r.files_a, net.input_nc, self.cfg),
-            fixed_samples(r.files_b, net.output_nc, self.cfg),
+            fixed_samples(r.files_a, r.domains["A"], self.cfg),
+            fixed_samples(r.files_b, r.domains["B"], self.cfg),
         )
 
 

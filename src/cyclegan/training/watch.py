@@ -47,7 +47,7 @@ class Watch:
         self.validator: Validator | None = None
         if run.val_files and run.ctx.is_main:
             sample = ValidationSample.load(
-                run.val_files["A"], run.val_files["B"], run.cfg, run.val_source
+                run.val_files["A"], run.val_files["B"], run.cfg, run.val_source, run.domains
             )
             self.validator = Validator(sample, run.folder / "cache" / "features", run.device)
             if self.validator.note:
@@ -131,5 +131,6 @@ class Watch:
             sample.b[:GRID_IMAGES],
             r.cfg.network,
             r.precision,
+            r.domains or None,
         )
         save_image(grid, r.folder / grid_name(step))

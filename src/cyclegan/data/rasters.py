@@ -1,0 +1,357 @@
+"""Raster files: multi-band TIFF and GeoTIFF at full depth, read by window, written
+with their coordinates.
+
+``imageio.py`` turns pictures into [0, 1] arrays by their data type's range. A
+raster is data in units (reflectance, decibels, counts), of any band count, in
+uint8, uint16, int16, uint32, int32 or float32, and often with a *nodata*
+value and a place on Earth (CRS and geotransform). This module reads and
+writes such files as they are; ``bands.py`` scales them.
+
+Two readers, one interface:
+
+- **rasterio** (the ``geo`` extra; its wheels bundle GDAL): windows, overviews,
+  CRS, geotransform, nodata; needed to write georeferenced output and to
+  stream rasters larger than memory.
+- **tifffile** (always installed): plain multi-band TIFFs, read whole. A file
+  that carries georeferencing but no rasterio is refused with the install line
+  rather than translated into a file that has lost its coordinates.
+
+Arrays are ``H x W x C`` in the file's data type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan.errors import ConfigError, DataError
+
+RASTER_EXTENSIONS = (".tif", ".tiff")
+DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+OUTPUT_DTYPES = ("uint8", "uint16", "int16", "float32")
+GEO_HINT = "install the geo extra: pip install -c constraints.txt 'cyclegan[geo]'"
+GEO_TAGS = (33550, 33922, 34264, 34735)  # pixel scale, tie points, transform, GeoKeys
+GDAL_NODATA_TAG = 42113
+
+
+def have_rasterio() -> bool:
+    try:
+        import rasterio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def is_raster_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in RASTER_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster file is, without its pixels."""
+
+    path: Path
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    crs: str | None = None  # WKT, or None for a plain TIFF
+    transform: tuple[float, ...] | None = None  # GDAL order: (x0, dx, rx, y0, ry, dy)
+    georeferenced: bool = False
+
+    @property
+    def plain_image(self) -> bool:
+        """An 8-bit gray or RGB(A) picture without coordinates: what ``imageio`` reads."""
+        return self.dtype == "uint8" and self.count in (1, 3, 4) and not self.georeferenced
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """GDAL warns about every TIFF without coordinates; that is normal here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not georeferenced.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="rasterio")
+        yield
+
+
+def raster_info(path: Path) -> RasterInfo:
+    """A raster's size, bands, data type, nodata and georeferencing; a ``DataError``
+    naming the file when it cannot be read as one."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if have_rasterio():
+        import rasterio
+
+        try:
+            with _quiet(), rasterio.open(path) as src:
+                geo = src.crs is not None or not src.transform.is_identity
+                return RasterInfo(
+                    path,
+                    src.width,
+                    src.height,
+                    src.count,
+                    src.dtypes[0],
+                    src.nodata,
+                    src.crs.to_wkt() if src.crs else None,
+                    tuple(src.transform.to_gdal()) if geo else None,
+                    geo,
+                )
+        except rasterio.errors.RasterioIOError as exc:
+            raise DataError(f"{path}: not a raster GDAL can read ({exc})") from None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            tags = {t.code: t.value for t in page.tags}
+            nodata = tags.get(GDAL_NODATA_TAG)
+            shape = page.shape
+            count = 1 if len(shape) == 2 else (shape[0] if page.axes.startswith("S") else shape[-1])
+            return RasterInfo(
+                path,
+                page.imagewidth,
+                page.imagelength,
+                int(count),
+                str(page.dtype),
+                float(str(nodata).strip("\x00")) if nodata is not None else None,
+                georeferenced=any(code in tags for code in GEO_TAGS),
+            )
+    except Exception as exc:  # tifffile raises many kinds for a damaged file
+        raise DataError(f"{path}: broken or unreadable TIFF ({exc})") from None
+
+
+def check_readable(info: RasterInfo) -> None:
+    """Refuse a data type this toolkit does not scale."""
+    if info.dtype not in DTYPES:
+        raise DataError(f"{info.path}: data type {info.dtype}; supported: {', '.join(DTYPES)}")
+
+
+def read_raster(
+    path: Path,
+    bands: tuple[int, ...] | None = None,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """Pixels as ``H x W x C`` in the file's data type: ``bands`` (1-based, in this
+    order; None: all), ``window`` ``(row, col, height, width)`` (None: everything)."""
+    path = Path(path)
+    if have_rasterio():
+        import rasterio
+        from rasterio.windows import Window
+
+        try:
+            with _quiet(), rasterio.open(path) as src:
+                indexes = list(bands) if bands else None
+                win = Window(window[1], window[0], window[3], window[2]) if window else None
+                data = src.read(indexes, window=win)
+        except rasterio.errors.RasterioIOError as exc:
+            raise DataError(f"{path}: cannot read its pixels ({exc})") from None
+        return np.moveaxis(data, 0, -1)
+    data = _read_tifffile(path)
+    if bands:
+        data = data[..., [b - 1 for b in bands]]
+    if window:
+        r, c, h, w = window
+        data = data[r : r + h, c : c + w]
+    return data
+
+
+def _read_tifffile(path: Path) -> np.ndarray:
+    import tifffile
+
+    info = raster_info(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            data = page.asarray()
+            planar = page.axes.startswith("S")
+    except Exception as exc:
+        raise DataError(f"{path}: broken or truncated TIFF ({exc})") from None
+    if data.ndim == 2:
+        return data[..., None]
+    return np.moveaxis(data, 0, -1) if planar and info.count > 1 else data
+
+
+def read_decimated(
+    path: Path, longest: int, bands: tuple[int, ...] | None = None, nearest: bool = False
+) -> np.ndarray:
+    """The whole raster averaged (``nearest``: sampled) down so its longer side is at
+    most ``longest`` pixels, as float32 ``H x W x C`` in the file's units: GDAL reads
+    overviews where the file has them, so this costs memory for the small image only."""
+    info = raster_info(path)
+    scale = min(1.0, longest / max(info.width, info.height))
+    h, w = max(round(info.height * scale), 1), max(round(info.width * scale), 1)
+    if have_rasterio():
+        import rasterio
+        from rasterio.enums import Resampling
+
+        count = len(bands) if bands else info.count
+        with _quiet(), rasterio.open(path) as src:
+            data = src.read(
+                list(bands) if bands else None,
+                out_shape=(count, h, w),
+                resampling=Resampling.nearest if nearest else Resampling.average,
+                out_dtype="float32",
+            )
+        return np.moveaxis(data, 0, -1)
+    data = read_raster(path, bands).astype(np.float32)
+    if (h, w) == data.shape[:2]:
+        return data
+    if nearest:
+        rows = np.linspace(0, info.height - 1, h).round().astype(int)
+        cols = np.linspace(0, info.width - 1, w).round().astype(int)
+        return data[rows][:, cols]
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(data.transpose(2, 0, 1)))[None]
+    return F.adaptive_avg_pool2d(t, (h, w))[0].permute(1, 2, 0).numpy()
+
+
+def dtype_range(dtype: str) -> tuple[float, float]:
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        limits = np.iinfo(dtype)
+    else:
+        limits = np.finfo(dtype)
+    return float(limits.min), float(limits.max)
+
+
+def check_nodata(nodata: float | None, dtype: str, what: str) -> None:
+    """A nodata value must be one the data type can hold (NaN only in a float type)."""
+    if nodata is None:
+        return
+    floating = np.issubdtype(np.dtype(dtype), np.floating)
+    if np.isnan(nodata):
+        if not floating:
+            raise ConfigError(f"{what}: nodata NaN cannot be stored in {dtype} data")
+        return
+    low, high = dtype_range(dtype)
+    if not low <= nodata <= high or (not floating and nodata != int(nodata)):
+        raise ConfigError(
+            f"{what}: nodata {nodata:g} is outside what {dtype} holds ({low:g} to {high:g})"
+        )
+
+
+def nodata_mask(raw: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``H x W`` True where any band holds nodata (NaN counts as nodata in float data)."""
+    mask = np.zeros(raw.shape[:2], bool)
+    if np.issubdtype(raw.dtype, np.floating):
+        mask |= np.isnan(raw).any(axis=2)
+    if nodata is not None and not np.isnan(nodata):
+        mask |= (raw == nodata).any(axis=2)
+    return mask
+
+
+class RasterWriter:
+    """Writes a raster window by window under a temporary name, renamed into place
+    only when every window is written: a failure leaves no partial file under the
+    final name (``close(ok=False)`` removes the temporary one).
+
+    With rasterio: a tiled, deflate-compressed GeoTIFF with ``like``'s CRS and
+    geotransform (BigTIFF when it might exceed 4 GiB). Without: a plain TIFF
+    written whole by tifffile, buffered in memory.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        like: RasterInfo,
+        count: int,
+        dtype: str,
+        nodata: float | None,
+        block: int = 256,
+    ):
+        self.path, self.like, self.count, self.dtype, self.nodata = (
+            Path(path),
+            like,
+            count,
+            dtype,
+            nodata,
+        )
+        self.tmp = self.path.with_name(f".{self.path.name}.part")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._dst = None
+        self._buffer = None
+        if have_rasterio():
+            import rasterio
+            from rasterio.transform import Affine
+
+            profile = {
+                "driver": "GTiff",
+                "width": like.width,
+                "height": like.height,
+                "count": count,
+                "dtype": dtype,
+                "nodata": nodata,
+                "tiled": True,
+                "blockxsize": block,
+                "blockysize": block,
+                "compress": "deflate",
+                "bigtiff": "IF_SAFER",
+            }
+            if like.crs:
+                profile["crs"] = like.crs
+            if like.transform:
+                profile["transform"] = Affine.from_gdal(*like.transform)
+            with _quiet():
+                self._dst = rasterio.open(self.tmp, "w", **profile)
+        elif like.georeferenced:
+            raise ConfigError(f"{like.path} is georeferenced; to keep its coordinates, {GEO_HINT}")
+        else:
+            self._buffer = np.zeros((like.height, like.width, count), dtype)
+
+    def write(self, rows: np.ndarray, row: int) -> None:
+        """Write ``rows`` (``h x W x count``, in the output data type) from ``row`` down."""
+        if self._dst is not None:
+            from rasterio.windows import Window
+
+            window = Window(0, row, rows.shape[1], rows.shape[0])
+            self._dst.write(np.moveaxis(rows, -1, 0), window=window)
+        else:
+            self._buffer[row : row + rows.shape[0]] = rows
+
+    def close(self, ok: bool = True) -> None:
+        """Finish the file and rename it into place (``ok``), or remove it."""
+        try:
+            if self._dst is not None:
+                self._dst.close()
+            elif ok:
+                self._write_tifffile()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if ok:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+    def _write_tifffile(self) -> None:
+        import tifffile
+
+        extratags = []
+        if self.nodata is not None:
+            extratags.append((GDAL_NODATA_TAG, "s", 0, f"{self.nodata:g}", True))
+        tiled = min(self._buffer.shape[:2]) >= 256
+        tifffile.imwrite(
+            self.tmp,
+            self._buffer,
+            photometric="rgb" if self.count == 3 and self.dtype == "uint8" else "minisblack",
+            planarconfig="contig",
+            tile=(256, 256) if tiled else None,
+            compression="zlib",
+            extratags=extratags,
+            bigtiff=self._buffer.nbytes > 2**32 - 2**25,
+        )
+
+    def __enter__(self) -> RasterWriter:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.close(ok=kind is None)
