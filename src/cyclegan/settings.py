@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, REQUIRED, option
+from cyclegan.data.rasters import OUTPUT_DTYPES
 from cyclegan.errors import ConfigError
 
 DEVICE_HELP = "where the networks run; auto: a CUDA GPU when there is one, else the CPU"
@@ -105,9 +106,20 @@ class ImageOutput:
     max_pixels: int | None = option(
         None, "refuse images larger than this (default: Pillow's bomb limit)", kind=int
     )
+    output_dtype: str | None = option(
+        None,
+        "rasters: the data type written (default: the target domain's)",
+        choices=(None, *OUTPUT_DTYPES),
+        kind=str,
+    )
 
     def __post_init__(self) -> None:
         _at_least(self, "batch_size", 1, "give 1 or more images")
+        if self.output_dtype is not None and self.format not in (None, "tiff"):
+            raise ConfigError(
+                f"option 'output_dtype' is for rasters, which are written as GeoTIFF; "
+                f"not with --format {self.format}"
+            )
         _at_least(self, "max_pixels", 1, "give a positive limit")
 
 

@@ -77,6 +77,12 @@ class Demo:
         "machine); the demo then says so",
     )
     seed: int = option(0, "seed of the scenes and the training")
+    kind: str = option(
+        "shapes",
+        "shapes: pictures, day to night; eo: 1-band radar to 4-band optical rasters "
+        "(GeoTIFFs) and back, scored band by band",
+        choices=("shapes", "eo"),
+    )
 
 
 N_TRAIN = 100  # scenes per domain: an epoch is 100 steps, so the decay is smooth

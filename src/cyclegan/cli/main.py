@@ -87,8 +87,19 @@ def _cmd_translate(args: argparse.Namespace) -> int:
             bar.write(f"skipped {error}")
         bar(f"translating {args.direction}", finished, len(files))
 
+    def rows(src, done_rows, total_rows):
+        bar(f"translating {src.name} (rows)", done_rows, total_rows)
+
     written = translate_files(
-        translator, files, args.output, args.direction, root, output, tiling, on_done=done
+        translator,
+        files,
+        args.output,
+        args.direction,
+        root,
+        output,
+        tiling,
+        on_done=done,
+        on_rows=rows,
     )
     bar.close()
     print(f"translated {len(written)} image(s) {args.direction} into {args.output}")
@@ -249,6 +260,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from cyclegan.apps.demo import Demo, run_demo
 
     demo = from_args(Demo, args)
+    if demo.kind == "eo":
+        from cyclegan.apps.demo_eo import run_eo_demo
+
+        run_eo_demo(demo.out, steps=demo.steps, minutes=demo.minutes, seed=demo.seed, log=print)
+        return 0
     run_demo(demo.out, steps=demo.steps, minutes=demo.minutes, seed=demo.seed, log=print)
     return 0
 

@@ -188,6 +188,51 @@ def preprocess(
     return arr
 
 
+SCENE_TRIES = 10  # windows drawn before settling for the one with the least nodata
+MOSTLY_NODATA = 0.5  # a window with more nodata than this share is drawn again
+
+
+def scene_windows(path: Path, domain: Domain, cfg: TrainConfig) -> int:
+    """How many samples an epoch takes from a file: one from a picture or a chip; from a
+    raster scene cropped by windows (``--preprocess crop``), as many crop windows as fit."""
+    if not domain.raster or cfg.preprocess != "crop":
+        return 1
+    info = raster_info(path)
+    return max(1, (info.height // cfg.crop_size) * (info.width // cfg.crop_size))
+
+
+def load_sample(
+    domain: Domain, path: Path, cfg: TrainConfig, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """One training image of ``domain`` as the run sees it (``preprocess``). A raster
+    cropped by windows is read one window at a time, so a scene far larger than
+    memory trains as well as a chip: a random window (``rng``; None: the centre),
+    drawn again while it is mostly nodata."""
+    if not domain.raster or cfg.preprocess != "crop":
+        return preprocess(domain.load(path), cfg, rng)
+    info = raster_info(path)
+    crop = cfg.crop_size
+    best = None
+    for _ in range(SCENE_TRIES if rng is not None else 1):
+        top = (
+            int(rng.integers(0, info.height - crop + 1))
+            if rng is not None
+            else (info.height - crop) // 2
+        )
+        left = (
+            int(rng.integers(0, info.width - crop + 1))
+            if rng is not None
+            else (info.width - crop) // 2
+        )
+        arr, mask = domain.load_with_mask(path, (top, left, crop, crop))
+        share = float(mask.mean())
+        if best is None or share < best[1]:
+            best = (arr, share)
+        if share <= MOSTLY_NODATA:
+            break
+    return preprocess(best[0], cfg, rng)
+
+
 class UnpairedImages(Dataset):
     """Indexed by ``(a_index, b_index, seed)`` triples from ``EpochPlan``."""
 
@@ -201,15 +246,27 @@ class UnpairedImages(Dataset):
         self.files_a, self.files_b, self.cfg = files_a, files_b, cfg
         net = cfg.network
         self.domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
+        # Sample slots: one per file, or one per crop window of a raster scene.
+        self.slots_a = self._slots(files_a, self.domains["A"])
+        self.slots_b = self._slots(files_b, self.domains["B"])
+
+    def _slots(self, files: list[Path], domain: Domain) -> list[int]:
+        return [i for i, p in enumerate(files) for _ in range(scene_windows(p, domain, self.cfg))]
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """Samples per epoch of A and B, as ``EpochPlan`` counts them."""
+        return len(self.slots_a), len(self.slots_b)
 
     def __len__(self) -> int:
-        return max(len(self.files_a), len(self.files_b))
+        return max(self.sizes)
 
     def __getitem__(self, item: tuple[int, int, int]) -> dict[str, torch.Tensor]:
         a_index, b_index, seed = item
         rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        a = preprocess(self.domains["A"].load(self.files_a[a_index]), self.cfg, rng_a)
-        b = preprocess(self.domains["B"].load(self.files_b[b_index]), self.cfg, rng_b)
+        a_file, b_file = self.files_a[self.slots_a[a_index]], self.files_b[self.slots_b[b_index]]
+        a = load_sample(self.domains["A"], a_file, self.cfg, rng_a)
+        b = load_sample(self.domains["B"], b_file, self.cfg, rng_b)
         return {
             "a": array_to_tensor(a),
             "b": array_to_tensor(b),

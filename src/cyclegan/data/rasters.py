@@ -339,11 +339,12 @@ class RasterWriter:
         if self.nodata is not None:
             extratags.append((GDAL_NODATA_TAG, "s", 0, f"{self.nodata:g}", True))
         tiled = min(self._buffer.shape[:2]) >= 256
+        one = self.count == 1  # tifffile stores H x W x 1 as 1-sample pages otherwise
         tifffile.imwrite(
             self.tmp,
-            self._buffer,
+            self._buffer[..., 0] if one else self._buffer,
             photometric="rgb" if self.count == 3 and self.dtype == "uint8" else "minisblack",
-            planarconfig="contig",
+            planarconfig=None if one else "contig",
             tile=(256, 256) if tiled else None,
             compression="zlib",
             extratags=extratags,

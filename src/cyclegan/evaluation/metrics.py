@@ -126,3 +126,32 @@ def direction_mean(directions: dict[str, dict], metric: str) -> float | None:
     key = "kid_mean" if metric == "kid" else metric
     values = [scores[key] for scores in directions.values() if key in scores]
     return float(np.mean(values)) if values else None
+
+
+def band_errors(
+    pred: np.ndarray, truth: np.ndarray, valid: np.ndarray, data_range: np.ndarray
+) -> dict[str, list[float] | float]:
+    """Paired errors of a raster translation in the data's own units, band by band:
+    RMSE and MAE, PSNR against each band's ``data_range`` (its high minus low), and
+    for two or more bands the mean spectral angle (SAM, degrees) between each
+    pixel's predicted and true spectra. ``pred`` and ``truth`` are ``N x H x W x C``
+    (or ``H x W x C``); only pixels where ``valid`` is True count."""
+    pred = np.asarray(pred, np.float64).reshape(-1, pred.shape[-1])
+    truth = np.asarray(truth, np.float64).reshape(-1, truth.shape[-1])
+    keep = np.asarray(valid, bool).reshape(-1)
+    pred, truth = pred[keep], truth[keep]
+    diff = pred - truth
+    mse = (diff**2).mean(axis=0)
+    rng = np.asarray(data_range, np.float64)
+    result: dict[str, list[float] | float] = {
+        "rmse": np.sqrt(mse).tolist(),
+        "mae": np.abs(diff).mean(axis=0).tolist(),
+        "psnr": (10 * np.log10(rng**2 / np.maximum(mse, 1e-12))).tolist(),
+        "pixels": int(keep.sum()),
+    }
+    if pred.shape[1] >= 2:
+        dot = (pred * truth).sum(axis=1)
+        norms = np.linalg.norm(pred, axis=1) * np.linalg.norm(truth, axis=1)
+        cos = np.clip(dot / np.maximum(norms, 1e-12), -1.0, 1.0)
+        result["sam_degrees"] = float(np.degrees(np.arccos(cos)).mean())
+    return result

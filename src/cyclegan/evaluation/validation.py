@@ -72,13 +72,13 @@ class ValidationSample:
         source: str,
         domains: dict[str, Domain] | None = None,
     ):
-        from cyclegan.data.datasets import preprocess
+        from cyclegan.data.datasets import load_sample
 
         net = cfg.network
         domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
 
         def tensors(files, domain):
-            return [array_to_tensor(preprocess(domain.load(p), cfg))[None] for p in files]
+            return [array_to_tensor(load_sample(domain, p, cfg))[None] for p in files]
 
         return cls(
             tensors(files_a, domains["A"]),

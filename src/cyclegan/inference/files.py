@@ -22,7 +22,9 @@ from cyclegan.data.imageio import (
     save_image,
     tensor_to_array,
 )
+from cyclegan.data.rasters import is_raster_path, raster_info
 from cyclegan.errors import ConfigError, DataError
+from cyclegan.inference.stream import check_raster_job, source_stats, target_stats, translate_raster
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import ImageOutput, Tiling
 
@@ -36,28 +38,40 @@ def translate_files(
     output: ImageOutput | None = None,
     tiling: Tiling | None = None,
     on_done: Callable[[Path, Path | None, str | None], None] | None = None,
+    on_rows: Callable[[Path, int, int], None] | None = None,
 ) -> list[Path]:
     """Translate files into ``output_dir``, keeping their names (and sub-folders below
     ``root``); ``output`` says in which format, bit depth and batches (images of equal
     size share one), ``tiling`` how large images are split.
 
-    A file that cannot be read is reported through ``on_done(src, None, reason)``
-    and skipped; the others are still translated. Returns the written paths.
+    Rasters (a model of raster domains, or a georeferenced TIFF) stream into
+    GeoTIFFs (``stream.py``), reporting ``on_rows(src, rows_done, rows)``. A file
+    that cannot be read is reported through ``on_done(src, None, reason)`` and
+    skipped; the others are still translated. Returns the written paths.
     """
     output, tiling = output or ImageOutput(), tiling or Tiling()
     in_nc, out_nc = translator.channels(direction)
     out_format, bit_depth = output.format, output.bit_depth
+    rasters, pictures = _split_rasters(translator, direction, inputs, output, on_done)
     originals = {Path(p).resolve() for p in inputs}
     for src in inputs:  # before any work: every output can hold the bit depth, and
         dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
-        check_bit_depth(dst, bit_depth, out_nc)
+        if src in pictures:
+            check_bit_depth(dst, bit_depth, out_nc)
         if dst.resolve() in originals:
             raise ConfigError(
                 f"{dst} is an input file: translating would overwrite it. Choose another "
                 "--output folder or --format"
             )
     written = []
-    for chunk in _chunks(inputs, output.batch_size):
+    for src in rasters:
+        dst = _destination(src, output_dir, root, out_format)
+        rows = (lambda d, t, src=src: on_rows(src, d, t)) if on_rows else None
+        translate_raster(translator, src, dst, direction, tiling, output.output_dtype, rows)
+        written.append(dst)
+        if on_done:
+            on_done(src, dst, None)
+    for chunk in _chunks(pictures, output.batch_size):
         loaded = []
         for src in chunk:
             try:
@@ -78,6 +92,37 @@ def translate_files(
                 if on_done:
                     on_done(src, dst, None)
     return written
+
+
+def _split_rasters(translator, direction, inputs, output, on_done):
+    """(rasters, pictures) among ``inputs``, each raster checked before any is written;
+    a raster that cannot be translated is reported through ``on_done`` and left out."""
+    raster_model = translator.domains[direction[0]].raster
+    rasters, pictures = [], []
+    for src in inputs:
+        try:
+            if not is_raster_path(src):
+                if raster_model:
+                    raise DataError(
+                        f"{src}: this model translates rasters of domain {direction[0]}; "
+                        "give TIFF files"
+                    )
+                pictures.append(src)
+                continue
+            info = raster_info(src)
+            if not raster_model and not info.georeferenced:
+                pictures.append(src)  # a plain TIFF picture: imageio reads it
+                continue
+            if output.format not in (None, "tiff"):
+                raise ConfigError(f"{src}: rasters are written as GeoTIFF, not {output.format}")
+            source_stats(translator, direction, info)
+            check_raster_job(info, output.output_dtype or target_stats(translator, direction).dtype)
+            rasters.append(src)
+        except DataError as exc:
+            if on_done is None:
+                raise
+            on_done(src, None, str(exc))
+    return rasters, pictures
 
 
 def _destination(src: Path, output_dir: Path, root: Path | None, out_format: str | None) -> Path:

@@ -44,10 +44,10 @@ def fixed_samples(
 ) -> list[torch.Tensor]:
     """``count`` images spread over the list, each as the run sees it (its preprocessing,
     centre crop, no flip): ``(1, C, H, W)`` tensors, the same every epoch."""
-    from cyclegan.data.datasets import preprocess
+    from cyclegan.data.datasets import load_sample
 
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
-    return [array_to_tensor(preprocess(domain.load(p), cfg))[None] for p in picks]
+    return [array_to_tensor(load_sample(domain, p, cfg))[None] for p in picks]
 
 
 def picture_domains(network: NetworkConfig) -> dict[str, Domain]:

@@ -89,6 +89,7 @@ class Run:
     val_source: str = ""  # where the validation sample comes from, in words
     watch: dict = field(default_factory=dict)  # validation's record (trainer.py)
     domains: dict[str, Domain] = field(default_factory=dict)  # how each domain's files read
+    dataset: UnpairedImages | None = None  # what the loader reads: files, or scene windows
 
     @property
     def folder(self) -> Path:
@@ -259,11 +260,11 @@ def build_run(
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
-    plan = EpochPlan(
-        len(files["A"]), len(files["B"]), cfg.batch_size, cfg.seed, ctx.rank, ctx.world
-    )
+    dataset = UnpairedImages(files["A"], files["B"], cfg, domains)
+    plan = EpochPlan(*dataset.sizes, cfg.batch_size, cfg.seed, ctx.rank, ctx.world)
     run = Run(cfg, ctx, device, prec, files["A"], files["B"], nets, step, plan)
     run.val_files, run.val_source, run.domains = val_files, val_source, domains
+    run.dataset = dataset
     if checkpoint is not None:
         run.restore(checkpoint, events.note)
     elif ctx.is_main:
@@ -298,7 +299,7 @@ def _training_images(cfg: TrainConfig, events: TrainingEvents):
 def _loader(run: Run) -> DataLoader:
     cfg = run.cfg
     return DataLoader(
-        UnpairedImages(run.files_a, run.files_b, cfg, run.domains),
+        run.dataset,
         batch_sampler=run.plan,
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,
