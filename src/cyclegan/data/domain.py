@@ -29,7 +29,7 @@ from cyclegan.data.bands import (
     parse_nodata,
 )
 from cyclegan.data.imageio import load_image
-from cyclegan.data.rasters import is_raster_path, raster_info, read_raster
+from cyclegan.data.rasters import is_raster_path, nodata_mask, raster_info, read_raster
 from cyclegan.errors import ConfigError, DataError
 
 
@@ -139,3 +139,18 @@ def build_domains(
             domains[label] = Domain(channels)
     network = replace(net, input_nc=domains["A"].channels, output_nc=domains["B"].channels)
     return replace(cfg, network=network), domains
+
+
+def preview(path: Path) -> np.ndarray:
+    """Any image file as ``H x W x 3`` in [0, 1] to look at before training: a picture
+    as it is; a raster stretched band by band between the 2nd and 98th percentiles
+    of its valid pixels, its first three bands as RGB or its first as gray."""
+    if not is_raster_path(path) or raster_info(path).plain_image:
+        return load_image(path, 3)
+    raw = read_raster(path)
+    valid = ~nodata_mask(raw, raster_info(path).nodata)
+    pixels = raw[valid].astype(np.float64) if valid.any() else raw.reshape(-1, raw.shape[2])
+    low, high = np.percentile(pixels, 2, axis=0), np.percentile(pixels, 98, axis=0)
+    arr = np.clip((raw - low) / np.maximum(high - low, 1e-12), 0, 1).astype(np.float32)
+    arr[~valid] = 0.0
+    return display(arr)

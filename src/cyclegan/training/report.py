@@ -29,7 +29,7 @@ import torch
 
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.domain import Domain
-from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
+from cyclegan.data.imageio import array_to_tensor, save_image, tensor_to_array
 from cyclegan.model.checkpoint import read_run_options
 from cyclegan.model.losses import LOSS_PANELS
 from cyclegan.training import losslog
@@ -280,14 +280,13 @@ def results_page(
         back = "BtoA" if direction == "AtoB" else "AtoB"
         rows = []
         paths = list_images(folder)
+        source, target = translator.domains[direction[0]], translator.domains[direction[-1]]
         for path in paths:
-            in_nc, _ = translator.channels(direction)
-            x = load_image(path, in_nc)
+            x = source.load(path)  # a raster: scaled by the model's band statistics
             fake = translator.translate(x, direction)
-            cells = [x, fake]
+            cells = [source.display(x), target.display(fake)]
             if back in translator.directions:
-                cells.append(translator.translate(fake, back))
-            cells = [np.repeat(c, 3, axis=2) if c.shape[2] == 1 else c for c in cells]
+                cells.append(source.display(translator.translate(fake, back)))
             name = f"{direction}/{path.stem}.png"
             save_image(np.concatenate(cells, axis=1), out / name)
             rows.append(
