@@ -410,3 +410,16 @@ def test_the_eo_demo_runs_end_to_end_and_prints_band_errors(tmp_path, monkeypatc
     ) as f:
         assert (f.count, f.dtypes[0], f.crs) == (4, "uint16", rasterio.crs.CRS.from_string(CRS))
     assert sorted((tmp_path / "demo" / "strips" / "AtoB").glob("*.png"))
+
+
+def test_python_api_translates_a_raster_path_into_data_units(eo_run):
+    data, run = eo_run
+    tr = load_translator(run)
+    out = tr.translate(data / "testA" / "0000.tif", "AtoB")
+    assert out.shape == (64, 64, 4) and out.dtype == np.float32
+    stats = tr.domains["B"].stats
+    assert (out >= np.array(stats.low) - 1).all() and (out <= np.array(stats.high) + 1).all()
+    from cyclegan.apps.serve import create_app
+
+    with pytest.raises(ConfigError, match="the web page translates pictures"):
+        create_app(tr)

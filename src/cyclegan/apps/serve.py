@@ -61,6 +61,12 @@ def create_app(
         raise ConfigError(f"serve: max_upload_mb ({max_upload_mb}) must be positive")
     if tile is not None:  # now, not as a 5xx on every large upload
         translator.check_tiling(tile, tiling.tile_overlap, tiling.tile_stats_size)
+    for label, domain in translator.domains.items():
+        if domain.raster:
+            raise ConfigError(
+                f"{translator.source}: domain {label} holds {domain.describe()}; the web page "
+                "translates pictures. Translate rasters with cyclegan translate"
+            )
     app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.max_body = int(max_upload_mb * 2**20)  # what serve() lets webguard enforce
     page = resources.files("cyclegan.apps").joinpath("serve_page.html").read_text()

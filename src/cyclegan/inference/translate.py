@@ -14,7 +14,13 @@ translated, and cropped back, so the output has the input's size; images too
 large for one pass go through in blended tiles (``tile=``, see ``tiling.py``); files and
 folders go through ``files.py``. Inputs may be
 paths, Pillow images, ``H x W x C`` arrays (uint8 or float in [0, 1]) or
-``(N, C, H, W)`` tensors in [-1, 1]; outputs are of the same kind.
+``(N, C, H, W)`` tensors in [-1, 1]; outputs are of the same kind. Rasters of a
+raster domain are scaled by the model's band statistics (``data/bands.py``);
+``stream.py`` turns raster files into raster files.
+
+A little over 300 lines, on purpose: one ``Translator`` with every way an image
+goes through it (whole, tiled, at the training scale, a raster in memory) and the
+one function that loads it.
 """
 
 from __future__ import annotations
@@ -213,6 +219,17 @@ class Translator:
         small = stats_image if stats_image is not None else downscale(x, stats_size)
         return with_image_statistics(gen, lambda g: self._translate_whole(small, g))
 
+    def _translate_raster_file(self, path: Path, direction: str, tiling: dict) -> np.ndarray:
+        """A raster file in memory, translated into the target domain's units."""
+        source, target = self.domains[direction[0]], self.domains[direction[-1]]
+        x, mask = source.load_with_mask(path)
+        out = tensor_to_array(
+            self.translate_tensor(array_to_tensor(x)[None], direction, **tiling)[0]
+        )
+        out = target.stats.denormalize(out, "float32") if target.raster else out
+        out[mask] = np.nan
+        return out
+
     @torch.no_grad()
     def _translate_whole(self, x: torch.Tensor, gen: torch.nn.Module) -> torch.Tensor:
         # A ResNet generator downsamples 4x; below 8 px its innermost maps are 1 x 1, where
@@ -234,10 +251,14 @@ class Translator:
     ):
         """Translate a path, PIL image, array or tensor; returns the same kind (PIL for a path).
 
-        ``tile``, ``tile_overlap``, ``stats_size``: as in ``translate_tensor``, for large
-        images."""
+        The path of a raster of a raster domain gives an ``H x W x C`` float32 array in
+        the target domain's units, NaN where the input is nodata (``stream.py`` writes
+        GeoTIFFs). ``tile``, ``tile_overlap``, ``stats_size``: as in
+        ``translate_tensor``, for large images."""
         in_nc, _ = self.channels(direction)
         tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
+        if isinstance(image, str | Path) and self.domains[direction[0]].raster:
+            return self._translate_raster_file(Path(image), direction, tiling)
         if isinstance(image, torch.Tensor):
             batch = image if image.dim() == 4 else image.unsqueeze(0)
             out = self.translate_tensor(batch, direction, **tiling)
