@@ -7,7 +7,8 @@ import pytest
 
 from conftest import write_images
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.data.datasets import EpochPlan, find_domains, preprocess, resolve_images
+from cyclegan.data.datasets import EpochPlan, find_domains, resolve_images
+from cyclegan.data.samples import preprocess
 from cyclegan.errors import DataError
 
 

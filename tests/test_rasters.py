@@ -349,7 +349,8 @@ def eo_run(tmp_path_factory):
 
 
 def test_scenes_train_by_windows_and_skip_mostly_nodata_ones(tmp_path):
-    from cyclegan.data.datasets import UnpairedImages, load_sample
+    from cyclegan.data.datasets import UnpairedImages
+    from cyclegan.data.samples import load_sample
 
     scene = np.full((1, 300, 200), -1.0, "float32")
     scene[0, :, :100] = np.linspace(0, 1, 300)[:, None]  # valid left half, nodata right

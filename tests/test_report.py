@@ -117,8 +117,8 @@ def test_sample_grid_shows_what_translate_gives(tmp_path, preprocess, size):
     ``none``, a centre 32 px crop of the 36 px resize otherwise), not squashed to
     ``crop_size``."""
     from conftest import write_images
-    from cyclegan.data.datasets import preprocess as preview
     from cyclegan.data.imageio import load_image
+    from cyclegan.data.samples import preprocess as preview
     from cyclegan.inference.translate import load_translator
 
     write_images(tmp_path / "data" / "trainA", 3, seed=1)

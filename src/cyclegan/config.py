@@ -351,8 +351,6 @@ class TrainConfig:
 
     def _check_bands(self) -> None:
         """The raster options' syntax; whether the bands exist is checked on the data."""
-        from cyclegan.data.bands import parse_bands, parse_nodata
-
         if not 0 <= self.band_clip < 50:
             raise ConfigError(f"option 'band_clip' is {self.band_clip!r}: use 0 to below 50")
         for d in ("a", "b"):
@@ -385,6 +383,29 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         return _from_dict(cls, values, "options", "options in saved configuration")
+
+
+def parse_bands(text: str, what: str) -> tuple[int, ...] | None:
+    """``"4,3,2"`` -> (4, 3, 2); empty -> None. Bands count from 1, as in GDAL."""
+    if not text.strip():
+        return None
+    try:
+        bands = tuple(int(b) for b in text.replace(" ", "").split(","))
+    except ValueError:
+        raise ConfigError(f"option {what!r} is {text!r}: give band numbers like 4,3,2") from None
+    if any(b < 1 for b in bands):
+        raise ConfigError(f"option {what!r} is {text!r}: bands count from 1")
+    return bands
+
+
+def parse_nodata(text: str, what: str) -> float | None:
+    """``""`` -> None (the file's own), else a number or ``nan``."""
+    if not str(text).strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"option {what!r} is {text!r}: give a number or nan") from None
 
 
 def network_from_dict(values: dict[str, Any]) -> NetworkConfig:

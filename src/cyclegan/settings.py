@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, REQUIRED, option
-from cyclegan.data.rasters import OUTPUT_DTYPES
 from cyclegan.errors import ConfigError
 
 DEVICE_HELP = "where the networks run; auto: a CUDA GPU when there is one, else the CPU"
 PRECISION_HELP = "arithmetic; auto: bf16 where the hardware has it natively, else fp32"
 MODEL_HELP = "run folder, checkpoint folder, or reference generator .pth file"
 IMAGE_FORMATS = ("png", "jpg", "webp", "bmp", "tiff")
+OUTPUT_DTYPES = ("uint8", "uint16", "int16", "float32")  # what raster output is written in
 
 
 def _at_least(obj, name: str, low: int, what: str) -> None:

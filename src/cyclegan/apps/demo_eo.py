@@ -37,7 +37,8 @@ from PIL import Image
 
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.imageio import save_image
-from cyclegan.data.rasters import RasterInfo, RasterWriter, have_rasterio, read_raster
+from cyclegan.data.raster_writer import RasterWriter
+from cyclegan.data.rasters import RasterInfo, have_rasterio, read_raster
 from cyclegan.errors import ConfigError
 from cyclegan.evaluation.metrics import band_errors
 from cyclegan.inference.stream import translate_raster

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan.data.rasters import (
+    RasterInfo,
     check_nodata,
     dtype_range,
     nodata_mask,
@@ -129,29 +130,6 @@ def _json_number(value: float | None):
     return "nan" if value is not None and math.isnan(value) else value
 
 
-def parse_bands(text: str, what: str) -> tuple[int, ...] | None:
-    """``"4,3,2"`` -> (4, 3, 2); empty -> None. Bands count from 1, as in GDAL."""
-    if not text.strip():
-        return None
-    try:
-        bands = tuple(int(b) for b in text.replace(" ", "").split(","))
-    except ValueError:
-        raise ConfigError(f"option {what!r} is {text!r}: give band numbers like 4,3,2") from None
-    if any(b < 1 for b in bands):
-        raise ConfigError(f"option {what!r} is {text!r}: bands count from 1")
-    return bands
-
-
-def parse_nodata(text: str, what: str) -> float | None:
-    """``""`` -> None (the file's own), else a number or ``nan``."""
-    if not str(text).strip():
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"option {what!r} is {text!r}: give a number or nan") from None
-
-
 def sample_statistics(
     files: list[Path],
     bands: tuple[int, ...] | None,
@@ -217,6 +195,28 @@ def read_stats_file(path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def _check_files(infos: list[RasterInfo], domain: str, warn: Callable[[str], None]) -> RasterInfo:
+    """One domain's files agree on their bands (an error) and data type and coordinate
+    system (warnings); returns the first file's description."""
+    first = infos[0]
+    for info in infos:
+        if info.count != first.count:
+            raise DataError(
+                f"domain {domain}: {info.path} has {info.count} band(s) but {first.path} has "
+                f"{first.count}; every file of a domain needs the same bands"
+            )
+    other = next((info for info in infos if info.dtype != first.dtype), None)
+    if other is not None:
+        warn(
+            f"domain {domain}: {other.path} is {other.dtype}, {first.path} is {first.dtype}; "
+            "they share one scaling"
+        )
+    crs = {info.crs for info in infos if info.crs}
+    if len(crs) > 1:
+        warn(f"domain {domain}: its files are in {len(crs)} different coordinate systems")
+    return first
+
+
 def domain_statistics(
     files: list[Path],
     domain: str,
@@ -235,28 +235,12 @@ def domain_statistics(
     Every file is opened (headers only): band counts must agree, selected bands
     exist, data types be readable; differing CRSs are worth a warning.
     """
-    infos = [raster_info(p) for p in files]
-    first = infos[0]
-    for info in infos:
-        if info.count != first.count:
-            raise DataError(
-                f"domain {domain}: {info.path} has {info.count} band(s) but {first.path} has "
-                f"{first.count}; every file of a domain needs the same bands"
-            )
-        if info.dtype != first.dtype:
-            warn(
-                f"domain {domain}: {info.path} is {info.dtype}, {first.path} is {first.dtype}; "
-                "they share one scaling"
-            )
-            break
+    first = _check_files([raster_info(p) for p in files], domain, warn)
     if bands and max(bands) > first.count:
         raise ConfigError(
             f"option 'bands_{domain.lower()}' asks for band {max(bands)}, but the files of "
             f"domain {domain} have {first.count} band(s) (e.g. {first.path})"
         )
-    crs = {info.crs for info in infos if info.crs}
-    if len(crs) > 1:
-        warn(f"domain {domain}: its files are in {len(crs)} different coordinate systems")
     nodata = nodata if nodata is not None else first.nodata
     check_nodata(nodata, first.dtype, f"domain {domain} ({first.path})")
     count = len(bands) if bands else first.count

@@ -17,12 +17,8 @@ positions, flips) comes from a generator seeded by ``(seed, epoch)``, so an
 epoch is the same whatever the number of workers, and a resumed run can start
 in the middle of one.
 
-Preprocessing, as in the reference (``--preprocess``): ``resize_and_crop``
-(bicubic to load_size x load_size, random crop_size crop), ``crop``,
-``scale_width`` (width to load_size, keep aspect), ``scale_width_and_crop``,
-``none``; then a random horizontal flip unless turned off. Where a mode leaves
-the size free (``none``, ``scale_width``), sides are rounded to the generator's
-multiple (4 for ResNets), so the cycle's output matches its input.
+Each sample is read and preprocessed by ``samples.py``: the reference's
+``--preprocess`` modes, or windows of a raster scene.
 """
 
 from __future__ import annotations
@@ -42,9 +38,9 @@ from cyclegan.data.imageio import (
     array_to_tensor,
     is_image_file,
     open_image,
-    resize,
 )
 from cyclegan.data.rasters import check_readable, is_raster_path, raster_info
+from cyclegan.data.samples import load_sample, scene_windows
 from cyclegan.errors import DataError
 from cyclegan.seeds import epoch_seed
 
@@ -107,6 +103,24 @@ def check_images(
     return bad
 
 
+def training_images(
+    cfg: TrainConfig,
+    scanning: Callable[[str, int, int], None],
+    skipped: Callable[[str, list], None],
+) -> tuple[DomainFolders, dict[str, list[Path]]]:
+    """The dataset's folders, and each domain's usable training images, checked up front:
+    ``scanning(domain, done, total)`` as files are checked, ``skipped(domain, bad)``."""
+    folders = find_domains(Path(cfg.data))
+    files = {}
+    for domain, folder in (("A", folders.train_a), ("B", folders.train_b)):
+        files[domain], bad = resolve_images(
+            folder, cfg, domain, lambda d, t, domain=domain: scanning(domain, d, t)
+        )
+        if bad:
+            skipped(domain, bad)
+    return folders, files
+
+
 def _raster_size(path: Path) -> tuple[int, int] | None:
     """A raster's (width, height) from its header, checked readable; None for a picture
     (which Pillow then decodes in full)."""
@@ -151,86 +165,6 @@ def resolve_images(
     if not good:
         raise DataError(f"domain {label} folder {folder}: none of its images can be used")
     return good, bad
-
-
-def _round_to(x: int, multiple: int) -> int:
-    return max(multiple, int(round(x / multiple)) * multiple)
-
-
-def preprocess(
-    arr: np.ndarray, cfg: TrainConfig, rng: np.random.Generator | None = None
-) -> np.ndarray:
-    """The reference's training transform on one ``H x W x C`` image.
-
-    Without ``rng``, its deterministic view: the centre crop and no flip. That is
-    the image as the run sees it, the same every time: what the sample grids show.
-    """
-    mode, load, crop = cfg.preprocess, cfg.load_size, cfg.crop_size
-    multiple = cfg.network.size_multiple
-    h, w = arr.shape[:2]
-    if mode == "resize_and_crop":
-        arr = resize(arr, load, load)
-    elif mode.startswith("scale_width"):
-        new_h = max(int(load * h / w), crop)
-        if mode == "scale_width":
-            arr = resize(arr, _round_to(load, multiple), _round_to(new_h, multiple))
-        else:
-            arr = resize(arr, load, new_h)
-    elif mode == "none":
-        arr = resize(arr, _round_to(w, multiple), _round_to(h, multiple))
-    if "crop" in mode:
-        h, w = arr.shape[:2]
-        top = int(rng.integers(0, h - crop + 1)) if rng is not None else (h - crop) // 2
-        left = int(rng.integers(0, w - crop + 1)) if rng is not None else (w - crop) // 2
-        arr = arr[top : top + crop, left : left + crop]
-    if rng is not None and cfg.flip and rng.random() < 0.5:
-        arr = arr[:, ::-1]
-    return arr
-
-
-SCENE_TRIES = 10  # windows drawn before settling for the one with the least nodata
-MOSTLY_NODATA = 0.5  # a window with more nodata than this share is drawn again
-
-
-def scene_windows(path: Path, domain: Domain, cfg: TrainConfig) -> int:
-    """How many samples an epoch takes from a file: one from a picture or a chip; from a
-    raster scene cropped by windows (``--preprocess crop``), as many crop windows as fit."""
-    if not domain.raster or cfg.preprocess != "crop":
-        return 1
-    info = raster_info(path)
-    return max(1, (info.height // cfg.crop_size) * (info.width // cfg.crop_size))
-
-
-def load_sample(
-    domain: Domain, path: Path, cfg: TrainConfig, rng: np.random.Generator | None = None
-) -> np.ndarray:
-    """One training image of ``domain`` as the run sees it (``preprocess``). A raster
-    cropped by windows is read one window at a time, so a scene far larger than
-    memory trains as well as a chip: a random window (``rng``; None: the centre),
-    drawn again while it is mostly nodata."""
-    if not domain.raster or cfg.preprocess != "crop":
-        return preprocess(domain.load(path), cfg, rng)
-    info = raster_info(path)
-    crop = cfg.crop_size
-    best = None
-    for _ in range(SCENE_TRIES if rng is not None else 1):
-        top = (
-            int(rng.integers(0, info.height - crop + 1))
-            if rng is not None
-            else (info.height - crop) // 2
-        )
-        left = (
-            int(rng.integers(0, info.width - crop + 1))
-            if rng is not None
-            else (info.width - crop) // 2
-        )
-        arr, mask = domain.load_with_mask(path, (top, left, crop, crop))
-        share = float(mask.mean())
-        if best is None or share < best[1]:
-            best = (arr, share)
-        if share <= MOSTLY_NODATA:
-            break
-    return preprocess(best[0], cfg, rng)
 
 
 class UnpairedImages(Dataset):

@@ -20,14 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.config import TrainConfig
-from cyclegan.data.bands import (
-    BandStats,
-    display,
-    domain_statistics,
-    parse_bands,
-    parse_nodata,
-)
+from cyclegan.config import TrainConfig, parse_bands, parse_nodata
+from cyclegan.data.bands import BandStats, display, domain_statistics
 from cyclegan.data.imageio import load_image
 from cyclegan.data.rasters import is_raster_path, nodata_mask, raster_info, read_raster
 from cyclegan.errors import ConfigError, DataError

@@ -16,13 +16,13 @@ Two readers, one interface:
   that carries georeferencing but no rasterio is refused with the install line
   rather than translated into a file that has lost its coordinates.
 
-Arrays are ``H x W x C`` in the file's data type.
+Arrays are ``H x W x C`` in the file's data type. Files are written by
+``raster_writer.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +34,6 @@ from cyclegan.errors import ConfigError, DataError
 
 RASTER_EXTENSIONS = (".tif", ".tiff")
 DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
-OUTPUT_DTYPES = ("uint8", "uint16", "int16", "float32")
 GEO_HINT = "install the geo extra: pip install -c constraints.txt 'cyclegan[geo]'"
 GEO_TAGS = (33550, 33922, 34264, 34735)  # pixel scale, tie points, transform, GeoKeys
 GDAL_NODATA_TAG = 42113
@@ -73,7 +72,7 @@ class RasterInfo:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """GDAL warns about every TIFF without coordinates; that is normal here."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not georeferenced.*")
@@ -91,7 +90,7 @@ def raster_info(path: Path) -> RasterInfo:
         import rasterio
 
         try:
-            with _quiet(), rasterio.open(path) as src:
+            with quiet(), rasterio.open(path) as src:
                 geo = src.crs is not None or not src.transform.is_identity
                 return RasterInfo(
                     path,
@@ -147,7 +146,7 @@ def read_raster(
         from rasterio.windows import Window
 
         try:
-            with _quiet(), rasterio.open(path) as src:
+            with quiet(), rasterio.open(path) as src:
                 indexes = list(bands) if bands else None
                 win = Window(window[1], window[0], window[3], window[2]) if window else None
                 data = src.read(indexes, window=win)
@@ -193,7 +192,7 @@ def read_decimated(
         from rasterio.enums import Resampling
 
         count = len(bands) if bands else info.count
-        with _quiet(), rasterio.open(path) as src:
+        with quiet(), rasterio.open(path) as src:
             data = src.read(
                 list(bands) if bands else None,
                 out_shape=(count, h, w),
@@ -247,112 +246,3 @@ def nodata_mask(raw: np.ndarray, nodata: float | None) -> np.ndarray:
     if nodata is not None and not np.isnan(nodata):
         mask |= (raw == nodata).any(axis=2)
     return mask
-
-
-class RasterWriter:
-    """Writes a raster window by window under a temporary name, renamed into place
-    only when every window is written: a failure leaves no partial file under the
-    final name (``close(ok=False)`` removes the temporary one).
-
-    With rasterio: a tiled, deflate-compressed GeoTIFF with ``like``'s CRS and
-    geotransform (BigTIFF when it might exceed 4 GiB). Without: a plain TIFF
-    written whole by tifffile, buffered in memory.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        like: RasterInfo,
-        count: int,
-        dtype: str,
-        nodata: float | None,
-        block: int = 256,
-    ):
-        self.path, self.like, self.count, self.dtype, self.nodata = (
-            Path(path),
-            like,
-            count,
-            dtype,
-            nodata,
-        )
-        self.tmp = self.path.with_name(f".{self.path.name}.part")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._dst = None
-        self._buffer = None
-        if have_rasterio():
-            import rasterio
-            from rasterio.transform import Affine
-
-            profile = {
-                "driver": "GTiff",
-                "width": like.width,
-                "height": like.height,
-                "count": count,
-                "dtype": dtype,
-                "nodata": nodata,
-                "tiled": True,
-                "blockxsize": block,
-                "blockysize": block,
-                "compress": "deflate",
-                "bigtiff": "IF_SAFER",
-            }
-            if like.crs:
-                profile["crs"] = like.crs
-            if like.transform:
-                profile["transform"] = Affine.from_gdal(*like.transform)
-            with _quiet():
-                self._dst = rasterio.open(self.tmp, "w", **profile)
-        elif like.georeferenced:
-            raise ConfigError(f"{like.path} is georeferenced; to keep its coordinates, {GEO_HINT}")
-        else:
-            self._buffer = np.zeros((like.height, like.width, count), dtype)
-
-    def write(self, rows: np.ndarray, row: int) -> None:
-        """Write ``rows`` (``h x W x count``, in the output data type) from ``row`` down."""
-        if self._dst is not None:
-            from rasterio.windows import Window
-
-            window = Window(0, row, rows.shape[1], rows.shape[0])
-            self._dst.write(np.moveaxis(rows, -1, 0), window=window)
-        else:
-            self._buffer[row : row + rows.shape[0]] = rows
-
-    def close(self, ok: bool = True) -> None:
-        """Finish the file and rename it into place (``ok``), or remove it."""
-        try:
-            if self._dst is not None:
-                self._dst.close()
-            elif ok:
-                self._write_tifffile()
-        except BaseException:
-            self.tmp.unlink(missing_ok=True)
-            raise
-        if ok:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-    def _write_tifffile(self) -> None:
-        import tifffile
-
-        extratags = []
-        if self.nodata is not None:
-            extratags.append((GDAL_NODATA_TAG, "s", 0, f"{self.nodata:g}", True))
-        tiled = min(self._buffer.shape[:2]) >= 256
-        one = self.count == 1  # tifffile stores H x W x 1 as 1-sample pages otherwise
-        tifffile.imwrite(
-            self.tmp,
-            self._buffer[..., 0] if one else self._buffer,
-            photometric="rgb" if self.count == 3 and self.dtype == "uint8" else "minisblack",
-            planarconfig=None if one else "contig",
-            tile=(256, 256) if tiled else None,
-            compression="zlib",
-            extratags=extratags,
-            bigtiff=self._buffer.nbytes > 2**32 - 2**25,
-        )
-
-    def __enter__(self) -> RasterWriter:
-        return self
-
-    def __exit__(self, kind, exc, tb) -> None:
-        self.close(ok=kind is None)

@@ -72,7 +72,7 @@ class ValidationSample:
         source: str,
         domains: dict[str, Domain] | None = None,
     ):
-        from cyclegan.data.datasets import load_sample
+        from cyclegan.data.samples import load_sample
 
         net = cfg.network
         domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}

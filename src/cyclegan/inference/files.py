@@ -50,27 +50,37 @@ def translate_files(
     skipped; the others are still translated. Returns the written paths.
     """
     output, tiling = output or ImageOutput(), tiling or Tiling()
-    in_nc, out_nc = translator.channels(direction)
-    out_format, bit_depth = output.format, output.bit_depth
+    out_nc, out_format = translator.channels(direction)[1], output.format
     rasters, pictures = _split_rasters(translator, direction, inputs, output, on_done)
     originals = {Path(p).resolve() for p in inputs}
     for src in inputs:  # before any work: every output can hold the bit depth, and
         dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
         if src in pictures:
-            check_bit_depth(dst, bit_depth, out_nc)
+            check_bit_depth(dst, output.bit_depth, out_nc)
         if dst.resolve() in originals:
             raise ConfigError(
                 f"{dst} is an input file: translating would overwrite it. Choose another "
                 "--output folder or --format"
             )
     written = []
-    for src in rasters:
+    for src in rasters:  # one at a time, streamed (stream.py)
         dst = _destination(src, output_dir, root, out_format)
         rows = (lambda d, t, src=src: on_rows(src, d, t)) if on_rows else None
-        translate_raster(translator, src, dst, direction, tiling, output.output_dtype, rows)
-        written.append(dst)
+        written.append(
+            translate_raster(translator, src, dst, direction, tiling, output.output_dtype, rows)
+        )
         if on_done:
             on_done(src, dst, None)
+    written += _translate_pictures(
+        translator, pictures, output_dir, direction, root, output, tiling, on_done
+    )
+    return written
+
+
+def _translate_pictures(translator, pictures, output_dir, direction, root, output, tiling, on_done):
+    """Pictures in batches of equal size, saved as ``output`` says; returns the written."""
+    in_nc, _ = translator.channels(direction)
+    written = []
     for chunk in _chunks(pictures, output.batch_size):
         loaded = []
         for src in chunk:
@@ -86,8 +96,8 @@ def translate_files(
             batch = torch.stack([array_to_tensor(arr) for _, arr in group])
             out = translator.translate_tensor(batch, direction, **tiling.arguments)
             for (src, _), img in zip(group, out, strict=True):
-                dst = _destination(src, output_dir, root, out_format)
-                save_image(tensor_to_array(img), dst, bit_depth=bit_depth)
+                dst = _destination(src, output_dir, root, output.format)
+                save_image(tensor_to_array(img), dst, bit_depth=output.bit_depth)
                 written.append(dst)
                 if on_done:
                     on_done(src, dst, None)

@@ -34,10 +34,9 @@ import torch.nn.functional as F
 
 from cyclegan.data.bands import BandStats
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array
+from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import (
-    OUTPUT_DTYPES,
     RasterInfo,
-    RasterWriter,
     check_nodata,
     check_readable,
     dtype_range,
@@ -49,7 +48,7 @@ from cyclegan.errors import ConfigError, DataError
 from cyclegan.inference.tiling import _ramp, tile_starts
 from cyclegan.inference.translate import Translator
 from cyclegan.model.networks import padding_to_multiple
-from cyclegan.settings import Tiling
+from cyclegan.settings import OUTPUT_DTYPES, Tiling
 
 DEFAULT_TILE = 512  # rasters always stream; this bounds memory when --tile is not given
 GTIFF_MAX_SIDE = 2**31 - 1

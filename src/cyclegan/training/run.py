@@ -21,12 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cyclegan.config import TrainConfig
-from cyclegan.data.datasets import (
-    EpochPlan,
-    UnpairedImages,
-    find_domains,
-    resolve_images,
-)
+from cyclegan.data.datasets import EpochPlan, UnpairedImages, training_images
 from cyclegan.data.domain import Domain, build_domains
 from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.evaluation.validation import validation_sample, write_split
@@ -245,18 +240,9 @@ def build_run(
     elif device.type == "cuda":
         # Training crops have one size, so cuDNN's per-shape autotuning pays once.
         torch.backends.cudnn.benchmark = True
-    folders, files = _training_images(cfg, events)
+    folders, files = training_images(cfg, events.scanning, events.skipped)
     files, val_files, val_source = validation_sample(cfg, folders, files, events.note)
-    saved = read_meta(checkpoint).get("domains") if checkpoint is not None else None
-    cfg, domains = build_domains(cfg, files, events.note, saved)
-    for label, domain in domains.items():
-        if domain.raster and saved is None:
-            events.note(f"domain {label}: {domain.describe()}")
-    if cfg.lambda_identity > 0 and not cfg.identity_active:
-        events.note(
-            "identity loss turned off: domains A and B have different "
-            "channel counts, so g_ab(b) cannot be compared with b"
-        )
+    cfg, domains = _domains(cfg, files, checkpoint, events)
     nets = _build_networks(cfg, ctx, checkpoint is not None).to(device).train()
     prec = precision.resolve(cfg.precision, device)
     step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
@@ -282,18 +268,19 @@ def build_run(
     return run
 
 
-def _training_images(cfg: TrainConfig, events: TrainingEvents):
-    """The dataset's folders, and each domain's usable training images, checked up front
-    (``data.datasets``)."""
-    folders = find_domains(Path(cfg.data))
-    files = {}
-    for domain, folder in (("A", folders.train_a), ("B", folders.train_b)):
-        files[domain], bad = resolve_images(
-            folder, cfg, domain, lambda d, t, domain=domain: events.scanning(domain, d, t)
+def _domains(cfg: TrainConfig, files: dict, checkpoint: Path | None, events: TrainingEvents):
+    """Each domain (``data/domain.py``): a resumed run keeps its checkpoint's statistics."""
+    saved = read_meta(checkpoint).get("domains") if checkpoint is not None else None
+    cfg, domains = build_domains(cfg, files, events.note, saved)
+    for label, domain in domains.items():
+        if domain.raster and saved is None:
+            events.note(f"domain {label}: {domain.describe()}")
+    if cfg.lambda_identity > 0 and not cfg.identity_active:
+        events.note(
+            "identity loss turned off: domains A and B have different band counts, "
+            "so g_ab(b) cannot be compared with b"
         )
-        if bad:
-            events.skipped(domain, bad)
-    return folders, files
+    return cfg, domains
 
 
 def _loader(run: Run) -> DataLoader:

@@ -32,7 +32,8 @@ from cyclegan.model import distributed
 from cyclegan.model.checkpoint import latest_checkpoint, prune_checkpoints, save_best
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.training import losslog
-from cyclegan.training.report import RunReport, build_report, fixed_samples, sample_grid
+from cyclegan.training.grids import fixed_samples, sample_grid
+from cyclegan.training.report import RunReport, build_report
 from cyclegan.training.run import Run, TrainingEvents, build_run
 from cyclegan.training.stops import StopFlag, TrainingInterrupted
 from cyclegan.training.watch import Watch

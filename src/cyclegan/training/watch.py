@@ -31,8 +31,8 @@ from cyclegan.evaluation import health
 from cyclegan.evaluation.validation import ValidationSample, Validator, score
 from cyclegan.model import distributed
 from cyclegan.training import losslog
+from cyclegan.training.grids import sample_grid
 from cyclegan.training.health_report import LOG, grid_name, plot_validation
-from cyclegan.training.report import sample_grid
 from cyclegan.training.run import Run
 
 GRID_IMAGES = 3  # validation images per domain in each saved grid

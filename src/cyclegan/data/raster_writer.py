@@ -1,0 +1,126 @@
+"""Writing a raster window by window, safely: the one place raster files are written.
+
+With rasterio (the ``geo`` extra), a tiled, deflate-compressed GeoTIFF with the
+coordinates of the raster it was made from; without, a plain TIFF by tifffile.
+Either way the file appears under its name only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan.data import rasters
+from cyclegan.data.rasters import GDAL_NODATA_TAG, GEO_HINT, RasterInfo, quiet
+from cyclegan.errors import ConfigError
+
+
+class RasterWriter:
+    """Writes a raster window by window under a temporary name, renamed into place
+    only when every window is written: a failure leaves no partial file under the
+    final name (``close(ok=False)`` removes the temporary one).
+
+    With rasterio: a tiled, deflate-compressed GeoTIFF with ``like``'s CRS and
+    geotransform (BigTIFF when it might exceed 4 GiB). Without: a plain TIFF
+    written whole by tifffile, buffered in memory.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        like: RasterInfo,
+        count: int,
+        dtype: str,
+        nodata: float | None,
+        block: int = 256,
+    ):
+        self.path, self.like, self.count, self.dtype, self.nodata = (
+            Path(path),
+            like,
+            count,
+            dtype,
+            nodata,
+        )
+        self.tmp = self.path.with_name(f".{self.path.name}.part")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._dst = None
+        self._buffer = None
+        if rasters.have_rasterio():  # looked up here, so that tests can take it away
+            import rasterio
+            from rasterio.transform import Affine
+
+            profile = {
+                "driver": "GTiff",
+                "width": like.width,
+                "height": like.height,
+                "count": count,
+                "dtype": dtype,
+                "nodata": nodata,
+                "tiled": True,
+                "blockxsize": block,
+                "blockysize": block,
+                "compress": "deflate",
+                "bigtiff": "IF_SAFER",
+            }
+            if like.crs:
+                profile["crs"] = like.crs
+            if like.transform:
+                profile["transform"] = Affine.from_gdal(*like.transform)
+            with quiet():
+                self._dst = rasterio.open(self.tmp, "w", **profile)
+        elif like.georeferenced:
+            raise ConfigError(f"{like.path} is georeferenced; to keep its coordinates, {GEO_HINT}")
+        else:
+            self._buffer = np.zeros((like.height, like.width, count), dtype)
+
+    def write(self, rows: np.ndarray, row: int) -> None:
+        """Write ``rows`` (``h x W x count``, in the output data type) from ``row`` down."""
+        if self._dst is not None:
+            from rasterio.windows import Window
+
+            window = Window(0, row, rows.shape[1], rows.shape[0])
+            self._dst.write(np.moveaxis(rows, -1, 0), window=window)
+        else:
+            self._buffer[row : row + rows.shape[0]] = rows
+
+    def close(self, ok: bool = True) -> None:
+        """Finish the file and rename it into place (``ok``), or remove it."""
+        try:
+            if self._dst is not None:
+                self._dst.close()
+            elif ok:
+                self._write_tifffile()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if ok:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+    def _write_tifffile(self) -> None:
+        import tifffile
+
+        extratags = []
+        if self.nodata is not None:
+            extratags.append((GDAL_NODATA_TAG, "s", 0, f"{self.nodata:g}", True))
+        tiled = min(self._buffer.shape[:2]) >= 256
+        one = self.count == 1  # tifffile stores H x W x 1 as 1-sample pages otherwise
+        tifffile.imwrite(
+            self.tmp,
+            self._buffer[..., 0] if one else self._buffer,
+            photometric="rgb" if self.count == 3 and self.dtype == "uint8" else "minisblack",
+            planarconfig=None if one else "contig",
+            tile=(256, 256) if tiled else None,
+            compression="zlib",
+            extratags=extratags,
+            bigtiff=self._buffer.nbytes > 2**32 - 2**25,
+        )
+
+    def __enter__(self) -> RasterWriter:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.close(ok=kind is None)
