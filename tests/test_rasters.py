@@ -403,7 +403,8 @@ def test_the_eo_demo_runs_end_to_end_and_prints_band_errors(tmp_path, monkeypatc
     lines = []
     scores = demo_eo.run_eo_demo(tmp_path / "demo", steps=3, minutes=5, log=lines.append)
     text = "\n".join(lines)
-    assert "near infrared (A->B)" in text and "input unchanged" in text
+    assert "A->B: optical, reflectance x 10,000" in text and "input unchanged" in text
+    assert "NIR" in text and "SAM A->B" in text
     assert set(scores) == {"trained", "untrained", "input unchanged"}
     assert len(scores["trained"]["AtoB"]["rmse"]) == 4
     with rasterio.open(

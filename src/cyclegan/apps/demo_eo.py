@@ -59,7 +59,6 @@ LOOKS = 32  # a speckle-filtered product; see the module's docstring
 EO_STEPS = 2000
 CRS = "EPSG:32633"
 PIXEL = 10.0
-BAND_NAMES = {"A": ("VV backscatter, dB",), "B": ("red", "green", "blue", "near infrared")}
 
 
 def _smooth_field(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -267,14 +266,15 @@ def run_eo_demo(
 
 def _log_scores(scores: dict, log: Callable[[str], None]) -> None:
     log("\nheld-out test scenes, RMSE per band in the data's units (lower is better):")
-    header = [
-        f"{n} ({d})" for d, names in (("A->B", BAND_NAMES["B"]), ("B->A", ("dB",))) for n in names
-    ]
-    log("  " + f"{'model':<16}" + "".join(f"{h:>16}" for h in header) + f"{'SAM A->B':>10}")
+    log(f"  {'':<16}{'A->B: optical, reflectance x 10,000':^36}{'B->A: radar':>13}")
+    log(f"  {'model':<16}{'red':>9}{'green':>9}{'blue':>9}{'NIR':>9}{'dB':>13}{'SAM A->B':>11}")
     for name, s in scores.items():
-        cells = [f"{v:16.1f}" for v in s["AtoB"]["rmse"]] + [f"{s['BtoA']['rmse'][0]:16.2f}"]
-        log(f"  {name:<16}" + "".join(cells) + f"{s['AtoB']['sam_degrees']:9.1f}°")
-    log("  (optical: reflectance x 10,000; radar: decibels; SAM: mean spectral angle)")
+        cells = "".join(f"{v:9.1f}" for v in s["AtoB"]["rmse"])
+        log(
+            f"  {name:<16}{cells}{s['BtoA']['rmse'][0]:13.2f}"
+            f"{s['AtoB']['sam_degrees']:10.1f}\N{DEGREE SIGN}"
+        )
+    log("  (SAM: the mean angle between predicted and true spectra)")
 
 
 def _save_strips(translator: Translator, data: Path, out: Path) -> Path:
