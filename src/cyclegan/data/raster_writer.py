@@ -63,6 +63,8 @@ class RasterWriter:
                 "blockysize": block,
                 "compress": "deflate",
                 "bigtiff": "IF_SAFER",
+                # GDAL compresses blocks in worker threads while translation goes on
+                "num_threads": "ALL_CPUS",
             }
             if like.crs:
                 profile["crs"] = like.crs

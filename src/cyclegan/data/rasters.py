@@ -23,6 +23,7 @@ Arrays are ``H x W x C`` in the file's data type. Files are written by
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,6 +79,19 @@ def quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*not georeferenced.*")
         warnings.filterwarnings("ignore", category=UserWarning, module="rasterio")
         yield
+
+
+GDAL_CACHE_MB = 256  # GDAL's own default is 5% of the machine's memory, per process
+
+
+def bounded_cache() -> contextlib.AbstractContextManager:
+    """GDAL's block cache held to ``GDAL_CACHE_MB`` while a raster streams through: its
+    default (5% of memory) would be most of a streamed translation's footprint."""
+    if not have_rasterio():
+        return contextlib.nullcontext()
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
 def raster_info(path: Path) -> RasterInfo:
@@ -181,37 +195,55 @@ def _read_tifffile(path: Path) -> np.ndarray:
 def read_decimated(
     path: Path, longest: int, bands: tuple[int, ...] | None = None, nearest: bool = False
 ) -> np.ndarray:
-    """The whole raster averaged (``nearest``: sampled) down so its longer side is at
-    most ``longest`` pixels, as float32 ``H x W x C`` in the file's units: GDAL reads
-    overviews where the file has them, so this costs memory for the small image only."""
+    """The whole raster reduced by a whole factor so that its longer side is at most
+    ``longest`` pixels, as float32 ``H x W x C`` in the file's units: each cell the mean
+    of the valid pixels of its ``f x f`` block (NaN where none is valid), or with
+    ``nearest`` the block's first pixel. A file with overviews is read from them by
+    GDAL; any other is read a strip at a time, so this costs memory for the small
+    image and one strip, and one pass over the file."""
     info = raster_info(path)
-    scale = min(1.0, longest / max(info.width, info.height))
-    h, w = max(round(info.height * scale), 1), max(round(info.width * scale), 1)
-    if have_rasterio():
+    factor = max(1, math.ceil(max(info.width, info.height) / longest))
+    h, w = -(-info.height // factor), -(-info.width // factor)
+    if factor == 1:
+        return read_raster(path, bands).astype(np.float32)
+    if have_rasterio() and not nearest:
         import rasterio
         from rasterio.enums import Resampling
 
-        count = len(bands) if bands else info.count
         with quiet(), rasterio.open(path) as src:
-            data = src.read(
-                list(bands) if bands else None,
-                out_shape=(count, h, w),
-                resampling=Resampling.nearest if nearest else Resampling.average,
-                out_dtype="float32",
-            )
-        return np.moveaxis(data, 0, -1)
-    data = read_raster(path, bands).astype(np.float32)
-    if (h, w) == data.shape[:2]:
-        return data
-    if nearest:
-        rows = np.linspace(0, info.height - 1, h).round().astype(int)
-        cols = np.linspace(0, info.width - 1, w).round().astype(int)
-        return data[rows][:, cols]
+            if src.overviews(1):
+                count = len(bands) if bands else info.count
+                data = src.read(
+                    list(bands) if bands else None,
+                    out_shape=(count, h, w),
+                    resampling=Resampling.average,
+                    out_dtype="float32",
+                )
+                return np.moveaxis(data, 0, -1)
+    strip = factor * max(1, 512 // factor)  # rows per read: whole blocks of cells
+    cells = []
+    for row in range(0, info.height, strip):
+        raw = read_raster(path, bands, (row, 0, min(strip, info.height - row), info.width))
+        if nearest:
+            cells.append(raw[::factor, ::factor].astype(np.float32))
+            continue
+        cells.append(_block_means(raw, info.nodata, factor))
+    return np.concatenate(cells)
+
+
+def _block_means(raw: np.ndarray, nodata: float | None, factor: int) -> np.ndarray:
+    """Means of the valid pixels of each ``factor x factor`` block (partial blocks at the
+    edges included), NaN where a block has none."""
     import torch
     import torch.nn.functional as F
 
-    t = torch.from_numpy(np.ascontiguousarray(data.transpose(2, 0, 1)))[None]
-    return F.adaptive_avg_pool2d(t, (h, w))[0].permute(1, 2, 0).numpy()
+    valid = torch.from_numpy(~nodata_mask(raw, nodata))[None, None].float()
+    data = torch.from_numpy(raw.astype(np.float32)).permute(2, 0, 1)[None] * valid
+    data = torch.nan_to_num(data)  # NaN is nodata too, and now weighs nothing
+    # The same window sizes divide both means, so their ratio is sum over count.
+    sums = F.avg_pool2d(data, factor, ceil_mode=True)
+    counts = F.avg_pool2d(valid, factor, ceil_mode=True)
+    return (sums / counts)[0].permute(1, 2, 0).numpy()  # 0 / 0: NaN, no valid pixel
 
 
 def dtype_range(dtype: str) -> tuple[float, float]:

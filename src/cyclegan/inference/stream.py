@@ -37,6 +37,7 @@ from cyclegan.data.imageio import array_to_tensor, tensor_to_array
 from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import (
     RasterInfo,
+    bounded_cache,
     check_nodata,
     check_readable,
     dtype_range,
@@ -154,15 +155,13 @@ def translate_raster(
     ph, pw = padding_to_multiple(info.height, info.width, multiple)
     height, width = info.height + ph, info.width + pw
     whole = height <= tile and width <= tile
-    gen = translator.generator(direction)
-    if not whole:
-        small = None
-        if tiling.tile_stats_size:
+    out_count = translator.channels(direction)[1]
+    with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata) as writer:
+        gen = translator.generator(direction)
+        if not whole and tiling.tile_stats_size:
             raw_small = read_decimated(src, tiling.tile_stats_size, source.bands)
             small = array_to_tensor(source.normalize(raw_small)[0])[None]
-        gen = translator.tiled_generator(direction, None, tiling.tile_stats_size, small)
-    out_count = translator.channels(direction)[1]
-    with RasterWriter(dst, info, out_count, dtype, nodata) as writer:
+            gen = translator.tiled_generator(direction, None, tiling.tile_stats_size, small)
         if whole:  # one pass, the image's own statistics: as translate_tensor does
             x, mask = _read_scaled(src, source, 0, info.height, info.width, ph, pw)
             out = translator.translate_tensor(x, direction)
@@ -195,44 +194,37 @@ def _finish(out: torch.Tensor, mask, target: BandStats, dtype: str, nodata, info
 
 
 def _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress) -> None:
+    """The strips of tiles (see the module's docstring). Each strip starts where the rows
+    already written end, so the accumulators hold one strip's rows: the rows the next
+    strip shares are moved to the top, the rest written."""
     multiple = translator.network.size_multiple
     ph, pw = padding_to_multiple(info.height, info.width, multiple)
     height, width = info.height + ph, info.width + pw
     ys = tile_starts(height, tile, overlap, multiple)
     xs = tile_starts(width, tile, overlap, multiple)
     dtype, nodata = writer.dtype, writer.nodata
-    out_c = writer.count
-    top = 0  # the first row the accumulators hold
-    total = torch.zeros(1, out_c, 0, width)
-    weights = torch.zeros(1, 1, 0, width)
-    pending = np.zeros((0, info.width), bool)  # nodata of the held rows inside the raster
+    total = torch.zeros(1, writer.count, min(tile, height), width)
+    weights = torch.zeros(1, 1, min(tile, height), width)
     for k, y in enumerate(ys):
         rows_in = min(y + tile, info.height) - y  # rows of this strip inside the raster
         pad_rows = min(y + tile, height) - y - rows_in
         strip, mask = _read_scaled(src, source, y, rows_in, info.width, pad_rows, pw)
-        held_end, strip_end = top + total.shape[-2], y + strip.shape[-2]
-        if strip_end > held_end:
-            grow = strip_end - held_end
-            total = torch.cat([total, torch.zeros(1, out_c, grow, width)], dim=2)
-            weights = torch.cat([weights, torch.zeros(1, 1, grow, width)], dim=2)
-            real_end = min(strip_end, info.height)
-            if real_end > held_end:
-                pending = np.concatenate([pending, mask[held_end - y : real_end - y]])
         for x in xs:
             piece = translator._translate_whole(strip[..., :, x : x + tile], gen).float().cpu()
             h, w = piece.shape[-2:]
             window = _ramp(h, y, height, overlap)[:, None] * _ramp(w, x, width, overlap)[None]
-            total[..., y - top : y - top + h, x : x + w] += piece * window
-            weights[..., y - top : y - top + h, x : x + w] += window
+            total[..., :h, x : x + w] += piece * window
+            weights[..., :h, x : x + w] += window
         done = ys[k + 1] if k + 1 < len(ys) else height  # rows no later tile reaches
-        n = done - top
-        block = total[:, :, :n].div_(weights[:, :, :n])
-        real = min(done, info.height) - top
+        n, rows = done - y, strip.shape[-2]
+        real = min(n, rows_in)
         if real > 0:
-            writer.write(
-                _finish(block[0, :, :real], pending[:real], target, dtype, nodata, info), top
-            )
-            pending = pending[real:]
-        total, weights, top = total[:, :, n:].clone(), weights[:, :, n:].clone(), done
+            block = total[0, :, :real] / weights[0, :, :real]
+            writer.write(_finish(block, mask[:real], target, dtype, nodata, info), y)
+        keep = rows - n  # shared with the next strip
+        total[:, :, :keep] = total[:, :, n:rows].clone()
+        weights[:, :, :keep] = weights[:, :, n:rows].clone()
+        total[:, :, keep:].zero_()
+        weights[:, :, keep:].zero_()
         if progress:
             progress(min(done, info.height), info.height)
