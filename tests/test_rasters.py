@@ -98,6 +98,18 @@ def test_georeferencing_nodata_and_bands_survive_translation(tmp_path):
     assert np.isnan(out_data[mask]).all()
     assert np.isfinite(out_data[~mask]).all()
     assert (-25 <= out_data[~mask]).all() and (out_data[~mask] <= 5).all()
+    # --output-dtype: rounded into int16, nodata the input's (NaN does not exist there)
+    as_int = translate_files(
+        random_translator(),
+        [src],
+        tmp_path / "i",
+        "AtoB",
+        output=ImageOutput(output_dtype="int16"),
+        tiling=Tiling(tile=64),
+    )
+    with rasterio.open(as_int[0]) as c:
+        assert c.dtypes[0] == "int16" and c.nodata == 0
+        np.testing.assert_array_equal(c.read(1)[~mask], np.rint(out_data[~mask]))
     # the other way: 1 band -> 4 bands in uint16, nodata written as the source's
     back = translate_files(random_translator(), written, tmp_path / "back", "BtoA")
     with rasterio.open(back[0]) as c:
@@ -425,3 +437,22 @@ def test_python_api_translates_a_raster_path_into_data_units(eo_run):
 
     with pytest.raises(ConfigError, match="the web page translates pictures"):
         create_app(tr)
+
+
+def test_the_decimated_read_averages_valid_pixels_block_by_block(tmp_path):
+    rng = np.random.default_rng(3)
+    data = rng.integers(1, 1000, (2, 10, 9)).astype("uint16")
+    data[:, :3, :3] = 0  # one whole block of nodata
+    data[1, 5, 7] = 0  # and one pixel in another
+    src = write_geotiff(tmp_path / "d.tif", data, nodata=0)
+    small = rasters.read_decimated(src, 4)  # factor 3: 4 x 3 cells
+    raw = np.moveaxis(data, 0, -1).astype(float)
+    raw[(raw == 0).any(axis=2)] = np.nan
+    for i in range(4):
+        for j in range(3):
+            block = raw[3 * i : 3 * i + 3, 3 * j : 3 * j + 3].reshape(-1, 2)
+            expected = np.nanmean(block, axis=0) if not np.isnan(block).all() else [np.nan] * 2
+            np.testing.assert_allclose(small[i, j], expected, rtol=1e-6)
+    assert np.isnan(small[0, 0]).all()
+    nearest = rasters.read_decimated(src, 4, nearest=True)
+    np.testing.assert_array_equal(nearest, np.moveaxis(data, 0, -1)[::3, ::3])

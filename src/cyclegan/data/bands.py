@@ -85,7 +85,9 @@ class BandStats:
         """Data units ``H x W x C`` -> float32 in [0, 1], and the ``H x W`` nodata mask."""
         mask = nodata_mask(raw, self.nodata)
         low, span = self._span()
-        arr = (raw.astype(np.float32) - low) / span
+        arr = raw.astype(np.float32)  # one copy, then in place: strips of a raster are large
+        arr -= low
+        arr /= span
         np.clip(arr, 0.0, 1.0, out=arr)
         arr[mask] = 0.0  # also replaces NaN
         return arr, mask
@@ -95,11 +97,13 @@ class BandStats:
         rounded and clipped to what an integer type holds."""
         dtype = dtype or self.dtype
         low, span = self._span()
-        out = np.clip(arr, 0.0, 1.0) * span + low
+        out = np.clip(arr, 0.0, 1.0)  # one copy, then in place
+        out *= span
+        out += low
         if np.issubdtype(np.dtype(dtype), np.integer):
             lo, hi = dtype_range(dtype)
-            out = np.clip(np.rint(out), lo, hi)
-        return out.astype(dtype)
+            np.clip(np.rint(out, out=out), lo, hi, out=out)
+        return out.astype(dtype, copy=False)
 
     def to_dict(self) -> dict:
         return {
