@@ -77,15 +77,16 @@ class RasterWriter:
         else:
             self._buffer = np.zeros((like.height, like.width, count), dtype)
 
-    def write(self, rows: np.ndarray, row: int) -> None:
-        """Write ``rows`` (``h x W x count``, in the output data type) from ``row`` down."""
+    def write(self, block: np.ndarray, row: int, col: int = 0) -> None:
+        """Write ``block`` (``h x w x count``, in the output data type) with its top left
+        corner at (``row``, ``col``)."""
+        h, w = block.shape[:2]
         if self._dst is not None:
             from rasterio.windows import Window
 
-            window = Window(0, row, rows.shape[1], rows.shape[0])
-            self._dst.write(np.moveaxis(rows, -1, 0), window=window)
+            self._dst.write(np.moveaxis(block, -1, 0), window=Window(col, row, w, h))
         else:
-            self._buffer[row : row + rows.shape[0]] = rows
+            self._buffer[row : row + h, col : col + w] = block
 
     def close(self, ok: bool = True) -> None:
         """Finish the file and rename it into place (``ok``), or remove it."""

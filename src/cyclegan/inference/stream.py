@@ -1,26 +1,30 @@
-"""Translating a raster file of any size into a raster file, window by window, with
-its coordinates, nodata and the target domain's units kept.
+"""Translating a raster file of any size into a raster file, tile by tile, with its
+coordinates, nodata and the target domain's units kept.
 
-The result is the in-memory tiled translation of ``tiling.py``, computed in a
-bounded amount of memory:
+The result is the in-memory tiled translation of ``tiling.py`` (the same tiles,
+cross-fade weights and order of sums, so the same numbers), computed in memory
+bounded by the tile:
 
 - **Statistics first.** Instance-norm statistics come from the whole raster
-  read decimated (GDAL averages, from overviews where the file has them) to at
-  most ``tile_stats_size`` pixels on its longer side: the small image costs
-  memory, the raster does not.
-- **One strip of tiles at a time.** For each row of tiles (the same tiles,
-  starts and cross-fade weights as in memory) the strip of the raster it covers is
-  read, scaled with the source domain's band statistics, padded at the raster's
-  bottom and right edges exactly as the whole image would be, translated tile by
-  tile and added into an accumulator of the strip's height. Rows that no later
-  tile reaches are final: they are divided by their weights, scaled to the
-  target domain's units and data type, and written.
+  reduced to at most ``tile_stats_size`` pixels on its longer side
+  (``rasters.read_decimated``: GDAL's overviews where the file has them, else
+  block means read a strip at a time): the small image costs memory, the raster
+  does not.
+- **Tile by tile.** Each tile's window is read, scaled with the source domain's
+  band statistics, padded at the raster's bottom and right edges exactly as the
+  whole image would be, translated, and added into an accumulator as large as
+  one tile. Columns that no later tile of its row reaches are final for the rows
+  that no later row of tiles reaches: they are divided by their weights, scaled
+  to the target domain's units and data type, and written at once. The rest
+  moves on: to the next tile, or, for the rows the next row of tiles shares,
+  into one band of overlap rows across the width.
 
-Peak memory is one strip of input (bands x tile x width), one of output, and the
-network's activations for one tile, whatever the raster's height. Pixels that
-are nodata in the input are written as nodata. The output is a tiled, deflate-
-compressed GeoTIFF (BigTIFF when it might need it) with the input's CRS and
-geotransform, written under a temporary name and renamed when complete.
+Peak memory is a tile in and out, the network's activations for one tile, the
+overlap rows across the width (bands x overlap x width, small beside a strip),
+and GDAL's block cache, held to 256 MB. Pixels that are nodata in the input
+are written as nodata. The output is a tiled, deflate-compressed GeoTIFF
+(BigTIFF when it might need it) with the input's CRS and geotransform, written
+under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -163,9 +167,9 @@ def translate_raster(
             small = array_to_tensor(source.normalize(raw_small)[0])[None]
             gen = translator.tiled_generator(direction, None, tiling.tile_stats_size, small)
         if whole:  # one pass, the image's own statistics: as translate_tensor does
-            x, mask = _read_scaled(src, source, 0, info.height, info.width, ph, pw)
+            x, mask = _read_scaled(src, source, None, ph, pw, _pad_mode(info, ph, pw))
             out = translator.translate_tensor(x, direction)
-            writer.write(_finish(out[0], mask, target, dtype, nodata, info), 0)
+            writer.write(_finish(out[0], mask, target, writer, info), 0)
             if progress:
                 progress(info.height, info.height)
             return dst
@@ -173,58 +177,77 @@ def translate_raster(
     return dst
 
 
-def _read_scaled(src, source: BandStats, row: int, rows: int, width: int, ph: int, pw: int):
-    """Rows ``[row, row + rows)`` as a ``(1, C, rows + ph, width + pw)`` tensor in [-1, 1],
-    padded at the bottom (``ph``) and right (``pw``) as the whole image is, and their mask."""
-    arr, mask = source.normalize(read_raster(src, source.bands, (row, 0, rows, width)))
+def _pad_mode(info: RasterInfo, ph: int, pw: int) -> str:
+    """How the whole image is padded to the network's multiple (``pad_to_multiple``)."""
+    return "reflect" if ph < info.height and pw < info.width else "replicate"
+
+
+def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str = "reflect"):
+    """``window`` ``(row, col, rows, cols)`` of the raster as a ``(1, C, rows + ph,
+    cols + pw)`` tensor in [-1, 1], padded at the bottom and right as the whole image
+    is where the window reaches the raster's edge, and its nodata mask."""
+    arr, mask = source.normalize(read_raster(src, source.bands, window))
     x = array_to_tensor(arr)[None]
     if ph or pw:
-        h, w = x.shape[-2:]
-        mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, mask
 
 
-def _finish(out: torch.Tensor, mask, target: BandStats, dtype: str, nodata, info) -> np.ndarray:
-    """A ``(C, h, w)`` translation cropped to the raster, in the target's units, nodata set."""
-    arr = target.denormalize(tensor_to_array(out[..., : mask.shape[0], : info.width]), dtype)
-    if nodata is not None:
-        arr[mask] = nodata
+def _finish(out: torch.Tensor, mask, target: BandStats, writer, info) -> np.ndarray:
+    """A ``(C, h, w)`` translation cropped to its mask, in the target's units and the
+    writer's data type, nodata set."""
+    rows, cols = mask.shape
+    arr = target.denormalize(tensor_to_array(out[..., :rows, :cols]), writer.dtype)
+    if writer.nodata is not None:
+        arr[mask] = writer.nodata
     return arr
 
 
 def _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress) -> None:
-    """The strips of tiles (see the module's docstring). Each strip starts where the rows
-    already written end, so the accumulators hold one strip's rows: the rows the next
-    strip shares are moved to the top, the rest written."""
+    """Tile by tile, row of tiles by row of tiles, with the in-memory path's tiles, sums
+    and order of sums, holding only what is still being summed: one tile's columns of
+    the current row of tiles, and the rows it shares with the next row across the
+    width. A tile's columns that no later tile reaches are divided, scaled and written
+    as soon as it is done."""
     multiple = translator.network.size_multiple
     ph, pw = padding_to_multiple(info.height, info.width, multiple)
     height, width = info.height + ph, info.width + pw
+    mode = _pad_mode(info, ph, pw)
     ys = tile_starts(height, tile, overlap, multiple)
     xs = tile_starts(width, tile, overlap, multiple)
-    dtype, nodata = writer.dtype, writer.nodata
-    total = torch.zeros(1, writer.count, min(tile, height), width)
-    weights = torch.zeros(1, 1, min(tile, height), width)
+    channels = writer.count
+    carry = torch.zeros(1, channels + 1, 0, width)  # sums and weights of rows shared upward
     for k, y in enumerate(ys):
-        rows_in = min(y + tile, info.height) - y  # rows of this strip inside the raster
-        pad_rows = min(y + tile, height) - y - rows_in
-        strip, mask = _read_scaled(src, source, y, rows_in, info.width, pad_rows, pw)
-        for x in xs:
-            piece = translator._translate_whole(strip[..., :, x : x + tile], gen).float().cpu()
-            h, w = piece.shape[-2:]
-            window = _ramp(h, y, height, overlap)[:, None] * _ramp(w, x, width, overlap)[None]
-            total[..., :h, x : x + w] += piece * window
-            weights[..., :h, x : x + w] += window
-        done = ys[k + 1] if k + 1 < len(ys) else height  # rows no later tile reaches
-        n, rows = done - y, strip.shape[-2]
-        real = min(n, rows_in)
-        if real > 0:
-            block = total[0, :, :real] / weights[0, :, :real]
-            writer.write(_finish(block, mask[:real], target, dtype, nodata, info), y)
-        keep = rows - n  # shared with the next strip
-        total[:, :, :keep] = total[:, :, n:rows].clone()
-        weights[:, :, :keep] = weights[:, :, n:rows].clone()
-        total[:, :, keep:].zero_()
-        weights[:, :, keep:].zero_()
+        rows = min(y + tile, height) - y
+        rows_in = min(y + tile, info.height) - y  # of them inside the raster
+        n = (ys[k + 1] if k + 1 < len(ys) else height) - y  # rows no later row of tiles reaches
+        shared = torch.zeros(1, channels + 1, rows - n, width)
+        acc = torch.zeros(1, channels + 1, rows, min(tile, width))  # columns [x, x + tile)
+        for j, x in enumerate(xs):
+            cols = min(x + tile, width) - x
+            entering = 0 if j == 0 else xs[j - 1] + tile - x  # columns summed already
+            if j > 0:
+                d = x - xs[j - 1]
+                acc[..., : acc.shape[-1] - d] = acc[..., d:].clone()
+                acc[..., acc.shape[-1] - d :] = 0
+            entering = max(entering, 0)
+            acc[:, :, : carry.shape[2], entering:cols] = carry[..., x + entering : x + cols]
+            cols_in = min(x + tile, info.width) - x
+            piece_in, mask = _read_scaled(
+                src, source, (y, x, rows_in, cols_in), rows - rows_in, cols - cols_in, mode
+            )
+            piece = translator._translate_whole(piece_in, gen).float().cpu()
+            weight = _ramp(rows, y, height, overlap)[:, None] * _ramp(cols, x, width, overlap)[None]
+            acc[:, :channels, :, :cols] += piece * weight
+            acc[:, channels:, :, :cols] += weight
+            end = xs[j + 1] if j + 1 < len(xs) else width  # columns no later tile reaches
+            done_rows, done_cols = min(n, rows_in), min(end, info.width) - x
+            if done_rows > 0 and done_cols > 0:
+                block = acc[0, :channels, :done_rows, :done_cols]
+                block = block / acc[0, channels:, :done_rows, :done_cols]
+                arr = _finish(block, mask[:done_rows, :done_cols], target, writer, info)
+                writer.write(arr, y, x)
+            shared[..., x:end] = acc[:, :, n:rows, : end - x]
+        carry = shared
         if progress:
-            progress(min(done, info.height), info.height)
+            progress(min(y + n, info.height), info.height)
