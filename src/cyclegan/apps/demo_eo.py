@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.apps.demo import _DemoEvents, demo_config
+from cyclegan.config import TrainConfig
 from cyclegan.data.imageio import save_image
 from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import RasterInfo, have_rasterio, read_raster
@@ -136,24 +138,7 @@ def eo_config(data: Path, run: Path, steps: int, minutes: float, seed: int) -> T
     """The shapes demo's small network (``demo.demo_config``) on raster chips, at the
     paper's learning rate: the shapes demo's 1e-3 did not learn this data in 2,000
     steps (measured), 2e-4 did. No identity loss: the band counts differ."""
-    epochs = max(2, -(-steps // 100))
-    return TrainConfig(
-        data=str(data),
-        run=str(run),
-        seed=seed,
-        preprocess="none",
-        num_workers=0,
-        network=NetworkConfig(net_g="resnet_6blocks", ngf=16, ndf=16),
-        lr=2e-4,
-        lambda_identity=0.0,
-        n_epochs=epochs // 2,
-        n_epochs_decay=epochs - epochs // 2,
-        max_iters=steps,
-        max_minutes=minutes,
-        save_epoch_freq=1000,
-        log_every=25,
-        val_images=0,
-    )
+    return replace(demo_config(data, run, steps, minutes, seed), lr=2e-4)
 
 
 class _BandMatch(torch.nn.Module):
@@ -222,7 +207,6 @@ def run_eo_demo(
     out: Path, steps: int, minutes: float, seed: int = 0, log: Callable[[str], None] = print
 ) -> dict[str, dict]:
     """Generate scenes, train, score against the baselines and say whether it learned."""
-    from cyclegan.apps.demo import _DemoEvents
     from cyclegan.training.trainer import train
 
     out = Path(out)
