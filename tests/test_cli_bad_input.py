@@ -77,6 +77,7 @@ TRANSLATE = "translate --model {run} --input {tmp} --output {tmp}/o"
     "command",
     [
         "demo --steps 0",
+        "demo --kind eo --steps 0",
         "demo --steps -3",
         "demo --minutes nan",
         "demo --minutes 0",

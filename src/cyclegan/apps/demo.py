@@ -119,6 +119,16 @@ def demo_config(data: Path, run: Path, steps: int, minutes: float, seed: int) ->
     )
 
 
+def check_demo(out: Path, steps: int, minutes: float) -> None:
+    """Refuse, before any work, what a demo cannot run with (either kind)."""
+    if out.exists() and any(out.iterdir()):  # it writes data/, run/, translations/ there
+        raise ConfigError(f"{out} is not empty: pass a new --out folder (nothing is overwritten)")
+    if steps < 1:
+        raise ConfigError(f"option 'steps' is {steps}; give a positive number of steps")
+    if not minutes > 0:
+        raise ConfigError(f"option 'minutes' is {minutes}; give a positive time limit")
+
+
 def run_demo(
     out: Path,
     steps: int = DEMO_STEPS,
@@ -130,12 +140,7 @@ def run_demo(
     save example strips, and say plainly whether the model learned the translation."""
     out = Path(out)
     data, run = out / "data", out / "run"
-    if out.exists() and any(out.iterdir()):  # it writes data/, run/, translations/ there
-        raise ConfigError(f"{out} is not empty: pass a new --out folder (nothing is overwritten)")
-    if steps < 1:
-        raise ConfigError(f"option 'steps' is {steps}; give a positive number of steps")
-    if not minutes > 0:
-        raise ConfigError(f"option 'minutes' is {minutes}; give a positive time limit")
+    check_demo(out, steps, minutes)
     log(f"generating demo scenes in {data}")
     make_dataset(data, n_train=N_TRAIN, seed=seed)
     cfg = demo_config(data, run, steps, minutes, seed)

@@ -36,12 +36,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan.apps.demo import _DemoEvents, demo_config
+from cyclegan.apps.demo import _DemoEvents, check_demo, demo_config
 from cyclegan.config import TrainConfig
 from cyclegan.data.imageio import save_image
 from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import RasterInfo, have_rasterio, read_raster
-from cyclegan.errors import ConfigError
 from cyclegan.evaluation.metrics import band_errors
 from cyclegan.inference.stream import translate_raster
 from cyclegan.inference.translate import Translator, load_translator
@@ -211,8 +210,7 @@ def run_eo_demo(
 
     out = Path(out)
     data, run = out / "data", out / "run"
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty: pass a new --out folder (nothing is overwritten)")
+    check_demo(out, steps, minutes)
     log(f"generating radar (A, 1 band, dB) and optical (B, 4 bands, uint16) scenes in {data}")
     make_eo_dataset(data, seed=seed)
     cfg = eo_config(data, run, steps, minutes, seed)

@@ -263,10 +263,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if demo.kind == "eo":
         from cyclegan.apps.demo_eo import EO_STEPS, run_eo_demo
 
-        steps = demo.steps or EO_STEPS
+        steps = EO_STEPS if demo.steps is None else demo.steps
         run_eo_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
         return 0
-    steps = demo.steps or DEMO_STEPS
+    steps = DEMO_STEPS if demo.steps is None else demo.steps
     run_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
     return 0
 
