@@ -142,7 +142,7 @@ def translate_raster(
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Translate raster ``src`` into ``dst`` (see the module's docstring); returns ``dst``.
-    ``progress(rows_done, rows)`` after each strip."""
+    ``progress(rows_done, rows)`` after each row of tiles."""
     src, dst = Path(src), Path(dst)
     if translator.scale.scale != "native":
         raise ConfigError("--scale training is for pictures; rasters translate at their own scale")
