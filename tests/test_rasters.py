@@ -467,3 +467,19 @@ def test_the_decimated_read_averages_valid_pixels_block_by_block(tmp_path):
     assert np.isnan(small[0, 0]).all()
     nearest = rasters.read_decimated(src, 4, nearest=True)
     np.testing.assert_array_equal(nearest, np.moveaxis(data, 0, -1)[::3, ::3])
+
+
+def test_files_of_one_domain_in_different_coordinate_systems_are_a_warning(tmp_path):
+    data = np.full((1, 20, 20), 5, "uint16")
+    data[0, :10] = 9
+    files = [
+        write_geotiff(tmp_path / "a.tif", data, crs="EPSG:32633"),
+        write_geotiff(tmp_path / "b.tif", data, crs="EPSG:4326"),
+    ]
+    warned = []
+    stats = domain_statistics(
+        files, "B", method="minmax", clip=0.5, bands=None, nodata=None, stats_file="", seed=0,
+        warn=warned.append,
+    )  # fmt: skip
+    assert stats.low == (5.0,) and stats.high == (9.0,)
+    assert warned == ["domain B: its files are in 2 different coordinate systems"]
