@@ -254,7 +254,7 @@ def domain_statistics(
         low, high = read_stats_file(Path(stats_file), count)
         method = "given"
     elif method == "dtype":
-        lo, hi = dtype_range(first.dtype) if first.dtype != "float32" else (0.0, 1.0)
+        lo, hi = (0.0, 1.0) if first.dtype.startswith("float") else dtype_range(first.dtype)
         low, high = np.full(count, lo), np.full(count, hi)
     else:
         method = "percentile" if method == "auto" else method

@@ -83,7 +83,7 @@ def source_stats(translator: Translator, direction: str, info: RasterInfo) -> Ba
             f"{info.path}: {info.count} band(s), but this model translates "
             f"{domain.channels}-channel images of domain {label}"
         )
-    lo, hi = dtype_range(info.dtype) if info.dtype != "float32" else (0.0, 1.0)
+    lo, hi = (0.0, 1.0) if info.dtype.startswith("float") else dtype_range(info.dtype)
     if info.dtype in ("uint8", "uint16"):
         lo = 0.0
     return BandStats((lo,) * info.count, (hi,) * info.count, info.dtype, info.nodata, None, "dtype")
