@@ -255,6 +255,10 @@ def test_a_one_band_and_a_four_band_domain_train_together(tmp_path):
     assert tr.domains["A"].stats.dtype == "float32"
     described = json.loads(next((run / "checkpoints").glob("epoch_*/config.json")).read_text())
     assert described["domains"]["B"]["stats"]["dtype"] == "uint16"
+    # the run's statistics, in a file another run can take (--stats-b)
+    assert read_stats_file(run / "band_stats_b.json", 4)[1].tolist() == list(
+        tr.domains["B"].stats.high
+    )
     assert sorted((run / "samples").glob("*.png")), "no sample grid"
     # a georeferenced chip goes in, a georeferenced 4-band uint16 chip comes out
     chip = data / "testA" / "0000.tif"

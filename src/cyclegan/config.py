@@ -188,8 +188,8 @@ class TrainConfig:
     bands_b: str = option("", "bands of domain B rasters to use (empty: all)")
     stats_a: str = option(
         "",
-        "band statistics of domain A from a file instead of the data: band_stats.json, or "
-        "arcgis.learn's esri_normalization_stats_a.json",
+        "band statistics of domain A from a file instead of the data: a run's "
+        "band_stats_a.json, or arcgis.learn's esri_normalization_stats_a.json",
     )
     stats_b: str = option("", "band statistics of domain B from a file")
     nodata_a: str = option(

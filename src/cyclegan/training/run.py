@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclegan.config import TrainConfig
+from cyclegan.config import TrainConfig, write_json
 from cyclegan.data.datasets import EpochPlan, UnpairedImages, training_images
 from cyclegan.data.domain import Domain, build_domains
 from cyclegan.errors import CheckpointError, ConfigError
@@ -256,6 +256,9 @@ def build_run(
     elif ctx.is_main:
         run.folder.mkdir(parents=True, exist_ok=True)
         write_run_options(run.folder, cfg)
+        for label, domain in domains.items():  # reusable by another run: --stats-a FILE
+            if domain.raster:
+                write_json(run.folder / f"band_stats_{label.lower()}.json", domain.stats.to_dict())
         (run.folder / "losses.jsonl").write_text("")
     if ctx.is_main:
         losslog.trim(run.folder, run.position.global_step)
