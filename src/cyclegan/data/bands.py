@@ -43,7 +43,6 @@ from cyclegan.data.rasters import (
 )
 from cyclegan.errors import ConfigError, DataError
 
-METHODS = ("auto", "percentile", "minmax", "dtype")
 SAMPLE_FILES = 64  # files read for the statistics, at most
 SAMPLE_PIXELS = 200_000  # valid pixels per band, at most, spread over those files
 SAMPLE_SIDE = 1024  # larger files are read decimated to this longer side
@@ -128,6 +127,11 @@ class BandStats:
             str(values.get("method", "given")),
             tuple(values.get("rgb") or ()),
         )
+
+
+def dtype_limits(dtype: str) -> tuple[float, float]:
+    """The ``dtype`` scaling: an integer type's whole range; floats taken as 0 to 1."""
+    return (0.0, 1.0) if np.issubdtype(np.dtype(dtype), np.floating) else dtype_range(dtype)
 
 
 def _json_number(value: float | None):
@@ -254,10 +258,8 @@ def domain_statistics(
         low, high = read_stats_file(Path(stats_file), count)
         method = "given"
     elif method == "dtype":
-        lo, hi = (0.0, 1.0) if first.dtype.startswith("float") else dtype_range(first.dtype)
-        low, high = np.full(count, lo), np.full(count, hi)
+        low, high = (np.full(count, v) for v in dtype_limits(first.dtype))
     else:
-        method = "percentile" if method == "auto" else method
         low, high = sample_statistics(files, bands, nodata, method, clip, seed)
     return BandStats(
         tuple(float(v) for v in low),

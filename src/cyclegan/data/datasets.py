@@ -40,7 +40,7 @@ from cyclegan.data.imageio import (
     open_image,
 )
 from cyclegan.data.rasters import check_readable, is_raster_path, raster_info
-from cyclegan.data.samples import load_sample, scene_windows
+from cyclegan.data.samples import load_sample, scene_windows, windowed_size
 from cyclegan.errors import DataError
 from cyclegan.seeds import epoch_seed
 
@@ -180,12 +180,16 @@ class UnpairedImages(Dataset):
         self.files_a, self.files_b, self.cfg = files_a, files_b, cfg
         net = cfg.network
         self.domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
+        # Sizes of rasters read by windows, read once here rather than at every sample.
+        self.sizes_a = [windowed_size(p, self.domains["A"], cfg) for p in files_a]
+        self.sizes_b = [windowed_size(p, self.domains["B"], cfg) for p in files_b]
         # Sample slots: one per file, or one per crop window of a raster scene.
-        self.slots_a = self._slots(files_a, self.domains["A"])
-        self.slots_b = self._slots(files_b, self.domains["B"])
+        self.slots_a = self._slots(self.sizes_a)
+        self.slots_b = self._slots(self.sizes_b)
 
-    def _slots(self, files: list[Path], domain: Domain) -> list[int]:
-        return [i for i, p in enumerate(files) for _ in range(scene_windows(p, domain, self.cfg))]
+    def _slots(self, sizes: list[tuple[int, int] | None]) -> list[int]:
+        crop = self.cfg.crop_size
+        return [i for i, size in enumerate(sizes) for _ in range(scene_windows(size, crop))]
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -198,9 +202,9 @@ class UnpairedImages(Dataset):
     def __getitem__(self, item: tuple[int, int, int]) -> dict[str, torch.Tensor]:
         a_index, b_index, seed = item
         rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        a_file, b_file = self.files_a[self.slots_a[a_index]], self.files_b[self.slots_b[b_index]]
-        a = load_sample(self.domains["A"], a_file, self.cfg, rng_a)
-        b = load_sample(self.domains["B"], b_file, self.cfg, rng_b)
+        i, j = self.slots_a[a_index], self.slots_b[b_index]
+        a = load_sample(self.domains["A"], self.files_a[i], self.cfg, rng_a, self.sizes_a[i])
+        b = load_sample(self.domains["B"], self.files_b[j], self.cfg, rng_b, self.sizes_b[j])
         return {
             "a": array_to_tensor(a),
             "b": array_to_tensor(b),

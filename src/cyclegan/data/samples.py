@@ -62,38 +62,44 @@ SCENE_TRIES = 10  # windows drawn before settling for the one with the least nod
 MOSTLY_NODATA = 0.5  # a window with more nodata than this share is drawn again
 
 
-def scene_windows(path: Path, domain: Domain, cfg: TrainConfig) -> int:
-    """How many samples an epoch takes from a file: one from a picture or a chip; from a
-    raster scene cropped by windows (``--preprocess crop``), as many crop windows as fit."""
+def windowed_size(path: Path, domain: Domain, cfg: TrainConfig) -> tuple[int, int] | None:
+    """``(height, width)`` of a raster that is read by windows (``--preprocess crop``);
+    None for a file that is read whole."""
     if not domain.raster or cfg.preprocess != "crop":
-        return 1
+        return None
     info = raster_info(path)
-    return max(1, (info.height // cfg.crop_size) * (info.width // cfg.crop_size))
+    return info.height, info.width
+
+
+def scene_windows(size: tuple[int, int] | None, crop: int) -> int:
+    """How many samples an epoch takes from a file of ``windowed_size`` ``size``: one from
+    a file read whole; from a raster read by windows, as many crop windows as fit."""
+    return 1 if size is None else max(1, (size[0] // crop) * (size[1] // crop))
+
+
+def _start(length: int, crop: int, rng: np.random.Generator | None) -> int:
+    return int(rng.integers(0, length - crop + 1)) if rng is not None else (length - crop) // 2
 
 
 def load_sample(
-    domain: Domain, path: Path, cfg: TrainConfig, rng: np.random.Generator | None = None
+    domain: Domain,
+    path: Path,
+    cfg: TrainConfig,
+    rng: np.random.Generator | None = None,
+    size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """One training image of ``domain`` as the run sees it (``preprocess``). A raster
     cropped by windows is read one window at a time, so a scene far larger than
     memory trains as well as a chip: a random window (``rng``; None: the centre),
-    drawn again while it is mostly nodata."""
-    if not domain.raster or cfg.preprocess != "crop":
+    drawn again while it is mostly nodata. ``size``: its ``windowed_size``, when the
+    caller knows it (the data loader does), so that the file is opened once."""
+    size = size or windowed_size(path, domain, cfg)
+    if size is None:
         return preprocess(domain.load(path), cfg, rng)
-    info = raster_info(path)
-    crop = cfg.crop_size
+    (height, width), crop = size, cfg.crop_size
     best = None
     for _ in range(SCENE_TRIES if rng is not None else 1):
-        top = (
-            int(rng.integers(0, info.height - crop + 1))
-            if rng is not None
-            else (info.height - crop) // 2
-        )
-        left = (
-            int(rng.integers(0, info.width - crop + 1))
-            if rng is not None
-            else (info.width - crop) // 2
-        )
+        top, left = _start(height, crop, rng), _start(width, crop, rng)
         arr, mask = domain.load_with_mask(path, (top, left, crop, crop))
         share = float(mask.mean())
         if best is None or share < best[1]:

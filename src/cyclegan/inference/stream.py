@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cyclegan.data.bands import BandStats
+from cyclegan.data.bands import BandStats, dtype_limits
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array
 from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import (
@@ -51,7 +51,7 @@ from cyclegan.data.rasters import (
 )
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.inference.tiling import _ramp, tile_starts
-from cyclegan.inference.translate import Translator
+from cyclegan.inference.translate import Translator, padding_mode
 from cyclegan.model.networks import padding_to_multiple
 from cyclegan.settings import OUTPUT_DTYPES, Tiling
 
@@ -83,9 +83,7 @@ def source_stats(translator: Translator, direction: str, info: RasterInfo) -> Ba
             f"{info.path}: {info.count} band(s), but this model translates "
             f"{domain.channels}-channel images of domain {label}"
         )
-    lo, hi = (0.0, 1.0) if info.dtype.startswith("float") else dtype_range(info.dtype)
-    if info.dtype in ("uint8", "uint16"):
-        lo = 0.0
+    lo, hi = dtype_limits(info.dtype)
     return BandStats((lo,) * info.count, (hi,) * info.count, info.dtype, info.nodata, None, "dtype")
 
 
@@ -94,8 +92,8 @@ def target_stats(translator: Translator, direction: str) -> BandStats:
     domain = translator.domains[direction[-1]]
     if domain.stats is not None:
         return domain.stats
-    n = domain.channels
-    return BandStats((0.0,) * n, (255.0,) * n, "uint8", None, None, "dtype")
+    n, (lo, hi) = domain.channels, dtype_limits("uint8")
+    return BandStats((lo,) * n, (hi,) * n, "uint8", None, None, "dtype")
 
 
 def output_nodata(source: BandStats, info: RasterInfo, target: BandStats, dtype: str):
@@ -144,6 +142,8 @@ def translate_raster(
     """Translate raster ``src`` into ``dst`` (see the module's docstring); returns ``dst``.
     ``progress(rows_done, rows)`` after each row of tiles."""
     src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise ConfigError(f"{dst} is the input file: translating would overwrite it")
     if translator.scale.scale != "native":
         raise ConfigError("--scale training is for pictures; rasters translate at their own scale")
     translator.generator(direction)  # a model without this direction says so now
@@ -161,25 +161,21 @@ def translate_raster(
     whole = height <= tile and width <= tile
     out_count = translator.channels(direction)[1]
     with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata) as writer:
-        gen = translator.generator(direction)
+        gen = translator.generator(direction)  # (above: a model without it says so early)
         if not whole and tiling.tile_stats_size:
             raw_small = read_decimated(src, tiling.tile_stats_size, source.bands)
             small = array_to_tensor(source.normalize(raw_small)[0])[None]
             gen = translator.tiled_generator(direction, None, tiling.tile_stats_size, small)
         if whole:  # one pass, the image's own statistics: as translate_tensor does
-            x, mask = _read_scaled(src, source, None, ph, pw, _pad_mode(info, ph, pw))
+            mode = padding_mode(info.height, info.width, ph, pw)
+            x, mask = _read_scaled(src, source, None, ph, pw, mode)
             out = translator.translate_tensor(x, direction)
-            writer.write(_finish(out[0], mask, target, writer, info), 0)
+            writer.write(_finish(out[0], mask, target, writer), 0)
             if progress:
                 progress(info.height, info.height)
             return dst
         _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress)
     return dst
-
-
-def _pad_mode(info: RasterInfo, ph: int, pw: int) -> str:
-    """How the whole image is padded to the network's multiple (``pad_to_multiple``)."""
-    return "reflect" if ph < info.height and pw < info.width else "replicate"
 
 
 def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str = "reflect"):
@@ -193,7 +189,7 @@ def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str = "
     return x, mask
 
 
-def _finish(out: torch.Tensor, mask, target: BandStats, writer, info) -> np.ndarray:
+def _finish(out: torch.Tensor, mask, target: BandStats, writer) -> np.ndarray:
     """A ``(C, h, w)`` translation cropped to its mask, in the target's units and the
     writer's data type, nodata set."""
     rows, cols = mask.shape
@@ -212,7 +208,7 @@ def _stream(translator, gen, src, source, target, info, writer, tile, overlap, p
     multiple = translator.network.size_multiple
     ph, pw = padding_to_multiple(info.height, info.width, multiple)
     height, width = info.height + ph, info.width + pw
-    mode = _pad_mode(info, ph, pw)
+    mode = padding_mode(info.height, info.width, ph, pw)
     ys = tile_starts(height, tile, overlap, multiple)
     xs = tile_starts(width, tile, overlap, multiple)
     channels = writer.count
@@ -225,12 +221,12 @@ def _stream(translator, gen, src, source, target, info, writer, tile, overlap, p
         acc = torch.zeros(1, channels + 1, rows, min(tile, width))  # columns [x, x + tile)
         for j, x in enumerate(xs):
             cols = min(x + tile, width) - x
-            entering = 0 if j == 0 else xs[j - 1] + tile - x  # columns summed already
-            if j > 0:
+            entering = 0  # the first column not summed by the tile before
+            if j > 0:  # move the shared columns to the front
                 d = x - xs[j - 1]
-                acc[..., : acc.shape[-1] - d] = acc[..., d:].clone()
-                acc[..., acc.shape[-1] - d :] = 0
-            entering = max(entering, 0)
+                entering = acc.shape[-1] - d
+                acc[..., :entering] = acc[..., d:].clone()
+                acc[..., entering:] = 0
             acc[:, :, : carry.shape[2], entering:cols] = carry[..., x + entering : x + cols]
             cols_in = min(x + tile, info.width) - x
             piece_in, mask = _read_scaled(
@@ -245,7 +241,7 @@ def _stream(translator, gen, src, source, target, info, writer, tile, overlap, p
             if done_rows > 0 and done_cols > 0:
                 block = acc[0, :channels, :done_rows, :done_cols]
                 block = block / acc[0, channels:, :done_rows, :done_cols]
-                arr = _finish(block, mask[:done_rows, :done_cols], target, writer, info)
+                arr = _finish(block, mask[:done_rows, :done_cols], target, writer)
                 writer.write(arr, y, x)
             shared[..., x:end] = acc[:, :, n:rows, : end - x]
         carry = shared

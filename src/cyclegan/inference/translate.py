@@ -66,6 +66,12 @@ from cyclegan.settings import Scale
 DIRECTIONS = ("AtoB", "BtoA")
 
 
+def padding_mode(h: int, w: int, ph: int, pw: int) -> str:
+    """How an ``h x w`` image is padded by ``ph`` rows and ``pw`` columns: reflection
+    needs the pad to be smaller than the side; replication covers the rest."""
+    return "reflect" if ph < h and pw < w else "replicate"
+
+
 def pad_to_multiple(
     x: torch.Tensor, multiple: int, minimum: int = 0
 ) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -74,9 +80,7 @@ def pad_to_multiple(
     h, w = x.shape[-2:]
     ph, pw = padding_to_multiple(h, w, multiple, minimum)
     if ph or pw:
-        # Reflection needs the pad to be smaller than the side; replicate covers the rest.
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x = F.pad(x, (0, pw, 0, ph), mode=padding_mode(h, w, ph, pw))
     return x, (h, w)
 
 
