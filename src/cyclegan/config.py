@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -424,6 +425,6 @@ def _from_dict(cls: type, values: Any, what: str, unknown_what: str):
 
 def write_json(path: Path, values: dict[str, Any]) -> None:
     """Write JSON atomically: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)

@@ -215,11 +215,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from cyclegan.training import health_report as validation_log
+    from cyclegan.training import losslog
     from cyclegan.training.health_report import plot_validation
     from cyclegan.training.report import build_report, plot_losses
 
     if not is_run_folder(args.run):
         raise CycleGANError(f"{args.run}: not a run folder (no options.json)")
+    for log in (losslog, validation_log):  # what a crash or an editor left, said once
+        log.read(args.run, note=lambda message: print(f"note: {message}", file=sys.stderr))
     plot_losses(args.run)
     plot_validation(args.run)
     print(f"wrote {build_report(args.run)}")

@@ -182,7 +182,7 @@ def _write_folder(
 ) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        _remove(stale)
     tmp.mkdir()
     options = cfg.to_dict()
     network = options.pop("network")
@@ -206,10 +206,10 @@ def _write_folder(
     save_state(tmp, training_state)
     for f in tmp.iterdir():
         _fsync(f)
-    if final.exists():  # re-saving the same position (e.g. after a resume): replace it whole
+    if final.exists() or final.is_symlink():  # re-saving a position (after a resume)
         old = root / f".tmp-old-{final.name}-{os.getpid()}"
         final.rename(old)
-        shutil.rmtree(old)
+        _remove(old)
     tmp.rename(final)
     _point_latest(root, final.name)
 
@@ -258,10 +258,11 @@ def save_best(run: Path, folder: Path) -> Path:
     root = Path(run) / "checkpoints"
     best, old = root / BEST, root / f".tmp-oldbest-{os.getpid()}"
     fresh = copy_checkpoint(folder, root / f".tmp-newbest-{os.getpid()}")
-    if best.exists():
+    if best.exists() or best.is_symlink():
         best.rename(old)
     fresh.rename(best)
-    shutil.rmtree(old, ignore_errors=True)
+    if old.exists() or old.is_symlink():
+        _remove(old)
     return best
 
 
@@ -360,11 +361,32 @@ def read_run_options(run: Path) -> dict:
     return {}
 
 
+def _own_folder(run: Path, folder: Path) -> bool:
+    """Whether ``folder`` is a real folder of the run's ``checkpoints/``, reached through
+    no symbolic link: the only kind the run wrote, and so the only kind it deletes."""
+    run, folder = Path(run), Path(folder)
+    root = run / "checkpoints"
+    if root.is_symlink() or folder.is_symlink() or not folder.is_dir():
+        return False
+    return folder.resolve().parent == root.resolve() and root.resolve().parent == run.resolve()
+
+
+def _remove(path: Path) -> None:
+    """Delete a folder of ours; a link is removed itself, never what it points to."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def prune_checkpoints(run: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints the run itself wrote; folders
+    reached through a symbolic link (``checkpoints/`` or an entry of it) are left alone."""
     if keep <= 0:
         return
     for folder in list_checkpoints(run)[:-keep]:
-        shutil.rmtree(folder, ignore_errors=True)
+        if _own_folder(run, folder):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_object(path: Path, missing: str) -> dict:

@@ -46,6 +46,11 @@ class Context:
         return self.world > 1
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), before ``setup``."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def setup(device: torch.device) -> tuple[Context, torch.device]:
     """Join the process group torchrun describes (if any); returns the context and the
     device this process should use (``cuda:LOCAL_RANK`` on GPUs)."""

@@ -9,23 +9,72 @@ both directions, the best marked).
 from __future__ import annotations
 
 import html
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from cyclegan.training import jsonlog
 from cyclegan.training.figures import save_figure
+from cyclegan.training.losslog import VALIDATION_LOG
 
-LOG = "validation.jsonl"
+LOG = VALIDATION_LOG
 PANELS = (("kid_mean", "KID (lower is better)"), ("fid", "FID (lower is better)"),
           ("cycle_l1", "cycle L1, 0-1 scale"))  # fmt: skip
 
 
-def read(run: Path) -> list[dict]:
-    log = Path(run) / LOG
-    if not log.is_file():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+def _alarms(value) -> bool:
+    text = ("name", "message", "advice")
+    return isinstance(value, list) and all(
+        isinstance(a, dict)
+        and all(isinstance(a.get(k), str) for k in text)
+        and isinstance(a.get("direction"), str | None)
+        for a in value
+    )
+
+
+def _scores(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and (v is None or jsonlog.is_number(v)) for k, v in value.items()
+    )
+
+
+ROW = {
+    "step": jsonlog.step_field,
+    "epoch": jsonlog.is_int,
+    "metric": lambda v: isinstance(v, str),
+    "score": jsonlog.is_number,
+    "best_step": jsonlog.step_field,
+    "best_score": jsonlog.is_number,
+    "share": jsonlog.is_number,
+    "source": lambda v: isinstance(v, str),
+    "AtoB": lambda v: _scores(v),
+    "BtoA": lambda v: _scores(v),
+    "alarms": _alarms,
+}
+
+
+def check_row(row: dict) -> str | None:
+    """What is wrong with a validation log row (``jsonlog``), or None."""
+    return jsonlog.need(row, ROW)
+
+
+def read(run: Path, note: Callable[[str], None] | None = None) -> list[dict]:
+    """The validation log's valid rows; what was skipped goes to ``note``."""
+    return jsonlog.read(Path(run) / LOG, check_row, note)
+
+
+def append(run: Path, row: dict) -> None:
+    jsonlog.append(Path(run) / LOG, row)
+
+
+def trim(run: Path, last_step: int, note: Callable[[str], None] | None = None) -> None:
+    jsonlog.trim(Path(run) / LOG, last_step, check_row, note)
+
+
+def _value(scores: dict, key: str) -> float:
+    value = scores.get(key)
+    return np.nan if value is None else float(value)
 
 
 def grid_name(step: int) -> str:
@@ -75,14 +124,16 @@ def plot_validation(run: Path) -> Path | None:
 
     steps = np.array([r["step"] for r in rows])
     panels = [(k, t) for k, t in PANELS if any(k in r["AtoB"] for r in rows)]
+    if not panels:
+        return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     best = rows[-1]["best_step"]
     for ax, (key, title) in zip(axes[0], panels, strict=True):
         for direction, colour in (("AtoB", "tab:blue"), ("BtoA", "tab:orange")):
-            values = np.array([r[direction].get(key, np.nan) for r in rows], dtype=float)
+            values = np.array([_value(r[direction], key) for r in rows], dtype=float)
             spread = None
             if key == "kid_mean":
-                spread = np.array([r[direction].get("kid_std", np.nan) for r in rows])
+                spread = np.array([_value(r[direction], "kid_std") for r in rows], dtype=float)
             ax.errorbar(steps, values, yerr=spread, color=colour, marker="o", label=direction)
         ax.axvline(best, color="tab:green", linestyle="--", label=f"best (step {best})")
         ax.set_title(title)

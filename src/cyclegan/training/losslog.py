@@ -5,16 +5,21 @@ trained at, the mean of every loss over the window, images/s, and the share of
 wall time spent waiting for data (``data_wait_share``); with several processes
 also ``a_index_by_rank``, which A image each process trained on at that step.
 The trainer writes it (rank 0), trims it on resume, and the report, the
-notebook API and the benchmarks read it.
+notebook API and the benchmarks read it, all through ``jsonlog`` (whole lines,
+crash-safe reads).
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cyclegan.model.losses import LOSS_NAMES
+from cyclegan.training import jsonlog
+
+LOG = "losses.jsonl"
+VALIDATION_LOG = "validation.jsonl"  # written by watch.py, read by health_report.py
 
 
 class LossWindow:
@@ -58,23 +63,32 @@ class LossWindow:
         return row
 
 
+def check_row(row: dict) -> str | None:
+    """What is wrong with a loss log row (``jsonlog``), or None."""
+    fields = {"step": jsonlog.step_field, "epoch": jsonlog.is_int, "lr": jsonlog.is_number}
+    fields["images_per_s"] = jsonlog.is_number
+    why = jsonlog.need(row, {**fields, **dict.fromkeys(LOSS_NAMES, jsonlog.is_number)})
+    if why is None and not jsonlog.is_number(row.get("data_wait_share", 0)):  # since 11-30
+        why = "'data_wait_share' is not a number"
+    return why
+
+
 def append(run: Path, row: dict) -> None:
-    with open(Path(run) / "losses.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
+    jsonlog.append(Path(run) / LOG, row)
 
 
-def read(run: Path) -> list[dict]:
-    log = Path(run) / "losses.jsonl"
-    if not log.is_file():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+def sync(run: Path) -> None:
+    """Flush the run's loss and validation logs to disk (before a checkpoint)."""
+    for name in (LOG, VALIDATION_LOG):
+        jsonlog.sync(Path(run) / name)
 
 
-def trim(run: Path, last_step: int, name: str = "losses.jsonl") -> None:
-    """Drop rows after ``last_step`` from a run's log ``name`` (a resumed run redoes
-    those steps and logs them again)."""
-    log = Path(run) / name
-    if log.exists():
-        lines = [line for line in log.read_text().splitlines() if line.strip()]
-        rows = [r for r in map(json.loads, lines) if r["step"] <= last_step]
-        log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+def read(run: Path, note: Callable[[str], None] | None = None) -> list[dict]:
+    """The log's valid rows; what was skipped goes to ``note`` (``jsonlog.read``)."""
+    return jsonlog.read(Path(run) / LOG, check_row, note)
+
+
+def trim(run: Path, last_step: int, note: Callable[[str], None] | None = None) -> None:
+    """Drop rows after ``last_step``, and any invalid ones (a resumed run redoes those
+    steps and logs them again)."""
+    jsonlog.trim(Path(run) / LOG, last_step, check_row, note)

@@ -21,6 +21,7 @@ translation and reconstruction, both directions.
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 
@@ -160,7 +161,7 @@ them, at the size the run trains at: {html.escape(sample_size_note(config))}.</p
 </body></html>
 """
     out = run / "index.html"
-    tmp = run / ".index.part.html"
+    tmp = run / f".index.{os.getpid()}.part.html"  # one per writer (report while training)
     tmp.write_text(page)
     tmp.replace(out)
     return out

@@ -27,7 +27,8 @@ RESUME_OVERRIDES = (
 
 
 def resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainConfig:
-    """The saved configuration, with this invocation's stopping limits and allowed overrides.
+    """The saved configuration, with this invocation's run folder, stopping limits and
+    allowed overrides.
 
     ``max_iters`` and ``max_minutes`` belong to an invocation, not to the run: a run
     stopped by ``max_iters=3`` and resumed without it trains to the end.
@@ -40,6 +41,9 @@ def resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainCo
         )
     values = {
         **saved,
+        # The folder being resumed, not the one saved: a run copied or moved elsewhere
+        # continues in its new place and never writes into the folder it came from.
+        "run": caller.run,
         "max_iters": caller.max_iters,
         "max_minutes": caller.max_minutes,
         **overrides,

@@ -46,6 +46,7 @@ from cyclegan.model.step import CycleGANStep
 from cyclegan.seeds import rank_torch_seed
 from cyclegan.training import losslog
 from cyclegan.training.resume import resumed_config, rng_state, set_rng_state
+from cyclegan.training.runfolder import RunLock, check_fresh_folder
 from cyclegan.training.stops import check_finite
 
 NETWORK_NAMES = GENERATORS + DISCRIMINATORS  # the four weight files of a checkpoint
@@ -85,6 +86,12 @@ class Run:
     watch: dict = field(default_factory=dict)  # validation's record (trainer.py)
     domains: dict[str, Domain] = field(default_factory=dict)  # how each domain's files read
     dataset: UnpairedImages | None = None  # what the loader reads: files, or scene windows
+    lock: RunLock | None = None  # rank 0's hold on the run folder (runfolder.py)
+
+    def close(self) -> None:
+        """Let go of the run folder: another process may train in it now."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def folder(self) -> Path:
@@ -169,6 +176,8 @@ class Run:
         """Write a checkpoint of this position (rank 0); every process waits for it."""
         folder = self.folder / "checkpoints" / self.position.folder_name()
         if self.ctx.is_main:
+            # What the logs hold up to this checkpoint reaches the disk before it does.
+            losslog.sync(self.folder)
             domains = {k: d.to_dict() for k, d in self.domains.items()}
             folder = save_checkpoint(
                 self.folder, self.cfg, self.nets, self.state_dict(), self.position, domains
@@ -220,14 +229,29 @@ def build_run(
     overrides: dict | None = None,
 ) -> Run:
     """Everything a run needs, checked and built, resumed when asked; ``events`` (a
-    ``TrainingEvents``) hears of image scans, skipped files and notes."""
-    events = events or TrainingEvents()
+    ``TrainingEvents``) hears of image scans, skipped files and notes. The run holds
+    its folder's lock until ``Run.close``."""
+    lock = None
+    if distributed.launched_rank() == 0:  # the one process that writes the run folder
+        if not resume:
+            check_fresh_folder(Path(cfg.run))
+        check_writable(Path(cfg.run))
+        lock = RunLock(Path(cfg.run)).acquire()
+    try:
+        run = _build(cfg, events or TrainingEvents(), resume, overrides)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _build(cfg: TrainConfig, events: TrainingEvents, resume: bool, overrides: dict | None) -> Run:
     cfg, checkpoint = _start_config(cfg, resume, overrides)
     cfg.check_trainable()
     ctx, device = distributed.setup(pick_device(cfg.device))
-    if ctx.is_main:
-        check_writable(Path(cfg.run))
-    else:
+    if not ctx.is_main:
         events = TrainingEvents()  # only rank 0 reports
     if ctx.active and cfg.gan_mode == "wgangp":
         raise ConfigError(
@@ -259,9 +283,9 @@ def build_run(
         for label, domain in domains.items():  # reusable by another run: --stats-a FILE
             if domain.raster:
                 write_json(run.folder / f"band_stats_{label.lower()}.json", domain.stats.to_dict())
-        (run.folder / "losses.jsonl").write_text("")
+        (run.folder / losslog.LOG).write_text("")
     if ctx.is_main:
-        losslog.trim(run.folder, run.position.global_step)
+        losslog.trim(run.folder, run.position.global_step, events.note)
         if val_files:
             write_split(run.folder, cfg.data, val_files, val_source)
     step.distribute(ctx, device)

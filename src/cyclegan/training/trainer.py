@@ -82,6 +82,14 @@ class Trainer:
         overrides: dict | None = None,
     ):
         self.run_state: Run = build_run(cfg, events, resume, overrides)
+        try:
+            self._watchers(events)
+        except BaseException:
+            self.run_state.close()
+            raise
+        self.saved: tuple[int, Path] | None = None  # (step, folder) of the last save
+
+    def _watchers(self, events: TrainingEvents | None) -> None:
         r = self.run_state
         self.cfg, self.run_dir = r.cfg, r.folder
         self.events = (events or TrainingEvents()) if r.ctx.is_main else TrainingEvents()
@@ -93,7 +101,6 @@ class Trainer:
         if r.ctx.is_main and r.cfg.tensorboard:
             self.board = _tensorboard_writer(r.folder / "tensorboard")
         self.watch = Watch(r, _Board(self.events, self.board))
-        self.saved: tuple[int, Path] | None = None  # (step, folder) of the last save
 
     def run(self) -> Path:
         """Train until the last epoch (or ``max_iters``); returns the final checkpoint folder."""
@@ -106,6 +113,7 @@ class Trainer:
             if self.board is not None:
                 self.board.close()
             distributed.teardown(self.run_state.ctx)
+            self.run_state.close()
 
     def _loop(self, stop: StopFlag) -> Path:
         r, cfg = self.run_state, self.cfg

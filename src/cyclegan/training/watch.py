@@ -23,16 +23,16 @@ always.
 
 from __future__ import annotations
 
-import json
 import time
 
 from cyclegan.data.imageio import save_image
 from cyclegan.evaluation import health
 from cyclegan.evaluation.validation import ValidationSample, Validator, score
 from cyclegan.model import distributed
+from cyclegan.training import health_report as validation_log
 from cyclegan.training import losslog
 from cyclegan.training.grids import sample_grid
-from cyclegan.training.health_report import LOG, grid_name, plot_validation
+from cyclegan.training.health_report import grid_name, plot_validation
 from cyclegan.training.run import Run
 
 GRID_IMAGES = 3  # validation images per domain in each saved grid
@@ -52,7 +52,7 @@ class Watch:
             self.validator = Validator(sample, run.folder / "cache" / "features", run.device)
             if self.validator.note:
                 events.note(self.validator.note)
-            losslog.trim(run.folder, run.position.global_step, LOG)
+            validation_log.trim(run.folder, run.position.global_step, events.note)
 
     def due(self, epoch: int, epoch_end: bool, last: bool) -> bool:
         """Whether to validate now (the same answer on every process)."""
@@ -113,8 +113,7 @@ class Watch:
             "BtoA": result["BtoA"],
             "alarms": alarms,
         }
-        with open(r.folder / LOG, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        validation_log.append(r.folder, row)
         self._save_grid(step)
         plot_validation(r.folder)
         self.events.validated(row)
