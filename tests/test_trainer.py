@@ -48,6 +48,7 @@ def test_run_writes_exactly_these_files(tiny_data, tmp_path):
         "training_state.safetensors",
     }
     assert files == {
+        ".lock",  # the one-writer lock (runfolder.py); free once the run ended
         "options.json",
         "losses.jsonl",
         "losses.png",

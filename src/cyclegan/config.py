@@ -23,6 +23,7 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,9 @@ def _validate(obj: Any) -> None:
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         choices = f.metadata.get("choices")
-        if choices is not None and value not in choices:
+        if choices is not None and (not isinstance(value, Hashable) or value not in choices):
             raise ConfigError(
-                f"option {f.name!r} is {value!r}; allowed: {', '.join(map(str, choices))}"
+                f"option {f.name!r} is {value!r}; allowed: {', '.join(map(str, choices))}"[:300]
             )
         if value is None and f.default is None:
             continue
@@ -85,9 +86,13 @@ def _validate(obj: Any) -> None:
             raise ConfigError(f"option {f.name!r} must be true or false, got {value!r}")
         if isinstance(f.default, int | float) and not isinstance(f.default, bool):
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"option {f.name!r} must be a number, got {value!r}")
+                raise ConfigError(f"option {f.name!r} must be a number, got {value!r}"[:200])
             if not math.isfinite(value):  # NaN compares false with every bound below
                 raise ConfigError(f"option {f.name!r} is {value!r}; give a finite number")
+            if isinstance(f.default, int) and not isinstance(value, int):
+                raise ConfigError(f"option {f.name!r} must be a whole number, got {value!r}")
+        if isinstance(f.default, str) and not isinstance(value, str):
+            raise ConfigError(f"option {f.name!r} must be text, got {value!r}"[:200])
 
 
 def _positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
@@ -286,7 +291,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _validate(self)
         if isinstance(self.network, dict):  # built from JSON
-            object.__setattr__(self, "network", NetworkConfig(**self.network))
+            object.__setattr__(self, "network", network_from_dict(self.network))
         _positive(
             self,
             "load_size",

@@ -43,6 +43,7 @@ from safetensors.torch import load_file, save_file
 
 from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict, write_json
 from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.model import checkpoint_schema
 from cyclegan.model.reference import torch_load_tensors
 from cyclegan.model.statefile import has_state, load_state, save_state
 
@@ -314,14 +315,26 @@ def list_checkpoints(run: Path) -> list[Path]:
     return [f for _, f in sorted(found)]
 
 
+def _pointed(pointer: Path) -> str | None:
+    """The folder name ``latest`` holds: one line, a plain name of this folder (never a
+    path that leads elsewhere); None when the pointer is absent or holds anything else."""
+    try:
+        text = pointer.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    name = text.strip()
+    plain = name and "\n" not in name and "/" not in name and "\\" not in name
+    if not plain or name.startswith(".") or "\x00" in name:
+        return None
+    return name
+
+
 def latest_checkpoint(run: Path) -> Path | None:
     """The folder ``latest`` names; if that pointer is gone or broken, the newest complete one."""
     root = Path(run) / "checkpoints"
-    pointer = root / "latest"
-    if pointer.is_file():
-        folder = root / pointer.read_text().strip()
-        if (folder / NETWORK_FILE).is_file():
-            return folder
+    name = _pointed(root / "latest")
+    if name is not None and (root / name / NETWORK_FILE).is_file():
+        return root / name
     found = list_checkpoints(run)
     return found[-1] if found else None
 
@@ -394,8 +407,8 @@ def _read_object(path: Path, missing: str) -> dict:
         values = json.loads(path.read_text())
     except FileNotFoundError:
         raise CheckpointError(missing) from None
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: broken JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # nesting too deep for the parser
+        raise CheckpointError(f"{path}: broken JSON ({str(exc)[:120]})") from None
     if not isinstance(values, dict):
         raise CheckpointError(f"{path}: expected a JSON object, found {type(values).__name__}")
     return values
@@ -409,13 +422,12 @@ def read_meta(folder: Path) -> dict:
     folder = Path(folder)
     path = folder / NETWORK_FILE
     meta = _read_object(path, f"{folder}: not a checkpoint folder (no {NETWORK_FILE})")
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a cyclegan checkpoint")
-    if meta.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path}: written by a newer cyclegan (format {meta['version']})")
-    if meta.get("version", 0) < 2 or not (folder / RECORD_FILE).exists():
+    checkpoint_schema.check_description(path, meta, FORMAT, VERSION)
+    if meta.get("version", 1) < 2 or not (folder / RECORD_FILE).exists():
+        checkpoint_schema.check_record(path, meta)  # version 1 held its record here
         return meta  # version 1 holds its record in config.json; a bare bundle has none
     record = _read_object(folder / RECORD_FILE, "")
+    checkpoint_schema.check_record(folder / RECORD_FILE, record)
     train = record.get("train")
     if isinstance(train, dict):
         record["train"] = {**train, "network": meta.get("network")}

@@ -7,16 +7,15 @@ mixed from two runs. Each file has one check here, which either passes or raises
 
     config.json          ``check_description``: format, version, network options
     training.json        ``check_record``: options, position, sequence
-    *.safetensors        ``check_weights``: key by key, shape by shape, against the
-                         networks built from the configuration (the first few
-                         differences listed)
+    *.safetensors        ``reference.load_into``: key by key, shape by shape and
+                         dtype, against the networks built from the configuration
+                         (the first differences listed)
     training_state.*     ``check_training_state``: against the state a fresh run of
                          the same configuration has (``Run.state_dict``), with the
                          parts that grow in training (Adam's moments, the image
                          pools, validation's record) checked by their own rules
 
-Only after every check has passed is anything loaded into the run, so a damaged
-checkpoint never leaves a run half restored.
+The descriptions and the training state are checked before any weight is loaded.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ from pathlib import Path
 import torch
 
 from cyclegan.errors import CheckpointError
-
-SHOWN = 3  # differences listed in one message
 
 
 def _is_int(value) -> bool:
@@ -42,9 +39,11 @@ def _is_number(value) -> bool:
 def _kind(value) -> str:
     if isinstance(value, torch.Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
-    return {bool: "true/false", int: "a number", float: "a number", str: "text",
-            dict: "a dictionary", list: "a list", tuple: "a list",
-            type(None): "null"}.get(type(value), type(value).__name__)  # fmt: skip
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    names = {bool: "true/false", int: "a number", float: "a number", str: "text",
+             dict: "a dictionary", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
 
 
 def _fail(path: Path, where: str, problem: str):
@@ -85,31 +84,6 @@ def check_record(path: Path, values: dict) -> None:
                 _fail(path, name, f"should be a whole number of 0 or more, is {value!r}")
     if "sequence" in values and not _is_int(values["sequence"]):
         _fail(path, "sequence", f"should be a whole number, is {values['sequence']!r}")
-
-
-def check_weights(path: Path, tensors: dict, expected: dict[str, torch.Tensor]) -> None:
-    """The weights of one network against the network the configuration builds."""
-    missing = [k for k in expected if k not in tensors]
-    extra = [k for k in tensors if k not in expected]
-    wrong = [
-        f"{k} is {tuple(tensors[k].shape)}, the network has {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in tensors and tensors[k].shape != v.shape
-    ]
-    wrong += [
-        f"{k} is {tensors[k].dtype}, not floating point"
-        for k, v in expected.items()
-        if k in tensors and v.is_floating_point() and not tensors[k].is_floating_point()
-    ]
-    problems = [f"missing {', '.join(missing[:SHOWN])}"] if missing else []
-    problems += [f"unexpected {', '.join(extra[:SHOWN])}"] if extra else []
-    problems += wrong[:SHOWN]
-    if problems:
-        count = len(missing) + len(extra) + len(wrong)
-        raise CheckpointError(
-            f"{path}: the weights do not fit the network its config.json describes "
-            f"({count} differences: {'; '.join(problems)}); this checkpoint cannot be used"
-        )
 
 
 def check_training_state(path: Path, state: dict, template: dict) -> None:
@@ -273,15 +247,15 @@ _RULES = {
 }
 
 
-def state_template(state: dict, step) -> dict:
+def state_template(state: dict, step, channels: dict[str, int]) -> dict:
     """A fresh run's ``state_dict`` with what the checks need besides: each optimizer's
-    parameter shapes by index, each pool's channel count."""
+    parameter shapes by index, each pool's channel count (``channels``: by pool name)."""
     template = dict(state)
     template["step"] = dict(state["step"])
     for key, opt in (("opt_g", step.opt_g), ("opt_d", step.opt_d)):
         params = [p for group in opt.param_groups for p in group["params"]]
         shapes = {i: tuple(p.shape) for i, p in enumerate(params)}
         template["step"][key] = {**state["step"][key], "shapes": shapes}
-    for key, channels in (("pool_a", step.channels_a), ("pool_b", step.channels_b)):
-        template["step"][key] = {**state["step"][key], "channels": channels}
+    for key, count in channels.items():
+        template["step"][key] = {**state["step"][key], "channels": count}
     return template

@@ -113,7 +113,10 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str, hint:
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong_shape = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or wrong_shape:
+    wrong_type = [
+        k for k in own if k in state and own[k].is_floating_point() != state[k].is_floating_point()
+    ]
+    if missing or unexpected or wrong_shape or wrong_type:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing keys (first: {missing[0]})")
@@ -124,6 +127,12 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str, hint:
             parts.append(
                 f"{len(wrong_shape)} shape mismatches (first: {k} is "
                 f"{tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the network)"
+            )
+        if wrong_type:
+            k = wrong_type[0]
+            parts.append(
+                f"{len(wrong_type)} of the wrong type (first: {k} is {state[k].dtype} in "
+                f"the file, {own[k].dtype} in the network)"
             )
         raise CheckpointError(
             f"{source}: weights do not fit the network: {'; '.join(parts)}."

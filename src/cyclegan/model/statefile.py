@@ -62,7 +62,7 @@ def load_state(folder: Path) -> dict:
     folder = Path(folder)
     try:
         tree = json.loads((folder / TREE).read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise CheckpointError(f"{folder / TREE}: unreadable training state ({exc})") from None
     try:
         tensors = load_file(folder / TENSORS)
@@ -84,7 +84,7 @@ def load_state(folder: Path) -> dict:
 
     try:
         state = decode(tree)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{folder / TREE}: malformed training state ({exc})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{folder / TREE}: malformed training state (not a dictionary)")

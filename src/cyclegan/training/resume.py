@@ -7,10 +7,12 @@ that the resumed run computes exactly what the unbroken one would have.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from cyclegan.config import TrainConfig
-from cyclegan.errors import ConfigError
+from cyclegan.errors import CheckpointError, ConfigError
 
 # What a resumed run may change: where and how fast it runs, never what it computes.
 RESUME_OVERRIDES = (
@@ -26,7 +28,9 @@ RESUME_OVERRIDES = (
 )
 
 
-def resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainConfig:
+def resumed_config(
+    saved: dict, caller: TrainConfig, overrides: dict, source: Path | None = None
+) -> TrainConfig:
     """The saved configuration, with this invocation's run folder, stopping limits and
     allowed overrides.
 
@@ -46,9 +50,12 @@ def resumed_config(saved: dict, caller: TrainConfig, overrides: dict) -> TrainCo
         "run": caller.run,
         "max_iters": caller.max_iters,
         "max_minutes": caller.max_minutes,
-        **overrides,
     }
-    return TrainConfig.from_dict(values)
+    try:
+        TrainConfig.from_dict(values)
+    except ConfigError as exc:  # the saved options, not the caller's: name their file
+        raise CheckpointError(f"{source or 'the saved options'}: {exc}") from None
+    return TrainConfig.from_dict({**values, **overrides})
 
 
 def rng_state() -> dict:

@@ -29,6 +29,7 @@ from cyclegan.model import distributed, precision
 from cyclegan.model.checkpoint import (
     DISCRIMINATORS,
     GENERATORS,
+    RECORD_FILE,
     Position,
     check_writable,
     latest_checkpoint,
@@ -39,9 +40,11 @@ from cyclegan.model.checkpoint import (
     save_checkpoint,
     write_run_options,
 )
+from cyclegan.model.checkpoint_schema import check_training_state, state_template
 from cyclegan.model.losses import GENERATOR_LOSSES, LOSS_NAMES
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
+from cyclegan.model.reference import load_into
 from cyclegan.model.step import CycleGANStep
 from cyclegan.seeds import rank_torch_seed
 from cyclegan.training import losslog
@@ -142,12 +145,19 @@ class Run:
     def restore(self, folder: Path, note: Callable[[str], None]) -> None:
         """Continue from checkpoint ``folder``: weights, step, RNG streams, position."""
         meta = read_meta(folder)
-        for name in NETWORK_NAMES:
-            getattr(self.nets, name).load_state_dict(load_weights(folder, name))
         state = load_training_state(folder)
-        if "sched_g" in state:  # before 2026-12-01 the schedules were saved beside the step
-            state["step"] = {**state["step"], "sched_g": state["sched_g"]}
-            state["step"]["sched_d"] = state["sched_d"]
+        if "sched_g" in state and isinstance(state.get("step"), dict):
+            # before 2026-12-01 the schedules were saved beside the step
+            state["step"] = {**state["step"], "sched_g": state.pop("sched_g")}
+            state["step"]["sched_d"] = state.pop("sched_d", None)
+        net = self.cfg.network
+        template = state_template(
+            self.state_dict(), self.step, {"pool_a": net.input_nc, "pool_b": net.output_nc}
+        )
+        check_training_state(folder / "training_state.json", state, template)
+        for name in NETWORK_NAMES:
+            path = folder / f"{name}.safetensors"
+            load_into(getattr(self.nets, name), load_weights(folder, name), str(path))
         self.step.load_state_dict(state["step"], self.device)
         set_rng_state(state["rng"])
         self.epoch_loss_sum = state["epoch_g_loss_sum"]
@@ -198,7 +208,8 @@ def _start_config(
         meta = read_meta(checkpoint)
         if "train" not in meta:
             raise CheckpointError(f"{checkpoint}: no training record, so training cannot resume")
-        return resumed_config(meta["train"], cfg, overrides or {}), checkpoint
+        record = checkpoint / RECORD_FILE
+        return resumed_config(meta["train"], cfg, overrides or {}, record), checkpoint
     if checkpoint is not None:
         raise ConfigError(
             f"run folder {folder} already has checkpoints; pass --resume to continue "
@@ -216,7 +227,8 @@ def _build_networks(cfg: TrainConfig, ctx: distributed.Context, resuming: bool):
         if load_network_config(source) != cfg.network:
             raise ConfigError(f"option 'init_from': {source} has other network options")
         for name in NETWORK_NAMES:
-            getattr(nets, name).load_state_dict(load_weights(source, name))
+            path = source / f"{name}.safetensors"
+            load_into(getattr(nets, name), load_weights(source, name), str(path))
     if ctx.active and cfg.network.norm == "batch":
         nets = nn.SyncBatchNorm.convert_sync_batchnorm(nets)
     return nets
