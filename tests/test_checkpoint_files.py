@@ -231,3 +231,31 @@ def test_moments_of_the_wrong_shape_name_their_place(pristine, tmp_path, capsys)
     assert main(["train", "--run", str(run), "--resume"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "training_state" in err and "step/opt_g/state/3/exp_avg" in err, err
+
+
+def test_the_raster_types_a_checkpoint_may_name_are_those_rasters_read():
+    from cyclegan.data.rasters import DTYPES
+    from cyclegan.model.checkpoint_schema import _DTYPES
+
+    assert _DTYPES == DTYPES
+
+
+@pytest.mark.parametrize(
+    ("domains", "needle"),
+    [
+        ({"A": {"channels": "4"}}, "domains/A"),
+        ({"A": {"channels": 2, "stats": {"low": [0], "high": [1, 2]}}}, "domains/A/stats/low"),
+        ({"B": {"channels": 1, "stats": {"low": ["x"], "high": [1]}}}, "domains/B/stats/low"),
+        ({"B": {"channels": 1, "stats": {"low": [0], "high": [1], "dtype": "u9"}}}, "dtype"),
+        ({"C": {}}, "domains"),
+        ([1], "domains"),
+    ],
+)
+def test_damaged_band_statistics_in_a_checkpoint_name_their_field(
+    pristine, tmp_path, domains, needle
+):
+    run, folder = _copy(pristine, tmp_path)
+    values = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**values, "domains": domains}))
+    with pytest.raises(CycleGANError, match=needle):
+        load_translator(run, device="cpu")

@@ -178,8 +178,8 @@ def read_stats_file(path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
         values = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: statistics file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable statistics JSON file ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not a readable statistics JSON file ({exc})"[:300]) from None
     try:
         if isinstance(values, dict) and "low" in values:
             low, high = values["low"], values["high"]

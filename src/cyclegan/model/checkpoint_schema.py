@@ -69,8 +69,50 @@ def check_description(path: Path, values: dict, fmt: str, newest: int) -> None:
             "network",
             f"should be a dictionary of network options, is {_kind(values.get('network'))}",
         )
-    if "domains" in values and not isinstance(values["domains"], dict):
-        _fail(path, "domains", f"should be a dictionary, is {_kind(values['domains'])}")
+    if "domains" in values:
+        check_domains(path, values["domains"])
+
+
+def check_domains(path: Path, domains) -> None:
+    """How each domain's files scale (``data/domain.py``): channels and band statistics."""
+    if not isinstance(domains, dict) or not set(domains) <= {"A", "B"}:
+        _fail(path, "domains", "should hold domain 'A' and 'B' descriptions")
+    for label, domain in domains.items():
+        at = f"domains/{label}"
+        if not isinstance(domain, dict) or not _is_int(domain.get("channels")):
+            _fail(path, at, "should hold a whole number of 'channels'")
+        channels, stats = domain["channels"], domain.get("stats")
+        if not 1 <= channels <= 64:
+            _fail(path, f"{at}/channels", f"is {channels}, not 1 to 64")
+        if stats is None:
+            continue
+        if not isinstance(stats, dict):
+            _fail(path, f"{at}/stats", f"should be a dictionary, is {_kind(stats)}")
+        for key in ("low", "high"):
+            band_values = stats.get(key)
+            if not isinstance(band_values, list) or len(band_values) != channels:
+                _fail(path, f"{at}/stats/{key}", f"should be {channels} numbers, one a band")
+            if not all(_is_number(v) for v in band_values):
+                _fail(path, f"{at}/stats/{key}", "holds a value that is not a finite number")
+        if stats.get("dtype") not in _DTYPES:
+            _fail(path, f"{at}/stats/dtype", f"is {stats.get('dtype')!r}, not a raster data type")
+        nodata = stats.get("nodata")
+        if not (nodata is None or nodata == "nan" or _is_number(nodata)):
+            _fail(path, f"{at}/stats/nodata", f"is {nodata!r}, not a number or 'nan'")
+        for key in ("bands", "rgb"):
+            picked = stats.get(key)
+            ok = picked is None or (
+                isinstance(picked, list) and all(_is_int(b) and b >= 1 for b in picked)
+            )
+            if not ok:
+                _fail(path, f"{at}/stats/{key}", "should be a list of band numbers from 1")
+        if not isinstance(stats.get("method", ""), str):
+            _fail(path, f"{at}/stats/method", "should be text")
+
+
+# data/rasters.py's DTYPES (a layer below this one; tests/test_checkpoint_files.py
+# checks that the two agree)
+_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 
 
 def check_record(path: Path, values: dict) -> None:
