@@ -19,6 +19,8 @@ from cyclegan.curate.scan import scan  # noqa: E402
 from cyclegan.curate.server import create_app  # noqa: E402
 from cyclegan.curate.store import CurationError, NotFound, Project, wilson_interval  # noqa: E402
 
+KEY = "k" * 32  # a labeling browser's key
+
 
 def _photo(path, seed, size=(96, 80)):
     """A smooth random image: distinct perceptual hashes for distinct seeds."""
@@ -132,13 +134,9 @@ def test_wilson_interval_known_values():
 
 def test_labels_survive_a_restart_of_the_server(project):
     client = TestClient(create_app(project))
-    item = client.get("/api/next", params={"labeler": "ann"}).json()
-    assert (
-        client.post(
-            "/api/label", json={"image_id": item["image_id"], "labeler": "ann", "choice": "B"}
-        ).status_code
-        == 200
-    )
+    item = client.post("/api/next", json={"labeler": "ann", "key": KEY}).json()
+    body = {"image_id": item["image_id"], "labeler": "ann", "choice": "B", "key": KEY}
+    assert client.post("/api/label", json=body).status_code == 200
     again = TestClient(create_app(Project.open(project.folder)))  # a new process, same file
     assert again.get("/api/progress").json()["labels"] == 1
     assert Project.open(project.folder).labels_of(item["image_id"])[0]["choice"] == "B"
@@ -160,22 +158,23 @@ def test_bad_requests_get_clear_4xx(project):
     from cyclegan.curate.server import MAX_BODY
 
     client = guarded_client(create_app(project), MAX_BODY)
-    r = client.post("/api/label", json={"image_id": 9999, "labeler": "ann", "choice": "A"})
+    ann = {"labeler": "ann", "key": KEY}
+    r = client.post("/api/label", json={"image_id": 9999, "choice": "A", **ann})
     assert r.status_code == 404 and "9999" in r.json()["detail"]
-    ok_id = client.get("/api/next", params={"labeler": "ann"}).json()["image_id"]
-    r = client.post("/api/label", json={"image_id": ok_id, "labeler": "ann", "choice": "zebra"})
+    ok_id = client.post("/api/next", json=ann).json()["image_id"]
+    r = client.post("/api/label", json={"image_id": ok_id, "choice": "zebra", **ann})
     assert r.status_code == 422 and "zebra" in r.json()["detail"]
-    r = client.post("/api/label", json={"image_id": "one", "labeler": "ann", "choice": "A"})
+    r = client.post("/api/label", json={"image_id": "one", "choice": "A", **ann})
     assert r.status_code == 422
     r = client.post(
         "/api/label", content=b"x" * 20_000, headers={"content-type": "application/json"}
     )
     assert r.status_code == 413
     assert client.get("/api/image/9999").status_code == 404
-    client.post("/api/label", json={"image_id": ok_id, "labeler": "ann", "choice": "A"})
-    r = client.post("/api/label", json={"image_id": ok_id, "labeler": "ann", "choice": "B"})
+    client.post("/api/label", json={"image_id": ok_id, "choice": "A", **ann})
+    r = client.post("/api/label", json={"image_id": ok_id, "choice": "B", **ann})
     assert r.status_code == 409 and "undo" in r.json()["detail"]
-    assert client.get("/api/next", params={"labeler": " "}).status_code == 422
+    assert client.post("/api/next", json={"labeler": " ", "key": KEY}).status_code == 422
 
 
 def test_two_concurrent_labelers_never_lose_a_label(project):

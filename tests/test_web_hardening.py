@@ -99,11 +99,14 @@ def test_a_chunked_body_over_the_limit_is_refused(project):
 def test_only_usable_images_take_labels_and_only_as_many_as_wanted(project):
     client = guarded_client(labeling_app(project), MAX_BODY)
     for bad in _ids(project, "rejected") + _ids(project, "duplicate"):
-        r = client.post("/api/label", json={"image_id": bad, "labeler": "ann", "choice": "A"})
+        r = client.post("/api/label", json={"image_id": bad, "labeler": "ann", "choice": "A",
+                                            "key": KEY})  # fmt: skip
         assert r.status_code == 409 and "not in the pile" in r.json()["detail"]
     target = _ids(project, "ok")[-1]
     answers = [
-        client.post("/api/label", json={"image_id": target, "labeler": f"l{i}", "choice": "A"})
+        client.post(
+            "/api/label", json={"image_id": target, "labeler": f"l{i}", "choice": "A", "key": KEY}
+        )  # fmt: skip
         for i in range(8)
     ]
     assert [a.status_code for a in answers].count(200) == 1  # one label wanted per image
@@ -122,10 +125,68 @@ def test_only_the_browser_that_labeled_can_undo(project):
     r = client.post("/api/undo", json={"labeler": "eve", "key": theirs})
     assert r.status_code == 403 and "another browser" in r.json()["detail"]
     r = client.post("/api/undo", json={"labeler": "eve"})
-    assert r.status_code == 403
+    assert r.status_code == 422 and "key" in r.json()["detail"]  # no key, no undo
     assert client.post("/api/undo", json={"labeler": "eve", "key": mine}).json() == {
         "image_id": image
     }
+
+
+KEY = "k" * 32  # a labeling browser's key
+
+
+def _pile_project(root, count):
+    pile = root / "pile"
+    pile.mkdir(parents=True)
+    for i in range(count):
+        (pile / f"img_{i}.png").write_bytes(_png((80, 70), seed=100 + i))
+    p = Project.create(root / "proj", pile, calibration_size=0, min_size=32)
+    scan(p)
+    p.open_production()
+    return p
+
+
+def test_a_foreign_page_cannot_lease_the_queue(tmp_path):
+    """Leasing changes state, so it is a POST checked for the page's origin: the
+    cross-site GETs that once leased 55 of 60 images now lease none, and the real
+    labeler still gets work."""
+    project = _pile_project(tmp_path, 12)
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    foreign = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    for i in range(60):
+        r = client.get("/api/next", params={"labeler": f"x{i}"}, headers=foreign)
+        assert r.status_code in (403, 405), r.status_code
+        body = {"labeler": f"x{i}", "key": f"{i:032d}"}
+        r = client.post("/api/next", json=body, headers=foreign)
+        assert r.status_code == 403, r.status_code
+    with project.connect() as db:
+        assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+    item = client.post("/api/next", json={"labeler": "ann", "key": KEY}).json()
+    assert item["done"] is False
+
+
+def test_a_browser_key_holds_one_lease(tmp_path):
+    """Asking again with the same key moves its lease; it never piles up leases."""
+    project = _pile_project(tmp_path, 12)
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    for i in range(30):
+        r = client.post("/api/next", json={"labeler": f"name{i}", "key": KEY})
+        assert r.status_code == 200
+    with project.connect() as db:
+        assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 1
+    other = client.post("/api/next", json={"labeler": "bob", "key": "b" * 32}).json()
+    assert other["done"] is False  # 11 images are still free for everyone else
+
+
+def test_a_label_made_without_a_key_is_not_undone_by_a_name(tmp_path):
+    """A label from Python without a key (or from before keys) cannot be undone over
+    HTTP by whoever knows the labeler's name."""
+    project = _pile_project(tmp_path, 3)
+    image = project.next_image("eve")
+    project.add_label(image, "eve", "A")
+    client = guarded_client(labeling_app(project), MAX_BODY)
+    r = client.post("/api/undo", json={"labeler": "eve", "key": KEY})
+    assert r.status_code == 403
+    assert len(project.labels_of(image)) == 1
 
 
 # Any JSON value: what a fuzzer (or a confused script) sends.
@@ -167,7 +228,7 @@ def test_fuzzed_labeling_requests_never_get_a_5xx(project, endpoint, body, path_
     answers = [
         client.post(endpoint, content=text, headers={"content-type": "application/json"}),
         client.get(f"/api/image/{quote(str(path_id), safe='')}"),
-        client.get("/api/next", params={"labeler": labeler}),
+        client.post("/api/next", json={"labeler": labeler, "key": KEY}),
     ]
     for r in answers:
         assert r.status_code < 500, (endpoint, text, r.status_code, r.text)
@@ -282,7 +343,7 @@ def test_a_client_that_hangs_up_mid_upload_leaves_no_traceback(translator, capfd
 @pytest.fixture(params=["labeling", "translation"])
 def any_app(request, project, translator):
     if request.param == "labeling":
-        return labeling_app(project), "/api/progress", "/api/undo", {"labeler": "x"}
+        return labeling_app(project), "/api/progress", "/api/undo", {"labeler": "x", "key": KEY}
     return translation_app(translator), "/api/model", "/api/translate", None
 
 

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS labels (
     UNIQUE (image_id, labeler)
 );
 CREATE TABLE IF NOT EXISTS leases (
-    image_id INTEGER PRIMARY KEY, labeler TEXT NOT NULL, until REAL NOT NULL
+    image_id INTEGER PRIMARY KEY, labeler TEXT NOT NULL, until REAL NOT NULL,
+    key_hash TEXT                       -- the leasing browser's key: one lease a key
 );
 CREATE TABLE IF NOT EXISTS reviews (
     image_id INTEGER PRIMARY KEY, choice TEXT NOT NULL, reviewer TEXT NOT NULL,
@@ -151,10 +152,11 @@ class ProjectDatabase:
         project = cls(folder)
         if not project.db_path.is_file():
             raise CurationError(f"{folder} is not a curation project (run cyclegan curate init)")
-        with project.connect() as db:  # projects from before labels carried a key
-            columns = {r["name"] for r in db.execute("PRAGMA table_info(labels)")}
-            if "key_hash" not in columns:
-                db.execute("ALTER TABLE labels ADD COLUMN key_hash TEXT")
+        with project.connect() as db:  # projects from before labels and leases had a key
+            for table in ("labels", "leases"):
+                columns = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if "key_hash" not in columns:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN key_hash TEXT")
         return project
 
     @contextmanager

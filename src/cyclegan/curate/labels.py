@@ -27,10 +27,11 @@ def key_hash(key: str | None) -> str | None:
 class Labeling:
     """The ``labels`` and ``leases`` tables (a part of ``store.Project``)."""
 
-    def next_image(self, labeler: str) -> int | None:
+    def next_image(self, labeler: str, key: str | None = None) -> int | None:
         """The next image this labeler should label, leased to them for a while; None when
-        there is nothing left in the current phase."""
-        k, now = self.labels_per_image, time.time()
+        there is nothing left in the current phase. A browser ``key`` holds one lease at
+        a time: asking again moves its lease to the image it gets now."""
+        k, now, owner = self.labels_per_image, time.time(), key_hash(key)
         phase_filter = "AND i.calibration = 1" if self.meta("phase") == "calibration" else ""
         with self.connect() as db:
             row = db.execute(
@@ -41,18 +42,26 @@ class Labeling:
                       AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = i.id
                                       AND l.labeler = ?)
                       AND NOT EXISTS (SELECT 1 FROM leases e WHERE e.image_id = i.id
-                                      AND e.labeler != ? AND e.until > ?)
+                                      AND NOT (e.labeler = ? AND e.key_hash IS ?)
+                                      AND e.until > ?)
                     ORDER BY i.calibration DESC, COALESCE(s.confidence, 2.0) ASC, i.rank
                     LIMIT 1""",
-                (k, labeler, labeler, now),
+                (k, labeler, labeler, owner, now),
             ).fetchone()
+            if owner is not None:
+                db.execute("DELETE FROM leases WHERE key_hash = ?", (owner,))
             if row is None:
                 return None
-            db.execute(
-                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
-                (row["id"], labeler, now + LEASE_SECONDS),
-            )
+            self._lease(db, row["id"], labeler, owner, now)
             return row["id"]
+
+    @staticmethod
+    def _lease(db, image_id: int, labeler: str, owner: str | None, now: float) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO leases (image_id, labeler, until, key_hash) "
+            "VALUES (?, ?, ?, ?)",
+            (image_id, labeler, now + LEASE_SECONDS, owner),
+        )
 
     def add_label(self, image_id: int, labeler: str, choice: str, key: str | None = None) -> None:
         """One label; ``key`` is the labeling browser's secret (only its hash is kept)."""
@@ -90,7 +99,8 @@ class Labeling:
 
     def undo(self, labeler: str, key: str | None = None) -> int | None:
         """Remove this labeler's newest label; returns its image id (to show it again).
-        A label made with a key is undone only with that key."""
+        A label is undone only with the key it was made with (one made without a key,
+        from Python, only without one: the server always passes its browser's key)."""
         with self.connect() as db:
             row = db.execute(
                 "SELECT id, image_id, key_hash FROM labels WHERE labeler = ? "
@@ -99,16 +109,16 @@ class Labeling:
             ).fetchone()
             if row is None:
                 return None
-            if row["key_hash"] is not None and row["key_hash"] != key_hash(key):
+            if row["key_hash"] != key_hash(key):  # a keyless label: only without a key
                 raise Forbidden(
                     f"the newest label of {labeler} was made in another browser; only that "
                     "browser can undo it"
                 )
             db.execute("DELETE FROM labels WHERE id = ?", (row["id"],))
-            db.execute(
-                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
-                (row["image_id"], labeler, time.time() + LEASE_SECONDS),
-            )
+            owner = key_hash(key)
+            if owner is not None:
+                db.execute("DELETE FROM leases WHERE key_hash = ?", (owner,))
+            self._lease(db, row["image_id"], labeler, owner, time.time())
             return row["image_id"]
 
     def labels_of(self, image_id: int) -> list[dict]:

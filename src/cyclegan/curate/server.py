@@ -6,10 +6,13 @@ in three modes: ``label`` (the default), ``review`` (decide disagreements) and
 
 =======================  ======================================================
 GET  /api/config         taxonomy, mode, phase, labels per image
-GET  /api/next           the next item for ``labeler`` in the mode, or done
-POST /api/label          {image_id, labeler, choice}
-POST /api/undo           {labeler}: removes the newest label, returns its image
-POST /api/review         {image_id, labeler, choice}
+POST /api/next           {labeler, key}: the next item in the mode, or done; in
+                         label mode it leases the image to that browser key (one
+                         lease a key: asking again moves it)
+POST /api/label          {image_id, labeler, choice, key}
+POST /api/undo           {labeler, key}: removes the newest label made with that
+                         key, returns its image
+POST /api/review         {image_id, labeler, choice, key}
 POST /api/audit          {audit_id, labeler, choice}
 GET  /api/progress       counts for the progress bar
 GET  /api/image/{id}     the cached JPEG view of an image
@@ -19,8 +22,9 @@ Bad requests get 4xx answers with a message: 404 for an unknown image or audit
 item, 422 for a malformed body or a choice outside the taxonomy, 409 for a label
 the image cannot take (the labeler's second, one over the labels wanted, an image
 that is rejected or a duplicate), 403 for an undo from another browser than the
-label's, 413 for a body over 16 KiB (counted as it streams in). Who may connect:
-``webguard.py``.
+label's, 413 for a body over 16 KiB (counted as it streams in). Every request that
+changes anything (a lease included) is a POST, which ``webguard.py`` checks for the
+page's own origin and the token; GETs only read.
 """
 
 from __future__ import annotations
@@ -54,12 +58,14 @@ class LabelIn(BaseModel):
     image_id: Id
     labeler: Name
     choice: str = Field(min_length=1, max_length=50)
-    key: Key | None = None
+    key: Key
 
 
-class UndoIn(BaseModel):
+class WhoIn(BaseModel):
+    """Who asks: the next item, an undo."""
+
     labeler: Name
-    key: Key | None = None
+    key: Key
 
 
 class AuditIn(BaseModel):
@@ -119,8 +125,9 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
     def progress():
         return _progress(project)
 
-    @app.get("/api/next")
-    def next_item(labeler: str):
+    @app.post("/api/next")
+    def next_item(body: WhoIn):
+        labeler = body.labeler
         if not labeler.strip():
             raise CurationError("a labeler name is required")
         if mode == "audit":
@@ -138,7 +145,7 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
             if not queue:
                 return {"done": True, "message": "no disagreements to review"}
             return {"done": False, "image_id": queue[0], "labels": project.labels_of(queue[0])}
-        image_id = project.next_image(labeler)
+        image_id = project.next_image(labeler, body.key)
         if image_id is None:
             message = (
                 "calibration batch done: the project owner reviews it, then runs "
@@ -156,7 +163,7 @@ def create_app(project: Project, mode: str = "label") -> FastAPI:
         return {"ok": True, **_progress(project)}
 
     @app.post("/api/undo")
-    def undo(body: UndoIn):
+    def undo(body: WhoIn):
         return {"image_id": project.undo(body.labeler, body.key)}
 
     @app.post("/api/review")
