@@ -143,7 +143,8 @@ def launch_chromium(playwright):
 
 @contextlib.contextmanager
 def served(app):
-    """Run an ASGI app with uvicorn on a free local port in a thread; yields its URL."""
+    """Run an ASGI app on a free local port in a thread, with the options and deadlines
+    the servers run with (``httpserver.py``); yields its URL."""
     import socket
     import threading
     import time
@@ -153,7 +154,9 @@ def served(app):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    from cyclegan.apps.httpserver import server_options
+
+    server = uvicorn.Server(uvicorn.Config(app, **server_options("127.0.0.1", port)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -337,6 +337,97 @@ def test_a_client_that_hangs_up_mid_upload_leaves_no_traceback(translator, capfd
     assert "Traceback" not in capfd.readouterr().err
 
 
+@pytest.fixture
+def short_deadlines(monkeypatch):
+    """The servers' deadlines (10 s) shortened, so the tests wait less."""
+    from cyclegan.apps.httpserver import DeadlineProtocol
+
+    monkeypatch.setattr(DeadlineProtocol, "head_seconds", 1.0)
+    monkeypatch.setattr(DeadlineProtocol, "silence_seconds", 1.0)
+
+
+def _closed_within(sock, seconds: float) -> bool:
+    """Whether the server closes ``sock`` (reads give b"" or a reset) in time."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_idle_and_trickling_connections_are_closed_and_the_page_answers(
+    translator, short_deadlines
+):
+    """200 connections that send nothing, and one that sends a request head a byte at a
+    time: the page answers at once meanwhile, and the server closes all of them."""
+    import urllib.request
+
+    app = guard(translation_app(translator), "127.0.0.1", None, (), 2**20)
+    with served(app) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(200)]
+        try:
+            with urllib.request.urlopen(url, timeout=5) as page:  # answered while they wait
+                assert page.status == 200
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as trickle:
+                head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+                start, cut = time.monotonic(), False
+                for byte in head:  # one byte each 0.2 s: never silent for 1 s
+                    try:
+                        trickle.sendall(bytes([byte]))
+                    except (BrokenPipeError, ConnectionResetError):
+                        cut = True
+                        break
+                    time.sleep(0.2)
+                assert cut or _closed_within(trickle, 3.0)  # the head took too long in all
+                assert time.monotonic() - start < 10
+            assert all(_closed_within(sock, 3.0) for sock in idle)
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_a_long_translation_is_not_cut_by_the_deadlines(translator, short_deadlines, monkeypatch):
+    """The deadlines apply while the server waits for the client, never while it works."""
+    import urllib.request
+
+    slow = translator.translate_tensor
+
+    def slower(*args, **kwargs):
+        time.sleep(2.5)  # longer than both deadlines
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(translator, "translate_tensor", slower)
+    app = guard(translation_app(translator), "127.0.0.1", None, (), 2**20)
+    with served(app) as url:
+        request = urllib.request.Request(
+            url + "api/translate?direction=AtoB", data=_png(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200 and answer.read().startswith(b"\x89PNG")
+
+
+def test_an_upload_over_the_pixel_cap_is_refused_from_its_header(translator):
+    """A flat 6000 x 6600 PNG of 50 KB: refused with 413 before any decoding; the
+    default cap is 4096 x 4096 (docs/benchmarks.md measures one translation's memory)."""
+    flat = io.BytesIO()
+    Image.new("RGB", (6000, 6600), (120, 60, 30)).save(flat, format="PNG")
+    assert len(flat.getvalue()) < 200_000
+    client = guarded_client(translation_app(translator), 2**20)
+    r = client.post("/api/translate?direction=AtoB", content=flat.getvalue())
+    assert r.status_code == 413 and "6000x6600" in r.json()["detail"], r.text
+    assert Server().max_pixels == 4096 * 4096
+
+
+def test_large_uploads_are_tiled_by_default(translator):
+    client = guarded_client(translation_app(translator), 2**20)
+    assert client.get("/api/model").json()["tile"] == 512
+
+
 # --- both servers ----------------------------------------------------------------------
 
 

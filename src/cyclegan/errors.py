@@ -19,6 +19,10 @@ class DataError(CycleGANError):
     """A data folder or image file cannot be used."""
 
 
+class TooLarge(DataError):
+    """An image or raster whose size (from its header) is over a limit: refused unread."""
+
+
 class CheckpointError(CycleGANError):
     """A checkpoint or model file is missing, broken, or does not match the options."""
 

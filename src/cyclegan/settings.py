@@ -129,7 +129,11 @@ class Server:
 
     host: str = option("127.0.0.1", "0.0.0.0 to be reachable from others")
     port: int = option(8000, "TCP port to listen on")
-    max_pixels: int = option(40_000_000, "refuse larger uploads (pixels)")
+    max_pixels: int = option(
+        4096 * 4096,
+        "refuse larger uploads (pixels), from their header; one translation's memory is "
+        "about 100 bytes a pixel, plus a tile's activations",
+    )
     queue: int = option(
         4, "translations that may wait behind the running one; more get 503 at once"
     )

@@ -11,18 +11,24 @@ POST /api/translate?direction=AtoB        body: an image file's bytes; answer: P
 ========================================  ==========================================
 
 The translation has the upload's size (``translate`` semantics: padded to the
-network's multiple and cropped back; tiled when the server was started with
-``tile``). Uploads are decoded as files are (``imageio.load_image``: 16-bit colour
+network's multiple and cropped back), in blended tiles of ``SERVE_TILE`` (or
+``tile``) pixels when larger, so that one translation's memory is bounded by the
+pixel cap: about 100 bytes a pixel for the image's own copies (decoded, float,
+output, encoded) plus one tile's activations (docs/benchmarks.md, "serve"). An
+upload over ``max_pixels`` is refused from its header, before it is decoded.
+Uploads are decoded as files are (``imageio.load_image``: 16-bit colour
 TIFFs at full depth). Bad requests are answered with a message and a 4xx status,
 never a traceback: 400 for a body that is not an image or a direction the model lacks,
 413 for an upload over ``max_upload_mb`` (counted as it streams in) or ``max_pixels``,
 503 with Retry-After when ``queue`` translations already wait. One translation runs
 at a time, in a worker thread (the model's threads already use every core), so the
-page and the API answer meanwhile. Who may connect: ``webguard.py``.
+page and the API answer meanwhile. Who may connect: ``webguard.py``; clients that
+hold a connection and send nothing are closed: ``httpserver.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -33,13 +39,15 @@ import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from cyclegan.apps import httpserver
 from cyclegan.apps.webguard import guard
 from cyclegan.data.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
-from cyclegan.errors import ConfigError, DataError
+from cyclegan.errors import ConfigError, DataError, TooLarge
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import Server, Tiling
 
 MAX_UPLOAD_MB = 50
+SERVE_TILE = 512  # uploads larger than this on a side are translated in blended tiles
 
 
 def create_app(
@@ -56,6 +64,8 @@ def create_app(
     Longer than most functions, on purpose: FastAPI's routes are closures over the
     app's state (translator, lock, queue places), and they read best together."""
     tiling, server = tiling or Tiling(), server or Server()
+    if tiling.tile is None:  # always tiled: one upload's memory stays bounded (the doc)
+        tiling = dataclasses.replace(tiling, tile=SERVE_TILE)
     tile, max_pixels, queue = tiling.tile, server.max_pixels, server.queue
     if not max_upload_mb > 0:
         raise ConfigError(f"serve: max_upload_mb ({max_upload_mb}) must be positive")
@@ -119,8 +129,8 @@ def create_app(
             )
         try:
             png, seconds, size = await anyio.to_thread.run_sync(work, body, direction, name)
-        except DataError as exc:  # a too-large image is named a possible decompression bomb
-            return _error(413 if "decompression bomb" in str(exc) else 400, str(exc))
+        except DataError as exc:  # TooLarge: refused from its header, never decoded
+            return _error(413 if isinstance(exc, TooLarge) else 400, str(exc))
         finally:
             places.release()
         return Response(
@@ -142,7 +152,5 @@ def serve(
     allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Run the app behind ``webguard``, with the upload limit it was created with."""
-    import uvicorn
-
     guarded = guard(app, host, token, allowed_hosts, app.state.max_body)
-    uvicorn.run(guarded, host=host, port=port, log_level="warning")
+    httpserver.run(guarded, host, port)

@@ -38,6 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from cyclegan.apps import httpserver
 from cyclegan.apps.webguard import guard
 from cyclegan.curate.store import Conflict, CurationError, Forbidden, NotFound, Project
 
@@ -194,7 +195,5 @@ def serve(
     token: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
 ) -> None:
-    import uvicorn
-
     guarded = guard(create_app(project, mode), host, token, allowed_hosts, MAX_BODY)
-    uvicorn.run(guarded, host=host, port=port, log_level="warning")
+    httpserver.run(guarded, host, port)

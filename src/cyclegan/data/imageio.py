@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cyclegan.errors import ConfigError, DataError
+from cyclegan.errors import ConfigError, DataError, TooLarge
 
 # The one list of accepted images, for every command (train, translate, evaluate,
 # serve, curate): file names by extension, contents by the format Pillow decodes.
@@ -81,7 +81,7 @@ def open_image(
                 if img.format not in IMAGE_FORMATS:
                     raise DataError(f"{label}: a {img.format} image; accepted: {ACCEPTED}")
                 if limit is not None and img.width * img.height > limit:
-                    raise DataError(
+                    raise TooLarge(
                         f"{label}: {img.width}x{img.height} pixels is more than the limit of "
                         f"{limit} (a possible decompression bomb)"
                     )
@@ -90,7 +90,7 @@ def open_image(
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{label}: refused as a decompression bomb ({exc})") from None
+        raise TooLarge(f"{label}: refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise DataError(f"{label}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -174,7 +174,7 @@ def _deep_tiff(source: Path | bytes, max_pixels: int | None, name: str) -> np.nd
             if page.samplesperpixel < 2 or page.bitspersample <= 8:
                 return None
             if limit is not None and page.imagewidth * page.imagelength > limit:
-                raise DataError(
+                raise TooLarge(
                     f"{label}: {page.imagewidth}x{page.imagelength} pixels is more than the "
                     f"limit of {limit} (a possible decompression bomb)"
                 )
