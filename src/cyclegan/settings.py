@@ -108,9 +108,13 @@ class ImageOutput:
     )
     output_dtype: str | None = option(
         None,
-        "rasters: the data type written (default: the target domain's)",
+        "rasters: the data type written (default: the target domain's), in the target's "
+        "units where the type holds them, else filling the type's whole range",
         choices=(None, *OUTPUT_DTYPES),
         kind=str,
+    )
+    overwrite: bool = option(
+        False, "replace output files that exist already (without it they are refused, named)"
     )
 
     def __post_init__(self) -> None:

@@ -29,6 +29,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.inference import budget
+from cyclegan.inference.budget import check_fits
 from cyclegan.model import precision as precision_module
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
@@ -81,6 +83,7 @@ def run_bench(bench: Bench | None = None, hardware: Hardware | None = None) -> d
     dev = pick_device(hardware.device)
     prec = precision_module.resolve(hardware.precision, dev)
     network = NetworkConfig(net_g=bench.net_g)
+    _check_sizes(bench, network, dev)
     torch.manual_seed(0)
     nets = CycleGANNetworks(network)
     nets.init_weights(network)
@@ -105,6 +108,20 @@ def run_bench(bench: Bench | None = None, hardware: Hardware | None = None) -> d
     result["share_of_conv_peak"] = result["train_tflops"] / result["conv_peak_tflops"]
     result["peak_memory_mb"] = _peak_memory_mb(dev)
     return result
+
+
+def _check_sizes(bench: Bench, network: NetworkConfig, dev: torch.device) -> None:
+    """Sizes no memory holds are refused now, not as an allocation traceback later."""
+    free = torch.cuda.mem_get_info(dev)[0] if dev.type == "cuda" else None
+    check_fits(
+        budget.network_bytes(bench.batch_size, network.ngf, bench.size),
+        f"bench --size {bench.size} (batch {bench.batch_size})",
+        "give a smaller --size or --batch-size",
+        free,
+    )
+    for px in bench.infer_sizes:
+        check_fits(budget.network_bytes(1, network.ngf, px), f"bench --infer-sizes {px}",
+                   "give smaller --infer-sizes", free)  # fmt: skip
 
 
 def _time_training(nets: CycleGANNetworks, bench: Bench, prec: str, dev: torch.device) -> dict:

@@ -114,6 +114,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.output.suffix != ".onnx":
         raise CycleGANError(f"--output {args.output}: name the file to write, ending in .onnx")
+    from cyclegan.inference.files import check_new_outputs
+
+    check_new_outputs([args.output] if args.output.exists() else [], args.overwrite)
     bar = TaskProgress(args.quiet, unit="step")
     result = export_onnx(
         args.model,
@@ -167,7 +170,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cyclegan.apps import evaluate as ev
+    from cyclegan.inference.files import check_new_outputs
 
+    if args.out:  # before the work, not after it
+        check_new_outputs([args.out] if args.out.exists() else [], args.overwrite)
     bar = TaskProgress(args.quiet)
     hardware, how = from_args(Hardware, args), from_args(Evaluation, args)
     if args.fake or args.real:
@@ -235,6 +241,15 @@ def _cmd_results(args: argparse.Namespace) -> int:
     from cyclegan.inference.translate import load_translator
     from cyclegan.training.report import results_page
 
+    if is_run_folder(args.out):
+        raise CycleGANError(
+            f"--out {args.out} is a run folder, whose index.html is its training report; "
+            f"write the results elsewhere, such as {args.out / 'results'}"
+        )
+    from cyclegan.inference.files import check_new_outputs
+
+    page = args.out / "index.html"
+    check_new_outputs([page] if page.exists() else [], args.overwrite)
     folders = find_domains(args.data)
     split = from_args(Evaluation, args).split
     pair = (

@@ -34,6 +34,8 @@ def add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None:
     """One option for one config field, with its reference spelling as an alias."""
     ref, help_text = f.metadata.get("ref"), f.metadata.get("help", "")
     choices = f.metadata.get("choices")
+    if choices:  # None stands for "not given" (the default), never a value to type
+        choices = tuple(c for c in choices if c is not None)
     default = f.default if f.default is not dataclasses.MISSING else None
     # An empty default means "none": say so rather than print "(default: )".
     help_text = f"{help_text} (default: {default})" if default not in ("", None) else help_text
@@ -182,4 +184,13 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
         "-q",
         action="store_true",
         help="no progress bar (there is none anyway when stderr is not a terminal)",
+    )
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    """The one rule for files a command writes (``files.check_new_outputs``)."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that exist already (without it they are refused, named)",
     )

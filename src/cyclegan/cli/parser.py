@@ -18,6 +18,7 @@ from cyclegan.cli.options import (
     add_field,
     add_model,
     add_options,
+    add_overwrite,
     add_quiet,
     add_reference_architecture,
     all_parsers,
@@ -107,6 +108,7 @@ def _add_export(ex: argparse.ArgumentParser) -> None:
     add_direction(ex)
     add_quiet(ex)
     ex.add_argument("--output", required=True, type=Path, help="the .onnx file to write")
+    add_overwrite(ex)
     ex.add_argument(
         "--no-verify", action="store_true", help="skip the onnxruntime check against PyTorch"
     )
@@ -140,6 +142,7 @@ def _add_evaluate(ev: argparse.ArgumentParser) -> None:
     add_options(ev, Scale, "scale")
     add_options(ev, Hardware, "hardware")
     ev.add_argument("--out", type=Path, help="also write the JSON report here")
+    add_overwrite(ev)
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -152,7 +155,10 @@ def _add_results(res: argparse.ArgumentParser) -> None:
     res.add_argument("--data", required=True, type=Path, help="dataset folder")
     add_options(res, Evaluation, only=("split",))
     add_options(res, Scale, "scale")
-    res.add_argument("--out", required=True, type=Path, help="folder for the page")
+    res.add_argument(
+        "--out", required=True, type=Path, help="folder for the page (not a run folder)"
+    )
+    add_overwrite(res)
     add_options(res, Hardware, "hardware")
     add_quiet(res)
 

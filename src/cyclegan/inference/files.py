@@ -4,7 +4,9 @@ translation goes, and the guards that keep every input file safe.
 Outputs keep their input's name (and sub-folder below a folder input), in the
 input's format or the one asked for. Before any work, every output is checked
 against every input: a translation never writes over an input file, and an
-output folder inside the input folder is refused unless asked for.
+output folder inside the input folder is refused unless asked for. An output file
+that exists already is refused unless ``--overwrite`` (``check_new_outputs``: the
+rule of every command that writes files).
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ def translate_files(
     skipped; the others are still translated. Returns the written paths.
     """
     output, tiling = output or ImageOutput(), tiling or Tiling()
+    if tiling.tile is not None:  # options first, then files
+        translator.check_tiling(tiling.tile, tiling.tile_overlap, tiling.tile_stats_size)
     out_nc, out_format = translator.channels(direction)[1], output.format
     rasters, pictures = _split_rasters(translator, direction, inputs, output, on_done)
     originals = {Path(p).resolve() for p in inputs}
+    existing = []
     for src in inputs:  # before any work: every output can hold the bit depth, and
         dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
         if src in pictures:
@@ -62,12 +67,17 @@ def translate_files(
                 f"{dst} is an input file: translating would overwrite it. Choose another "
                 "--output folder or --format"
             )
+        if dst.exists() or dst.is_symlink():
+            existing.append(dst)
+    check_new_outputs(existing, output.overwrite)
     written = []
     for src in rasters:  # one at a time, streamed (stream.py)
         dst = _destination(src, output_dir, root, out_format)
         rows = (lambda d, t, src=src: on_rows(src, d, t)) if on_rows else None
         written.append(
-            translate_raster(translator, src, dst, direction, tiling, output.output_dtype, rows)
+            translate_raster(
+                translator, src, dst, direction, tiling, output.output_dtype, rows, overwrite=True
+            )  # (existing outputs were checked against --overwrite above)
         )
         if on_done:
             on_done(src, dst, None)
@@ -144,6 +154,19 @@ def _destination(src: Path, output_dir: Path, root: Path | None, out_format: str
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), max(size, 1)):
         yield items[i : i + size]
+
+
+def check_new_outputs(existing: list[Path], overwrite: bool) -> None:
+    """The one rule for files a command writes: one that exists already is replaced
+    only with ``--overwrite``; without it the command refuses before any work,
+    naming it. (An input file is never replaced, with or without it.)"""
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more files" if len(existing) > 1 else ""
+        them = "them" if more else "it"
+        raise ConfigError(
+            f"{existing[0]}{more} exist{'' if more else 's'} already; pass --overwrite to "
+            f"replace {them}, or choose another --output"
+        )
 
 
 def collect_inputs(path: Path) -> tuple[list[Path], Path | None]:

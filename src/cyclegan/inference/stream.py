@@ -50,6 +50,8 @@ from cyclegan.data.rasters import (
     read_raster,
 )
 from cyclegan.errors import ConfigError, DataError
+from cyclegan.inference import budget
+from cyclegan.inference.budget import check_fits
 from cyclegan.inference.tiling import _ramp, tile_starts
 from cyclegan.inference.translate import Translator, padding_mode
 from cyclegan.model.networks import padding_to_multiple
@@ -121,6 +123,20 @@ def output_nodata(source: BandStats, info: RasterInfo, target: BandStats, dtype:
     return dtype_range(dtype)[0]
 
 
+def output_scaling(target: BandStats, dtype: str) -> BandStats:
+    """How the network's [0, 1] becomes the written values: the target domain's units
+    where ``dtype`` holds them (any float type; an integer type whose range contains
+    every band's low to high: dB in int16), else ``dtype``'s whole range (dB, or
+    uint16 reflectance, written as uint8: once clipped to a constant)."""
+    if dtype == target.dtype or not np.issubdtype(np.dtype(dtype), np.integer):
+        return target
+    lo, hi = dtype_range(dtype)
+    if lo <= min(target.low) and max(target.high) <= hi:
+        return target
+    n = target.count
+    return BandStats((lo,) * n, (hi,) * n, dtype, None, None, "dtype", target.rgb)
+
+
 def check_raster_job(info: RasterInfo, dtype: str) -> None:
     """What the output cannot hold is refused before anything is written."""
     check_readable(info)
@@ -138,12 +154,17 @@ def translate_raster(
     tiling: Tiling | None = None,
     output_dtype: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Translate raster ``src`` into ``dst`` (see the module's docstring); returns ``dst``.
-    ``progress(rows_done, rows)`` after each row of tiles."""
+    ``progress(rows_done, rows)`` after each row of tiles. An existing ``dst`` is
+    replaced only with ``overwrite``. An ``output_dtype`` other than the target
+    domain's own keeps its units where it can hold them (``output_scaling``)."""
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ConfigError(f"{dst} is the input file: translating would overwrite it")
+    if (dst.exists() or dst.is_symlink()) and not overwrite:
+        raise ConfigError(f"{dst} exists already; pass --overwrite (overwrite=True) to replace it")
     if translator.scale.scale != "native":
         raise ConfigError("--scale training is for pictures; rasters translate at their own scale")
     translator.generator(direction)  # a model without this direction says so now
@@ -152,6 +173,7 @@ def translate_raster(
     dtype = output_dtype or target.dtype
     check_raster_job(info, dtype)
     nodata = output_nodata(source, info, target, dtype)
+    target = output_scaling(target, dtype)
     tiling = tiling or Tiling()
     tile = tiling.tile or DEFAULT_TILE
     overlap = translator.check_tiling(tile, tiling.tile_overlap, tiling.tile_stats_size)
@@ -160,6 +182,17 @@ def translate_raster(
     height, width = info.height + ph, info.width + pw
     whole = height <= tile and width <= tile
     out_count = translator.channels(direction)[1]
+    bands_in = translator.channels(direction)[0]
+    if whole:
+        need = budget.in_memory_bytes(width, height, bands_in, out_count)
+    else:
+        need = budget.streamed_raster_bytes(width, height, bands_in, out_count, tile, overlap)
+    check_fits(
+        need,
+        f"{src}: translating {info.width}x{info.height} pixels",
+        "the overlap rows span its whole width: cut it into narrower pieces "
+        "(gdal_translate -srcwin), or give a smaller --tile-overlap",
+    )
     with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata) as writer:
         gen = translator.generator(direction)  # (above: a model without it says so early)
         if not whole and tiling.tile_stats_size:

@@ -43,7 +43,10 @@ from cyclegan.data.imageio import (
     to_array,
     to_uint8,
 )
+from cyclegan.data.rasters import raster_info
 from cyclegan.errors import CheckpointError, ConfigError, DataError
+from cyclegan.inference import budget
+from cyclegan.inference.budget import check_fits
 from cyclegan.inference.scale import TrainingScale, rescale
 from cyclegan.inference.tiling import (
     check_tiling,
@@ -226,6 +229,12 @@ class Translator:
     def _translate_raster_file(self, path: Path, direction: str, tiling: dict) -> np.ndarray:
         """A raster file in memory, translated into the target domain's units."""
         source, target = self.domains[direction[0]], self.domains[direction[-1]]
+        info = raster_info(path)
+        check_fits(
+            budget.in_memory_bytes(info.width, info.height, *self.channels(direction)),
+            f"{path}: {info.width}x{info.height} pixels held in memory",
+            "translate it with translate_raster (or cyclegan translate), which streams",
+        )
         x, mask = source.load_with_mask(path)
         out = tensor_to_array(
             self.translate_tensor(array_to_tensor(x)[None], direction, **tiling)[0]
