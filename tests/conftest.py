@@ -213,3 +213,22 @@ def run_cli(*args: str, **kwargs):
         timeout=300,
         **kwargs,
     )
+
+
+def run_main(*args: str):
+    """``cyclegan ARGS`` in this process, as ``run_cli`` runs it in a fresh one, for the
+    tests where a separate process is not the point (it saves an interpreter's start,
+    torch's import included, each time): its exit code, stdout and stderr."""
+    import contextlib
+    import io
+    import types
+
+    from cyclegan.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse's own refusals
+            code = stop.code if isinstance(stop.code, int) else 2
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -6,8 +6,11 @@ tracebacks)."""
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +27,18 @@ from cyclegan.model.statefile import load_state, save_state
 from cyclegan.training.run import build_run
 from cyclegan.training.trainer import train
 
-EXAMPLES = 25  # per file kind; each example builds a run (about 0.2 s)
+# Per file kind; each example builds a run (about 0.2 s). CYCLEGAN_FUZZ_EXAMPLES=200
+# CYCLEGAN_FUZZ_TALLY=tally.json runs more and writes what happened to each use.
+EXAMPLES = int(os.environ.get("CYCLEGAN_FUZZ_EXAMPLES", "25"))
+TALLY: collections.Counter = collections.Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tally():
+    yield
+    if os.environ.get("CYCLEGAN_FUZZ_TALLY"):
+        rows = {" / ".join(k): v for k, v in sorted(TALLY.items())}
+        Path(os.environ["CYCLEGAN_FUZZ_TALLY"]).write_text(json.dumps(rows, indent=1))
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +122,20 @@ def _copy(pristine, tmp_path):
     return run, latest_checkpoint(run)
 
 
-def _resume_and_translate(pristine, run):
-    """Both uses of a checkpoint; either may refuse it, clearly."""
+def _resume_and_translate(pristine, run, kind="?"):
+    """Both uses of a checkpoint; either may refuse it, clearly (any other exception
+    fails the test)."""
     cfg = tiny_config(pristine / "data", run, max_iters=4)
-    try:
-        build_run(cfg, resume=True).close()
-    except CycleGANError as exc:
-        assert str(exc) and "\n" not in str(exc).strip()
-    try:
-        load_translator(run, device="cpu")
-    except CycleGANError as exc:
-        assert str(exc) and "\n" not in str(exc).strip()
+    for use, attempt in (
+        ("resume", lambda: build_run(cfg, resume=True).close()),
+        ("translate", lambda: load_translator(run, device="cpu")),
+    ):
+        try:
+            attempt()
+            TALLY[(kind, use, "accepted")] += 1
+        except CycleGANError as exc:
+            assert str(exc) and "\n" not in str(exc).strip()
+            TALLY[(kind, use, "refused in one line")] += 1
 
 
 @pytest.mark.parametrize("name", ["config.json", "training.json"])
@@ -131,7 +148,7 @@ def test_a_wrongly_shaped_description_is_refused_clearly(pristine, tmp_path, nam
     place, what, value = data.draw(mutation(tree))
     tree = _apply(tree, place, what, value)
     (folder / name).write_text(json.dumps(tree).replace(f'"{SENTINEL}"', DEEP))
-    _resume_and_translate(pristine, run)
+    _resume_and_translate(pristine, run, name)
 
 
 @settings(max_examples=2 * EXAMPLES, deadline=None,
@@ -146,7 +163,7 @@ def test_a_wrongly_shaped_training_state_is_refused_clearly(pristine, tmp_path, 
     if what == "deep":
         text = (folder / "training_state.json").read_text()
         (folder / "training_state.json").write_text(text.replace(f'"{SENTINEL}"', DEEP))
-    _resume_and_translate(pristine, run)
+    _resume_and_translate(pristine, run, "training_state.json")
 
 
 def _tensors_back(tree, original):
@@ -191,7 +208,7 @@ def test_wrong_tensors_are_refused_key_by_key(pristine, tmp_path, file, damage, 
     else:
         tensors[key] = torch.zeros(())
     save_file(tensors, path)
-    _resume_and_translate(pristine, run)
+    _resume_and_translate(pristine, run, f"{file}.safetensors")
 
 
 def test_a_latest_pointer_of_several_lines_or_outside_the_run_is_not_followed(pristine, tmp_path):

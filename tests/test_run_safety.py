@@ -244,7 +244,8 @@ def test_log_rows_are_whole_lines_and_reads_never_raise(tmp_path):
     with pytest.raises(ValueError):
         jsonlog.append(path, {"step": float("nan")})  # never written, so never read back
     assert path.read_text().count("\n") == 2
-    for content in (b"", b"\n\n", b"\xff" * 100, b"{" * 100000, b'{"step": 1}'):
+    deep = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+    for content in (b"", b"\n\n", b"\xff" * 100, b"{" * 100000, b'{"step": 1}', deep * 2):
         path.write_bytes(content)
         jsonlog.read(path, losslog.check_row)
 

@@ -119,7 +119,7 @@ def _check_sizes(bench: Bench, network: NetworkConfig, dev: torch.device) -> Non
         "give a smaller --size or --batch-size",
         free,
     )
-    for px in bench.infer_sizes:
+    for px in bench.infer_sizes or ():
         check_fits(budget.network_bytes(1, network.ngf, px), f"bench --infer-sizes {px}",
                    "give smaller --infer-sizes", free)  # fmt: skip
 

@@ -109,7 +109,7 @@ def _taxonomy(args) -> dict:
     if args.taxonomy:
         try:
             return json.loads(args.taxonomy.read_text())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise CurationError(f"{args.taxonomy}: cannot read the taxonomy ({exc})") from None
     taxonomy = json.loads(json.dumps(DEFAULT_TAXONOMY))
     for choice in taxonomy["choices"]:

@@ -290,7 +290,7 @@ def _order(folder: Path) -> tuple[int, int] | None:
         try:
             record = json.loads((folder / name).read_text())
             return int(record.get("sequence", -1)), int(record["global_step"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
     return None
 
@@ -330,13 +330,20 @@ def _pointed(pointer: Path) -> str | None:
 
 
 def latest_checkpoint(run: Path) -> Path | None:
-    """The folder ``latest`` names; if that pointer is gone or broken, the newest complete one."""
+    """The folder ``latest`` names; if that pointer is gone or broken, or a complete
+    checkpoint newer than it exists (a process killed between renaming its folder
+    into place and moving the pointer), the newest complete one."""
     root = Path(run) / "checkpoints"
-    name = _pointed(root / "latest")
-    if name is not None and (root / name / NETWORK_FILE).is_file():
-        return root / name
     found = list_checkpoints(run)
-    return found[-1] if found else None
+    newest = found[-1] if found else None
+    name = _pointed(root / "latest")
+    if name is None or not (root / name / NETWORK_FILE).is_file():
+        return newest
+    pointed = root / name
+    order = _order(pointed)  # None: a bare bundle (no training state), named on purpose
+    if newest is not None and order is not None and _order(newest) > order:
+        return newest
+    return pointed
 
 
 def resolve_checkpoint(path: Path) -> Path:
@@ -368,7 +375,7 @@ def read_run_options(run: Path) -> dict:
     for name in (RUN_OPTIONS, LEGACY_RUN_OPTIONS):
         try:
             values = json.loads((Path(run) / name).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
             continue
         return values if isinstance(values, dict) else {}
     return {}

@@ -88,7 +88,7 @@ def _parse(raw: bytes, check: Check) -> tuple[dict | None, str | None]:
         row = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError:
         return None, "not text"
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         return None, f"not JSON ({str(exc)[:80]})"
     if not isinstance(row, dict):
         return None, f"a JSON {type(row).__name__}, not an object"

@@ -100,7 +100,7 @@ def _holder(fd: int) -> str:
     try:
         about = json.loads(os.pread(fd, 4096, 0).decode())
         return f"pid {int(about['pid'])} on {about['host']}, since {about['since']}"
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError):
+    except (ValueError, KeyError, TypeError, OSError, RecursionError):
         return "its process id is not recorded yet"
 
 
