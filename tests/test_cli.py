@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import DATASETS, TINY_CLI, need, start_training, subprocess_env
+from conftest import DATASETS, TINY_CLI, need, run_main, start_training, subprocess_env
 from cyclegan.cli.main import main
 
 TINY = [*TINY_CLI, "--n-epochs", "1", "--n-epochs-decay", "1"]
+_cli = run_main  # in this process where a separate one is not the point
 
 
-def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+def _process(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m cyclegan ARGS`` in a fresh process: a user's first command, whole."""
     env = subprocess_env()
     return subprocess.run(
         [sys.executable, "-m", "cyclegan", *args],
@@ -30,7 +32,7 @@ def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def test_train_then_translate_writes_the_expected_files(tiny_data, tmp_path):
     run = tmp_path / "run"
-    result = _cli("train", "--data", str(tiny_data), "--run", str(run), *TINY)
+    result = _process("train", "--data", str(tiny_data), "--run", str(run), *TINY)
     assert result.returncode == 0, result.stderr
     assert "done: " in result.stdout and "resume" not in result.stderr
     # the default saves every 5 epochs and at the end: here only the end
