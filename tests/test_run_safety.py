@@ -257,5 +257,9 @@ def test_a_log_written_by_someone_else_never_breaks_results(tiny_run, tmp_path, 
     (run / "losses.jsonl").write_bytes(b'{"step": 1}\n\x00\x01\n[]\n{"step": -3}\n')
     (run / "validation.jsonl").write_text(json.dumps({"step": 1, "AtoB": "x"}) + "\n")
     assert main(["report", str(run)]) == 0
+    options = json.loads((run / "options.json").read_text())
+    options.update(network=5, preprocess=["x"], crop_size={"a": 1})
+    (run / "options.json").write_text(json.dumps(options))
+    assert main(["report", str(run)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert (run / "index.html").is_file()

@@ -42,6 +42,8 @@ from cyclegan.training.health_report import headline
 def sample_size_note(cfg: dict) -> str:
     """What size the sample grids show, in words, from a run's options."""
     mode, load, crop = cfg.get("preprocess"), cfg.get("load_size"), cfg.get("crop_size")
+    if not isinstance(mode, str):  # options edited by hand
+        return "as the run trains"
     return {
         "resize_and_crop": f"resized to {load} x {load} px, centre {crop} x {crop} px crop",
         "crop": f"centre {crop} x {crop} px crop at the images' own size",
@@ -119,6 +121,8 @@ def build_report(run: Path) -> Path:
     run = Path(run)
     config = read_run_options(run)
     network = config.pop("network", {})
+    if not isinstance(network, dict):  # options edited by hand: shown as they are
+        network = {"network": network}
     rows = losslog.read(run)
     timing = {}
     if rows:
