@@ -148,3 +148,41 @@ def test_export_refuses_an_existing_file_without_overwrite(tiny_run, tmp_path, c
     assert main(["export", "--model", str(tiny_run), "--output", str(target)]) == 1
     assert "--overwrite" in _last_line(capsys)
     assert target.read_bytes() == b"an older export"
+
+
+def test_a_scenes_own_nodata_is_nodata_in_the_output(tmp_path):
+    """A 4-band uint16 scene declaring nodata 0 with a 40 x 40 nodata corner, through a
+    model whose domain A was trained without nodata, into 3-band uint8 pictures: the
+    corner was translated colours under a nodata tag (issue 22's first defect)."""
+    import torch
+
+    from cyclegan.config import NetworkConfig
+    from cyclegan.data.bands import BandStats
+    from cyclegan.data.domain import Domain
+    from cyclegan.inference.stream import translate_raster
+    from cyclegan.inference.translate import Translator
+    from cyclegan.model.networks import build_generator
+    from test_rasters import uint16_scene, write_geotiff
+
+    torch.manual_seed(0)
+    net = NetworkConfig(input_nc=4, output_nc=3, ngf=8, net_g="resnet_6blocks")
+    gens = {"AtoB": build_generator(net, 4, 3), "BtoA": build_generator(net, 3, 4)}
+    no_nodata = BandStats((500.0,) * 4, (3500.0,) * 4, "uint16", None)
+    domains = {"A": Domain(4, no_nodata), "B": Domain(3, None)}
+    translator = Translator(net, gens, torch.device("cpu"), "test", domains=domains)
+    data = uint16_scene(120, 150)
+    data[:, :40, :40] = 0
+    src = write_geotiff(tmp_path / "scene.tif", data, nodata=0)
+    for tile in (None, 64):  # one whole pass, and streamed in tiles
+        from cyclegan.settings import Tiling
+
+        dst = translate_raster(
+            translator, src, tmp_path / f"out_{tile}.tif", tiling=Tiling(tile=tile)
+        )
+        with rasterio.open(dst) as out:
+            nodata, pixels, valid = out.nodata, out.read(), out.read_masks(1)
+        assert nodata is not None
+        assert (pixels[:, :40, :40] == nodata).all()
+        # (outside the corner an output value equal to nodata reads as nodata too: issue
+        # 22's --output-nodata; the scene also has one nodata pixel of its own there)
+        assert not valid[:40, :40].any() and valid[45:, 45:].mean() > 0.95

@@ -45,6 +45,7 @@ from cyclegan.data.rasters import (
     check_nodata,
     check_readable,
     dtype_range,
+    nodata_mask,
     raster_info,
     read_decimated,
     read_raster,
@@ -201,7 +202,7 @@ def translate_raster(
             gen = translator.tiled_generator(direction, None, tiling.tile_stats_size, small)
         if whole:  # one pass, the image's own statistics: as translate_tensor does
             mode = padding_mode(info.height, info.width, ph, pw)
-            x, mask = _read_scaled(src, source, None, ph, pw, mode)
+            x, mask = _read_scaled(src, source, None, ph, pw, mode, info.nodata)
             out = translator.translate_tensor(x, direction)
             writer.write(_finish(out[0], mask, target, writer), 0)
             if progress:
@@ -211,11 +212,19 @@ def translate_raster(
     return dst
 
 
-def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str = "reflect"):
+def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str, file_nodata):
     """``window`` ``(row, col, rows, cols)`` of the raster as a ``(1, C, rows + ph,
     cols + pw)`` tensor in [-1, 1], padded at the bottom and right as the whole image
-    is where the window reaches the raster's edge, and its nodata mask."""
-    arr, mask = source.normalize(read_raster(src, source.bands, window))
+    is where the window reaches the raster's edge, and its nodata mask: the domain's
+    nodata, and the file's own (``file_nodata``), which may differ or be the only one
+    (a scene declaring nodata 0 through a domain trained without: its nodata corner
+    was once written as translated colours under a nodata tag)."""
+    raw = read_raster(src, source.bands, window)
+    arr, mask = source.normalize(raw)
+    if file_nodata is not None:
+        extra = nodata_mask(raw, file_nodata) & ~mask
+        arr[extra] = 0.0  # as normalize sets the domain's nodata pixels
+        mask |= extra
     x = array_to_tensor(arr)[None]
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
@@ -263,7 +272,13 @@ def _stream(translator, gen, src, source, target, info, writer, tile, overlap, p
             acc[:, :, : carry.shape[2], entering:cols] = carry[..., x + entering : x + cols]
             cols_in = min(x + tile, info.width) - x
             piece_in, mask = _read_scaled(
-                src, source, (y, x, rows_in, cols_in), rows - rows_in, cols - cols_in, mode
+                src,
+                source,
+                (y, x, rows_in, cols_in),
+                rows - rows_in,
+                cols - cols_in,
+                mode,
+                info.nodata,
             )
             piece = translator._translate_whole(piece_in, gen).float().cpu()
             weight = _ramp(rows, y, height, overlap)[:, None] * _ramp(cols, x, width, overlap)[None]
