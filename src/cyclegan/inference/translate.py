@@ -43,7 +43,7 @@ from cyclegan.data.imageio import (
     to_array,
     to_uint8,
 )
-from cyclegan.data.rasters import raster_info
+from cyclegan.data.rasters import raster_info, read_raster
 from cyclegan.errors import CheckpointError, ConfigError, DataError
 from cyclegan.inference import budget
 from cyclegan.inference.budget import check_fits
@@ -64,7 +64,7 @@ from cyclegan.model.networks import build_generator, padding_to_multiple
 from cyclegan.model.precision import autocast, pick_device
 from cyclegan.model.precision import resolve as resolve_precision
 from cyclegan.model.reference import load_into, read_state_dict
-from cyclegan.settings import Scale
+from cyclegan.settings import Scale, Tiling
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -227,21 +227,28 @@ class Translator:
         return with_image_statistics(gen, lambda g: self._translate_whole(small, g))
 
     def _translate_raster_file(self, path: Path, direction: str, tiling: dict) -> np.ndarray:
-        """A raster file in memory, translated into the target domain's units."""
-        source, target = self.domains[direction[0]], self.domains[direction[-1]]
+        """A raster file translated by the one raster path, ``stream.translate_raster``
+        (the command line's tiles, statistics of valid pixels, nodata), into float32:
+        the target domain's units (a picture target: 0 to 1), NaN at nodata. Before
+        2026-12-06 this was a second engine whose statistics counted nodata, and it
+        differed from the command line by up to 248 levels."""
+        import tempfile
+
+        from cyclegan.inference.stream import translate_raster  # it builds on this module
+
         info = raster_info(path)
         check_fits(
             budget.in_memory_bytes(info.width, info.height, *self.channels(direction)),
             f"{path}: {info.width}x{info.height} pixels held in memory",
             "translate it with translate_raster (or cyclegan translate), which streams",
         )
-        x, mask = source.load_with_mask(path)
-        out = tensor_to_array(
-            self.translate_tensor(array_to_tensor(x)[None], direction, **tiling)[0]
-        )
-        out = target.stats.denormalize(out, "float32") if target.raster else out
-        out[mask] = np.nan
-        return out
+        how = Tiling(tiling["tile"], tiling["tile_overlap"], tiling["stats_size"])
+        with tempfile.TemporaryDirectory(prefix="cyclegan-") as tmp:
+            out = translate_raster(self, path, Path(tmp) / "out.tif", direction, how, "float32")
+            arr = read_raster(out).astype(np.float32, copy=False)
+        if not self.domains[direction[-1]].raster:
+            arr /= 255.0  # a picture target: written on 0-255, returned as 0-1
+        return arr
 
     @torch.no_grad()
     def _translate_whole(self, x: torch.Tensor, gen: torch.nn.Module) -> torch.Tensor:
@@ -265,9 +272,11 @@ class Translator:
         """Translate a path, PIL image, array or tensor; returns the same kind (PIL for a path).
 
         The path of a raster of a raster domain gives an ``H x W x C`` float32 array in
-        the target domain's units, NaN where the input is nodata (``stream.py`` writes
-        GeoTIFFs). ``tile``, ``tile_overlap``, ``stats_size``: as in
-        ``translate_tensor``, for large images."""
+        the target domain's units, NaN where the input is nodata: computed by the
+        command line's raster path (``stream.py``, tiles of 512 unless ``tile``), so
+        it holds the numbers ``cyclegan translate --output-dtype float32`` writes.
+        ``tile``, ``tile_overlap``, ``stats_size``: as in ``translate_tensor``, for
+        large images."""
         in_nc, _ = self.channels(direction)
         tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
         if isinstance(image, str | Path) and self.domains[direction[0]].raster:
