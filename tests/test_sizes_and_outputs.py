@@ -186,3 +186,47 @@ def test_a_scenes_own_nodata_is_nodata_in_the_output(tmp_path):
         # (outside the corner an output value equal to nodata reads as nodata too: issue
         # 22's --output-nodata; the scene also has one nodata pixel of its own there)
         assert not valid[:40, :40].any() and valid[45:, 45:].mean() > 0.95
+
+
+@pytest.mark.parametrize("kind", ["mask band", "float nodata value"])
+def test_nodata_from_a_mask_band_or_a_float_value_is_nodata_in_the_output(tmp_path, kind):
+    """The two Sentinel-1 cases of issue 22: a GDAL mask band (no nodata value at all),
+    and float32 VV/VH with nodata -9999; both came out with no nodata."""
+    import torch
+
+    from cyclegan.config import NetworkConfig
+    from cyclegan.data.bands import BandStats
+    from cyclegan.data.domain import Domain
+    from cyclegan.inference.stream import translate_raster
+    from cyclegan.inference.translate import Translator
+    from cyclegan.model.networks import build_generator
+    from cyclegan.settings import Tiling
+
+    torch.manual_seed(0)
+    net = NetworkConfig(input_nc=2, output_nc=3, ngf=8, net_g="resnet_6blocks")
+    gens = {"AtoB": build_generator(net, 2, 3), "BtoA": build_generator(net, 3, 2)}
+    radar = BandStats((-25.0, -30.0), (5.0, 0.0), "float32", None)
+    domains = {"A": Domain(2, radar), "B": Domain(3, None)}
+    translator = Translator(net, gens, torch.device("cpu"), "test", domains=domains)
+    scene = np.random.default_rng(0).uniform(-25, 0, (2, 100, 130)).astype("float32")
+    profile = dict(driver="GTiff", width=130, height=100, count=2, dtype="float32",
+                   crs="EPSG:32633", transform=Affine(10.0, 0, 5e5, 0, -10.0, 4e6))  # fmt: skip
+    src = tmp_path / "s1.tif"
+    if kind == "mask band":
+        valid = np.full((100, 130), 255, np.uint8)
+        valid[:30, :50] = 0
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(src, "w", **profile) as f:
+            f.write(scene)
+            f.write_mask(valid)
+    else:
+        scene[:, :30, :50] = -9999.0
+        with rasterio.open(src, "w", nodata=-9999.0, **profile) as f:
+            f.write(scene)
+    for tile in (None, 64):
+        dst = tmp_path / f"out_{tile}.tif"
+        translate_raster(translator, src, dst, tiling=Tiling(tile=tile))
+        with rasterio.open(dst) as out:
+            pixels, ok = out.read(), out.read_masks(1)
+            assert out.nodata is not None, kind
+        assert (pixels[:, :30, :50] == out.nodata).all() and not ok[:30, :50].any()
+        assert ok[40:, 60:].mean() > 0.95

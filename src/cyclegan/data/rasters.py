@@ -65,6 +65,7 @@ class RasterInfo:
     crs: str | None = None  # WKT, or None for a plain TIFF
     transform: tuple[float, ...] | None = None  # GDAL order: (x0, dx, rx, y0, ry, dy)
     georeferenced: bool = False
+    masked: bool = False  # a mask band (GDAL's per-dataset mask, or alpha) marks nodata
 
     @property
     def plain_image(self) -> bool:
@@ -102,10 +103,13 @@ def raster_info(path: Path) -> RasterInfo:
         raise DataError(f"{path}: no such file")
     if have_rasterio():
         import rasterio
+        from rasterio.enums import MaskFlags
 
         try:
             with quiet(), rasterio.open(path) as src:
                 geo = src.crs is not None or not src.transform.is_identity
+                mask_kinds = {MaskFlags.per_dataset, MaskFlags.alpha}
+                masked = any(mask_kinds & set(flags) for flags in src.mask_flag_enums)
                 return RasterInfo(
                     path,
                     src.width,
@@ -116,6 +120,7 @@ def raster_info(path: Path) -> RasterInfo:
                     src.crs.to_wkt() if src.crs else None,
                     tuple(src.transform.to_gdal()) if geo else None,
                     geo,
+                    masked,
                 )
         except rasterio.errors.RasterioIOError as exc:
             raise DataError(f"{path}: not a raster GDAL can read ({exc})") from None
@@ -174,6 +179,18 @@ def read_raster(
         r, c, h, w = window
         data = data[r : r + h, c : c + w]
     return data
+
+
+def read_invalid(info: RasterInfo, window: tuple[int, int, int, int] | None = None):
+    """``H x W`` True where the file's mask band says no data; None when it has none."""
+    if not info.masked:
+        return None
+    import rasterio
+    from rasterio.windows import Window
+
+    with quiet(), rasterio.open(info.path) as src:
+        win = Window(window[1], window[0], window[3], window[2]) if window else None
+        return (src.read_masks(window=win) == 0).any(axis=0)
 
 
 def _read_tifffile(path: Path) -> np.ndarray:

@@ -48,6 +48,7 @@ from cyclegan.data.rasters import (
     nodata_mask,
     raster_info,
     read_decimated,
+    read_invalid,
     read_raster,
 )
 from cyclegan.errors import ConfigError, DataError
@@ -104,7 +105,8 @@ def output_nodata(source: BandStats, info: RasterInfo, target: BandStats, dtype:
     when it has one; else NaN in a float output (any number could be a real value);
     else the input's when the output type holds it; else the type's minimum."""
     floating = dtype.startswith("float")
-    if source.nodata is None and info.nodata is None and not info.dtype.startswith("float"):
+    has_none = source.nodata is None and info.nodata is None and not info.masked
+    if has_none and not info.dtype.startswith("float"):
         return None
     if target.nodata is not None:
         try:
@@ -202,7 +204,7 @@ def translate_raster(
             gen = translator.tiled_generator(direction, None, tiling.tile_stats_size, small)
         if whole:  # one pass, the image's own statistics: as translate_tensor does
             mode = padding_mode(info.height, info.width, ph, pw)
-            x, mask = _read_scaled(src, source, None, ph, pw, mode, info.nodata)
+            x, mask = _read_scaled(src, source, None, ph, pw, mode, info)
             out = translator.translate_tensor(x, direction)
             writer.write(_finish(out[0], mask, target, writer), 0)
             if progress:
@@ -212,17 +214,21 @@ def translate_raster(
     return dst
 
 
-def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str, file_nodata):
+def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str, info: RasterInfo):
     """``window`` ``(row, col, rows, cols)`` of the raster as a ``(1, C, rows + ph,
     cols + pw)`` tensor in [-1, 1], padded at the bottom and right as the whole image
     is where the window reaches the raster's edge, and its nodata mask: the domain's
-    nodata, and the file's own (``file_nodata``), which may differ or be the only one
-    (a scene declaring nodata 0 through a domain trained without: its nodata corner
-    was once written as translated colours under a nodata tag)."""
+    nodata, the file's own (which may differ, or be the only one: a scene declaring
+    nodata 0 through a domain trained without once had its nodata corner written as
+    translated colours under a nodata tag), and the file's mask band if it has one."""
     raw = read_raster(src, source.bands, window)
     arr, mask = source.normalize(raw)
-    if file_nodata is not None:
-        extra = nodata_mask(raw, file_nodata) & ~mask
+    extra = nodata_mask(raw, info.nodata) if info.nodata is not None else None
+    invalid = read_invalid(info, window)
+    if invalid is not None:
+        extra = invalid if extra is None else extra | invalid
+    if extra is not None:
+        extra &= ~mask
         arr[extra] = 0.0  # as normalize sets the domain's nodata pixels
         mask |= extra
     x = array_to_tensor(arr)[None]
@@ -278,7 +284,7 @@ def _stream(translator, gen, src, source, target, info, writer, tile, overlap, p
                 rows - rows_in,
                 cols - cols_in,
                 mode,
-                info.nodata,
+                info,
             )
             piece = translator._translate_whole(piece_in, gen).float().cpu()
             weight = _ramp(rows, y, height, overlap)[:, None] * _ramp(cols, x, width, overlap)[None]
