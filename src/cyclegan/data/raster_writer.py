@@ -1,7 +1,8 @@
 """Writing a raster window by window, safely: the one place raster files are written.
 
 With rasterio (the ``geo`` extra), a tiled, deflate-compressed GeoTIFF with the
-coordinates of the raster it was made from; without, a plain TIFF by tifffile.
+coordinates of the raster it was made from, a true colour interpretation and, when
+larger than a few blocks, averaged overviews; without, a plain TIFF by tifffile.
 Either way the file appears under its name only when complete.
 """
 
@@ -35,6 +36,7 @@ class RasterWriter:
         dtype: str,
         nodata: float | None,
         block: int = 256,
+        rgb: tuple[int, ...] = (),
     ):
         self.path, self.like, self.count, self.dtype, self.nodata = (
             Path(path),
@@ -70,8 +72,12 @@ class RasterWriter:
                 profile["crs"] = like.crs
             if like.transform:
                 profile["transform"] = Affine.from_gdal(*like.transform)
+            if tuple(rgb) == (1, 2, 3) and count == 3 and dtype == "uint8":
+                profile["photometric"] = "RGB"
             with quiet():
                 self._dst = rasterio.open(self.tmp, "w", **profile)
+                self._dst.colorinterp = _colour_interpretation(count, rgb)
+            self.block = block
         elif like.georeferenced:
             raise ConfigError(f"{like.path} is georeferenced; to keep its coordinates, {GEO_HINT}")
         else:
@@ -92,6 +98,8 @@ class RasterWriter:
         """Finish the file and rename it into place (``ok``), or remove it."""
         try:
             if self._dst is not None:
+                if ok:
+                    self._build_overviews()
                 self._dst.close()
             elif ok:
                 self._write_tifffile()
@@ -102,6 +110,18 @@ class RasterWriter:
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+    def _build_overviews(self) -> None:
+        """Reduced copies (2x, 4x, ... down to one block) inside the file, averaged, so a
+        GIS opens a large result quickly; none for a raster of a few blocks."""
+        from rasterio.enums import Resampling
+
+        factors, side = [], max(self.like.width, self.like.height)
+        while side // (2 ** (len(factors) + 1)) >= self.block and side > 4 * self.block:
+            factors.append(2 ** (len(factors) + 1))
+        if factors:
+            self._dst.build_overviews(factors, Resampling.average)
+            self._dst.update_tags(ns="rio_overview", resampling="average")
 
     def _write_tifffile(self) -> None:
         import tifffile
@@ -127,3 +147,22 @@ class RasterWriter:
 
     def __exit__(self, kind, exc, tb) -> None:
         self.close(ok=kind is None)
+
+
+def _colour_interpretation(count: int, rgb: tuple[int, ...]) -> list:
+    """True colour interpretations: the bands of the RGB composite (``rgb``, 1-based) as
+    red, green and blue (a 4-band B, G, R, NIR output with composite 3, 2, 1 reads as
+    blue, green, red, undefined), gray for one band, undefined otherwise. (A GeoTIFF
+    cannot store band 1 as undefined when no composite is known: GDAL reads it as
+    gray.)"""
+    from rasterio.enums import ColorInterp
+
+    if count == 1:
+        return [ColorInterp.gray]
+    bands = [ColorInterp.undefined] * count
+    if len(rgb) == 3 and all(1 <= b <= count for b in rgb):
+        for band, colour in zip(
+            rgb, (ColorInterp.red, ColorInterp.green, ColorInterp.blue), strict=True
+        ):
+            bands[band - 1] = colour
+    return bands

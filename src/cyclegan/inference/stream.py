@@ -196,7 +196,9 @@ def translate_raster(
         "the overlap rows span its whole width: cut it into narrower pieces "
         "(gdal_translate -srcwin), or give a smaller --tile-overlap",
     )
-    with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata) as writer:
+    # the composite's bands (a picture target's are its own three)
+    rgb = (1, 2, 3) if translator.domains[direction[-1]].stats is None else target.rgb
+    with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata, rgb=rgb) as writer:
         gen = translator.generator(direction)  # (above: a model without it says so early)
         if not whole and tiling.tile_stats_size:
             raw_small = read_decimated(src, tiling.tile_stats_size, source.bands)
@@ -243,6 +245,12 @@ def _finish(out: torch.Tensor, mask, target: BandStats, writer) -> np.ndarray:
     rows, cols = mask.shape
     arr = target.denormalize(tensor_to_array(out[..., :rows, :cols]), writer.dtype)
     if writer.nodata is not None:
+        if np.issubdtype(arr.dtype, np.integer):
+            # A valid pixel that came out as the nodata value would read as nodata:
+            # moved one level into the valid range, so the mask is the input's.
+            hi = dtype_range(writer.dtype)[1]
+            clash = arr == writer.nodata
+            arr[clash] = writer.nodata + (1 if writer.nodata < hi else -1)
         arr[mask] = writer.nodata
     return arr
 
