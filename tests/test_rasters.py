@@ -525,3 +525,22 @@ def test_the_python_api_and_the_cli_give_the_same_numbers(eo_run, tmp_path):
     valid = ~np.isnan(api)
     assert (native[~valid] == nodata).all()
     assert np.abs(native[valid] - np.clip(np.rint(api[valid]), 0, 65535)).max() <= 1
+
+
+def test_output_nodata_is_the_value_written_and_checked_against_the_type(eo_run, tmp_path, capsys):
+    from cyclegan.cli.main import main
+
+    data, run = eo_run
+    with rasterio.open(data / "testA" / "0000.tif") as chip:
+        scene = chip.read().astype("float32")
+    scene[:, :10, :12] = -9999.0
+    src = write_geotiff(tmp_path / "scene.tif", scene, nodata=-9999.0)
+    args = ["translate", "--model", str(run), "--input", str(src)]
+    assert main([*args, "--output", str(tmp_path / "a"), "--output-nodata", "65535"]) == 0
+    with rasterio.open(tmp_path / "a" / "scene.tif") as out:
+        pixels = out.read()
+        assert out.dtypes[0] == "uint16" and out.nodata == 65535
+    assert (pixels[:, :10, :12] == 65535).all() and (pixels[:, 10:, 12:] != 65535).all()
+    assert main([*args, "--output", str(tmp_path / "b"), "--output-nodata", "70000"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "output_nodata" in err and "uint16" in err, err

@@ -113,6 +113,12 @@ class ImageOutput:
         choices=(None, *OUTPUT_DTYPES),
         kind=str,
     )
+    output_nodata: float | None = option(
+        None,
+        "rasters: the nodata value written (default: the target domain's; else NaN in "
+        "float output, the input's, or the type's minimum); pick one no real pixel has",
+        kind=float,
+    )
     overwrite: bool = option(
         False, "replace output files that exist already (without it they are refused, named)"
     )
@@ -125,6 +131,8 @@ class ImageOutput:
                 f"not with --format {self.format}"
             )
         _at_least(self, "max_pixels", 1, "give a positive limit")
+        if self.output_nodata is not None and self.format not in (None, "tiff"):
+            raise ConfigError("option 'output_nodata' is for rasters, written as GeoTIFF")
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,16 @@ def translate_files(
         rows = (lambda d, t, src=src: on_rows(src, d, t)) if on_rows else None
         written.append(
             translate_raster(
-                translator, src, dst, direction, tiling, output.output_dtype, rows, overwrite=True
-            )  # (existing outputs were checked against --overwrite above)
+                translator,
+                src,
+                dst,
+                direction,
+                tiling,
+                output.output_dtype,
+                rows,
+                overwrite=True,  # (existing outputs were checked against --overwrite above)
+                output_nodata=output.output_nodata,
+            )
         )
         if on_done:
             on_done(src, dst, None)

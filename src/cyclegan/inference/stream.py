@@ -100,7 +100,7 @@ def target_stats(translator: Translator, direction: str) -> BandStats:
     return BandStats((lo,) * n, (hi,) * n, "uint8", None, None, "dtype")
 
 
-def output_nodata(source: BandStats, info: RasterInfo, target: BandStats, dtype: str):
+def nodata_value(source: BandStats, info: RasterInfo, target: BandStats, dtype: str):
     """The nodata value written, None when the input has none: the target domain's own
     when it has one; else NaN in a float output (any number could be a real value);
     else the input's when the output type holds it; else the type's minimum."""
@@ -158,11 +158,13 @@ def translate_raster(
     output_dtype: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    output_nodata: float | None = None,
 ) -> Path:
     """Translate raster ``src`` into ``dst`` (see the module's docstring); returns ``dst``.
     ``progress(rows_done, rows)`` after each row of tiles. An existing ``dst`` is
     replaced only with ``overwrite``. An ``output_dtype`` other than the target
-    domain's own keeps its units where it can hold them (``output_scaling``)."""
+    domain's own keeps its units where it can hold them (``output_scaling``);
+    ``output_nodata`` replaces the nodata value chosen by ``nodata_value``."""
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ConfigError(f"{dst} is the input file: translating would overwrite it")
@@ -175,7 +177,11 @@ def translate_raster(
     source, target = source_stats(translator, direction, info), target_stats(translator, direction)
     dtype = output_dtype or target.dtype
     check_raster_job(info, dtype)
-    nodata = output_nodata(source, info, target, dtype)
+    if output_nodata is not None:  # the user's choice: checked against the type
+        check_nodata(output_nodata, dtype, "option 'output_nodata'")
+        nodata = output_nodata
+    else:
+        nodata = nodata_value(source, info, target, dtype)
     target = output_scaling(target, dtype)
     tiling = tiling or Tiling()
     tile = tiling.tile or DEFAULT_TILE
