@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -103,3 +105,30 @@ def test_cli_rejects_unknown_choice(capsys):
         build_parser().parse_args(["train", "--gan-mode", "hinge"])
     assert exit_.value.code == 2
     assert "hinge" in capsys.readouterr().err
+
+
+def test_directions_and_domain_options_are_decoded_in_one_place():
+    """No module decodes a direction by indexing its name or builds option names to
+    look up (issue 22): ``directions.py`` and ``TrainConfig.domain_options`` do."""
+    import re
+
+    from conftest import REPO
+
+    indexing = re.compile(r"direction\[(0|1|-1)\]|getattr\([^)]*f\"")
+    found = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in sorted((REPO / "src").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if indexing.search(line)
+    ]
+    assert found == []
+    from cyclegan import directions
+
+    assert [directions.labels(d) for d in directions.DIRECTIONS] == [("A", "B"), ("B", "A")]
+    assert directions.back("AtoB") == "BtoA"
+    cfg = TrainConfig(bands_b="4,3,2", nodata_b="nan", rgb_b="3,2,1", stats_a="s.json")
+    b = cfg.domain_options["B"]
+    assert b.bands == (4, 3, 2) and math.isnan(b.nodata) and b.rgb == (3, 2, 1)
+    assert cfg.domain_options["A"].stats_file == "s.json"
+    with pytest.raises(ConfigError, match="rgb_a"):
+        TrainConfig(rgb_a="1,2")

@@ -359,12 +359,27 @@ class TrainConfig:
         """The raster options' syntax; whether the bands exist is checked on the data."""
         if not 0 <= self.band_clip < 50:
             raise ConfigError(f"option 'band_clip' is {self.band_clip!r}: use 0 to below 50")
-        for d in ("a", "b"):
-            parse_bands(getattr(self, f"bands_{d}"), f"bands_{d}")
-            parse_nodata(getattr(self, f"nodata_{d}"), f"nodata_{d}")
-            rgb = parse_bands(getattr(self, f"rgb_{d}"), f"rgb_{d}")
-            if rgb and len(rgb) != 3:
+        self.domain_options  # parsed, and so checked  # noqa: B018
+
+    @property
+    def domain_options(self) -> dict[str, DomainOptions]:
+        """Each domain's raster options, parsed by this one function (to check them
+        and to use them): ``{"A": DomainOptions, "B": ...}``."""
+        flat = {
+            "A": (self.bands_a, self.nodata_a, self.stats_a, self.rgb_a),
+            "B": (self.bands_b, self.nodata_b, self.stats_b, self.rgb_b),
+        }
+        parsed = {}
+        for label, (bands, nodata, stats, rgb) in flat.items():
+            d = label.lower()
+            composite = parse_bands(rgb, f"rgb_{d}") or ()
+            if composite and len(composite) != 3:
                 raise ConfigError(f"option 'rgb_{d}': give three bands, e.g. 3,2,1")
+            parsed[label] = DomainOptions(
+                parse_bands(bands, f"bands_{d}"), parse_nodata(nodata, f"nodata_{d}"), stats,
+                composite,
+            )  # fmt: skip
+        return parsed
 
     def check_trainable(self) -> None:
         """What training needs besides valid values: the folders to read and write."""
@@ -389,6 +404,17 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         return _from_dict(cls, values, "options", "options in saved configuration")
+
+
+@dataclass(frozen=True)
+class DomainOptions:
+    """One domain's raster options as ``TrainConfig.domain_options`` parses them from
+    the flat ``--bands-a``, ``--nodata-a``, ``--stats-a``, ``--rgb-a`` (and ``-b``)."""
+
+    bands: tuple[int, ...] | None  # 1-based bands read from each file (None: all)
+    nodata: float | None  # None: the files' own
+    stats_file: str  # "": statistics computed from the files
+    rgb: tuple[int, ...]  # the bands shown as red, green, blue (): the first three
 
 
 def parse_bands(text: str, what: str) -> tuple[int, ...] | None:

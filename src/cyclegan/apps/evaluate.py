@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan import directions
 from cyclegan.apps.evaluate_rasters import evaluate_raster_direction, format_bands
 from cyclegan.config import write_json
 from cyclegan.data.datasets import find_domains, list_images
@@ -96,7 +97,7 @@ def evaluate_direction(
     cache: FeatureCache,
     progress: Progress | None = None,
 ) -> dict:
-    back = "BtoA" if direction == "AtoB" else "AtoB"
+    back = directions.back(direction)
     tick = progress or (lambda stage, done, total: None)
     n = len(source.images)
     fakes = []
@@ -168,7 +169,7 @@ def evaluate_model(
     for d in wanted:
         if d not in translator.directions:
             continue
-        src, dst = ("A", "B") if d == "AtoB" else ("B", "A")
+        src, dst = directions.labels(d)
         if rasters:
             folder = {"A": dir_a, "B": dir_b}
             report["directions"][d] = evaluate_raster_direction(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan import directions
 from cyclegan.data.datasets import list_images
 from cyclegan.data.imageio import to_uint8
 from cyclegan.data.rasters import nodata_mask, read_raster
@@ -50,8 +51,8 @@ def evaluate_raster_direction(
     progress=None,
 ) -> dict:
     tick = progress or (lambda stage, done, total: None)
-    back = "BtoA" if direction == "AtoB" else "AtoB"
-    source, target = translator.domains[direction[0]], translator.domains[direction[-1]]
+    back = directions.back(direction)
+    source, target = translator.sides(direction)
     units = target_stats(translator, direction)
     sources, targets = list_images(source_dir), list_images(target_dir)
     truth_by_name = {p.relative_to(target_dir): p for p in targets}
@@ -76,7 +77,7 @@ def evaluate_raster_direction(
         tick(f"translating {direction}", i + 1, len(sources))
     reals = [to_uint8(target.display(target.load(p))) for p in targets]
     result = set_distance(fakes, reals, extractor, cache, progress=progress)
-    result["fid_on"] = shown_as(translator, direction[-1])
+    result["fid_on"] = shown_as(translator, directions.target(direction))
     if l1s:
         result["cycle_l1"], result["cycle_psnr"] = (float(v) for v in np.mean(l1s, axis=0))
     if preds:

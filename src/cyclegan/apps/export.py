@@ -138,7 +138,7 @@ def export_onnx(
         "cyclegan.input": f"float32 (N, {in_nc}, H, W) in [-1, 1]; H, W >= {low}",
         "cyclegan.output": f"float32 (N, {out_nc}, H, W) in [-1, 1]",
     }
-    source, target = translator.domains[direction[0]], translator.domains[direction[-1]]
+    source, target = translator.sides(direction)
     for key, domain in (("cyclegan.input_bands", source), ("cyclegan.output_bands", target)):
         if domain.stats is not None:  # rasters: data units <-> [-1, 1] (data/bands.py)
             meta[key] = json.dumps(domain.stats.to_dict())

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan import directions
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.datasets import DomainFolders, find_domains, list_images
 from cyclegan.data.domain import preview
@@ -187,12 +188,12 @@ class CycleGAN:
         fig, axes = plt.subplots(rows, 4, figsize=(12, 3 * rows), squeeze=False)
         domains = self.translator.domains
         for c, (direction, folder) in enumerate(sets):
-            source, target = domains[direction[0]], domains[direction[-1]]
+            source, target = (domains[d] for d in directions.labels(direction))
             for r, path in enumerate(list_images(folder)[:rows]):
                 x = source.load(path)  # rasters: scaled by the model's band statistics
                 axes[r, 2 * c].imshow(source.display(x))
                 axes[r, 2 * c + 1].imshow(target.display(self.predict(x, direction)))
-                axes[r, 2 * c].set_title(f"{direction[0]}: {path.name}", fontsize=8)
+                axes[r, 2 * c].set_title(f"{directions.source(direction)}: {path.name}", fontsize=8)
                 axes[r, 2 * c + 1].set_title(direction, fontsize=8)
         for ax in axes.flat:
             ax.axis("off")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.config import TrainConfig, parse_bands, parse_nodata
+from cyclegan.config import TrainConfig
 from cyclegan.data.bands import BandStats, display, domain_statistics
 from cyclegan.data.imageio import load_image
 from cyclegan.data.rasters import is_raster_path, nodata_mask, raster_info, read_raster
@@ -106,7 +106,7 @@ def build_domains(
     net = cfg.network
     domains = {}
     for label, channels in (("A", net.input_nc), ("B", net.output_nc)):
-        d = label.lower()
+        options = cfg.domain_options[label]
         if saved and saved.get(label):
             domains[label] = Domain.from_dict(saved[label])
         elif holds_rasters(files[label], label):
@@ -115,11 +115,11 @@ def build_domains(
                 label,
                 method=cfg.band_stats,
                 clip=cfg.band_clip,
-                bands=parse_bands(getattr(cfg, f"bands_{d}"), f"bands_{d}"),
-                nodata=parse_nodata(getattr(cfg, f"nodata_{d}"), f"nodata_{d}"),
-                stats_file=getattr(cfg, f"stats_{d}"),
+                bands=options.bands,
+                nodata=options.nodata,
+                stats_file=options.stats_file,
                 seed=cfg.seed,
-                rgb=parse_bands(getattr(cfg, f"rgb_{d}"), f"rgb_{d}") or (),
+                rgb=options.rgb,
                 warn=warn,
             )
             domains[label] = Domain(stats.count, stats)

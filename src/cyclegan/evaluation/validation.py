@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cyclegan import directions
 from cyclegan.config import NetworkConfig, TrainConfig, write_json
 from cyclegan.data.datasets import check_images, list_images
 from cyclegan.data.domain import Domain
@@ -143,7 +144,7 @@ class Validator:
         return result
 
     def _direction(self, live: Translator, direction: str, source: list, target: list, shown):
-        back = "BtoA" if direction == "AtoB" else "AtoB"
+        back = directions.back(direction)
         fakes = [live.translate_tensor(x.to(live.device), direction).cpu() for x in source]
         recs = [live.translate_tensor(f.to(live.device), back).cpu() for f in fakes]
         errors = [(r - x).abs().mean().item() / 2 for r, x in zip(recs, source, strict=True)]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from cyclegan import directions
 from cyclegan.data.imageio import (
     array_to_tensor,
     check_bit_depth,
@@ -125,15 +126,15 @@ def _translate_pictures(translator, pictures, output_dir, direction, root, outpu
 def _split_rasters(translator, direction, inputs, output, on_done):
     """(rasters, pictures) among ``inputs``, each raster checked before any is written;
     a raster that cannot be translated is reported through ``on_done`` and left out."""
-    raster_model = translator.domains[direction[0]].raster
+    raster_model = translator.sides(direction)[0].raster
     rasters, pictures = [], []
     for src in inputs:
         try:
             if not is_raster_path(src):
                 if raster_model:
                     raise DataError(
-                        f"{src}: this model translates rasters of domain {direction[0]}; "
-                        "give TIFF files"
+                        f"{src}: this model translates rasters of domain "
+                        f"{directions.source(direction)}; give TIFF files"
                     )
                 pictures.append(src)
                 continue

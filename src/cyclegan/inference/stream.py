@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cyclegan import directions
 from cyclegan.data.bands import BandStats, dtype_limits
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array
 from cyclegan.data.raster_writer import RasterWriter
@@ -66,7 +67,7 @@ GTIFF_MAX_SIDE = 2**31 - 1
 def source_stats(translator: Translator, direction: str, info: RasterInfo) -> BandStats:
     """How the input raster scales: its domain's statistics, or for a model trained on
     pictures, the data type's range (a 3-band 8-bit GeoTIFF through an RGB model)."""
-    label = direction[0]
+    label = directions.source(direction)
     domain = translator.domains[label]
     if domain.stats is not None:
         stats = domain.stats
@@ -93,7 +94,7 @@ def source_stats(translator: Translator, direction: str, info: RasterInfo) -> Ba
 
 def target_stats(translator: Translator, direction: str) -> BandStats:
     """How the output scales back: the target domain's statistics, or 8-bit for pictures."""
-    domain = translator.domains[direction[-1]]
+    domain = translator.sides(direction)[1]
     if domain.stats is not None:
         return domain.stats
     n, (lo, hi) = domain.channels, dtype_limits("uint8")
@@ -203,7 +204,7 @@ def translate_raster(
         "(gdal_translate -srcwin), or give a smaller --tile-overlap",
     )
     # the composite's bands (a picture target's are its own three)
-    rgb = (1, 2, 3) if translator.domains[direction[-1]].stats is None else target.rgb
+    rgb = (1, 2, 3) if translator.sides(direction)[1].stats is None else target.rgb
     with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata, rgb=rgb) as writer:
         gen = translator.generator(direction)  # (above: a model without it says so early)
         if not whole and tiling.tile_stats_size:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cyclegan import directions
 from cyclegan.config import NetworkConfig
 from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import (
@@ -44,6 +45,7 @@ from cyclegan.data.imageio import (
     to_uint8,
 )
 from cyclegan.data.rasters import raster_info, read_raster
+from cyclegan.directions import check
 from cyclegan.errors import CheckpointError, ConfigError, DataError
 from cyclegan.inference import budget
 from cyclegan.inference.budget import check_fits
@@ -65,8 +67,6 @@ from cyclegan.model.precision import autocast, pick_device
 from cyclegan.model.precision import resolve as resolve_precision
 from cyclegan.model.reference import load_into, read_state_dict
 from cyclegan.settings import Scale, Tiling
-
-DIRECTIONS = ("AtoB", "BtoA")
 
 
 def padding_mode(h: int, w: int, ph: int, pw: int) -> str:
@@ -142,16 +142,20 @@ class Translator:
 
     def generator(self, direction: str) -> torch.nn.Module:
         """The generator that translates in ``direction``."""
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"direction {direction!r}: use AtoB or BtoA")
-        if direction not in self.generators:
+        if check(direction) not in self.generators:
             raise ConfigError(f"{self.source} holds only the {self.directions[0]} generator")
         return self.generators[direction]
+
+    def sides(self, direction: str) -> tuple[Domain, Domain]:
+        """(source, target) domains of a direction: how its input and output read."""
+        return tuple(self.domains[label] for label in directions.labels(direction))
 
     def channels(self, direction: str) -> tuple[int, int]:
         """(input, output) channel counts for a direction."""
         n = self.network
-        return (n.input_nc, n.output_nc) if direction == "AtoB" else (n.output_nc, n.input_nc)
+        return (
+            (n.input_nc, n.output_nc) if check(direction) == "AtoB" else (n.output_nc, n.input_nc)
+        )
 
     def check_tiling(
         self, tile: int, tile_overlap: int | None = None, stats_size: int = 1024
@@ -246,7 +250,7 @@ class Translator:
         with tempfile.TemporaryDirectory(prefix="cyclegan-") as tmp:
             out = translate_raster(self, path, Path(tmp) / "out.tif", direction, how, "float32")
             arr = read_raster(out).astype(np.float32, copy=False)
-        if not self.domains[direction[-1]].raster:
+        if not self.sides(direction)[1].raster:
             arr /= 255.0  # a picture target: written on 0-255, returned as 0-1
         return arr
 
@@ -279,7 +283,7 @@ class Translator:
         large images."""
         in_nc, _ = self.channels(direction)
         tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
-        if isinstance(image, str | Path) and self.domains[direction[0]].raster:
+        if isinstance(image, str | Path) and self.sides(direction)[0].raster:
             return self._translate_raster_file(Path(image), direction, tiling)
         if isinstance(image, torch.Tensor):
             batch = image if image.dim() == 4 else image.unsqueeze(0)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cyclegan import directions
 from cyclegan.config import TrainConfig
 from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import save_image
@@ -209,10 +210,10 @@ def results_page(
     for direction, folder in (("AtoB", folder_a), ("BtoA", folder_b)):
         if folder is None or direction not in translator.directions:
             continue
-        back = "BtoA" if direction == "AtoB" else "AtoB"
+        back = directions.back(direction)
         rows = []
         paths = list_images(folder)
-        source, target = translator.domains[direction[0]], translator.domains[direction[-1]]
+        source, target = translator.sides(direction)
         for path in paths:
             x = source.load(path)  # a raster: scaled by the model's band statistics
             fake = translator.translate(x, direction)
