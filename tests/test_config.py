@@ -132,3 +132,16 @@ def test_directions_and_domain_options_are_decoded_in_one_place():
     assert cfg.domain_options["A"].stats_file == "s.json"
     with pytest.raises(ConfigError, match="rgb_a"):
         TrainConfig(rgb_a="1,2")
+
+
+def test_train_help_shows_the_raster_options_as_their_own_group(capsys):
+    from cyclegan.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    lines = text[text.index("raster domains (") :].splitlines()
+    rest = [i for i, line in enumerate(lines[1:], 1) if line and not line[0].isspace()]
+    group = "\n".join(lines[: rest[0] if rest else None])
+    for option in ("--band-stats", "--bands-a", "--nodata-b", "--stats-a", "--rgb-b"):
+        assert option in group, option

@@ -38,6 +38,8 @@ from cyclegan.settings import (
 # The training options shown under "data and run" in train's help; the rest under
 # "objective, schedule and bookkeeping", and NetworkConfig's under "networks".
 TRAIN_VALIDATION_OPTIONS = ("val_images", "val_every", "val_budget", "val_metric", "early_stop")
+TRAIN_RASTER_OPTIONS = ("band_stats", "band_clip", "bands_a", "bands_b", "nodata_a", "nodata_b",
+                        "stats_a", "stats_b", "rgb_a", "rgb_b")  # fmt: skip
 TRAIN_DATA_OPTIONS = (
     "data",
     "run",
@@ -68,12 +70,18 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         "net": train.add_argument_group("networks"),
         "train": train.add_argument_group("objective, schedule and bookkeeping"),
         "val": train.add_argument_group("validation while training, the best checkpoint"),
+        "raster": train.add_argument_group(
+            "raster domains (multi-band, 16-bit, float, GeoTIFF; docs/rasters.md)"
+        ),
+    }
+    group_of = {
+        **dict.fromkeys(TRAIN_DATA_OPTIONS, "data"),
+        **dict.fromkeys(TRAIN_VALIDATION_OPTIONS, "val"),
+        **dict.fromkeys(TRAIN_RASTER_OPTIONS, "raster"),
     }
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "network":
-            continue
-        group = "data" if f.name in TRAIN_DATA_OPTIONS else "train"
-        add_field(groups["val" if f.name in TRAIN_VALIDATION_OPTIONS else group], f)
+        if f.name != "network":
+            add_field(groups[group_of.get(f.name, "train")], f)
     for f in dataclasses.fields(NetworkConfig):
         add_field(groups["net"], f)
 
