@@ -22,7 +22,7 @@ from conftest import tiny_config, write_images
 from cyclegan.cli.main import main
 from cyclegan.errors import CycleGANError
 from cyclegan.inference.translate import load_translator
-from cyclegan.model.checkpoint import latest_checkpoint
+from cyclegan.model.run_checkpoints import latest_checkpoint
 from cyclegan.model.statefile import load_state, save_state
 from cyclegan.training.run import build_run
 from cyclegan.training.trainer import train

@@ -22,7 +22,7 @@ from cyclegan.cli.main import main
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.errors import CheckpointError, ConfigError, CycleGANError
 from cyclegan.inference.translate import load_translator
-from cyclegan.model.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
+from cyclegan.model.run_checkpoints import latest_checkpoint, list_checkpoints, save_checkpoint
 from cyclegan.training.trainer import train
 
 NUMERIC = [

@@ -32,7 +32,11 @@ def test_every_call_on_tiny_data(tiny_data, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "latest").read_text().startswith("fit_")
     # the second fit's checkpoint is one of the run's (evaluate --checkpoints all walks
     # list_checkpoints; --keep-checkpoints prunes by it), not only the pointer's target
-    from cyclegan.model.checkpoint import latest_checkpoint, list_checkpoints, prune_checkpoints
+    from cyclegan.model.run_checkpoints import (
+        latest_checkpoint,
+        list_checkpoints,
+        prune_checkpoints,
+    )
 
     assert latest_checkpoint(tmp_path / "run") in list_checkpoints(tmp_path / "run")
     assert len(list_checkpoints(tmp_path / "run")) == 2

@@ -14,7 +14,8 @@ import pytest
 from conftest import TINY_CLI, start_training, tiny_config, write_images
 from cyclegan.cli.main import main
 from cyclegan.errors import ConfigError
-from cyclegan.model.checkpoint import latest_checkpoint, list_checkpoints, read_meta
+from cyclegan.model.checkpoint import read_meta
+from cyclegan.model.run_checkpoints import latest_checkpoint, list_checkpoints
 from cyclegan.training import health_report, jsonlog, losslog
 from cyclegan.training.runfolder import RunLock
 from cyclegan.training.trainer import train

@@ -14,7 +14,8 @@ from conftest import tiny_config
 from cyclegan.errors import CheckpointError, ConfigError, TrainingDiverged
 from cyclegan.inference.translate import load_translator
 from cyclegan.model import checkpoint as checkpoint_module
-from cyclegan.model.checkpoint import latest_checkpoint, list_checkpoints, read_meta
+from cyclegan.model.checkpoint import read_meta
+from cyclegan.model.run_checkpoints import latest_checkpoint, list_checkpoints
 from cyclegan.model.step import CycleGANStep
 from cyclegan.training import losslog
 from cyclegan.training.trainer import TrainingEvents, TrainingInterrupted, train

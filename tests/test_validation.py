@@ -12,7 +12,8 @@ import torch
 from conftest import tiny_config, write_images
 from cyclegan.evaluation import health, inception
 from cyclegan.evaluation.validation import held_out
-from cyclegan.model.checkpoint import best_checkpoint, list_checkpoints, read_meta
+from cyclegan.model.checkpoint import read_meta
+from cyclegan.model.run_checkpoints import best_checkpoint, list_checkpoints
 from cyclegan.training.health_report import read as read_validation
 from cyclegan.training.run import TrainingEvents, build_run
 from cyclegan.training.trainer import train

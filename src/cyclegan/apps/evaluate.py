@@ -37,8 +37,8 @@ from cyclegan.errors import ConfigError, DataError
 from cyclegan.evaluation import metrics
 from cyclegan.evaluation.inception import PROTOCOL, FeatureCache, InceptionFeatures, set_distance
 from cyclegan.inference.translate import Translator, load_translator
-from cyclegan.model.checkpoint import list_checkpoints
 from cyclegan.model.precision import pick_device
+from cyclegan.model.run_checkpoints import list_checkpoints
 from cyclegan.settings import Scale
 
 # ``progress(stage, done, total)``: how the CLI draws its bars (progress.TaskProgress).

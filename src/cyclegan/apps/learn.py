@@ -38,14 +38,14 @@ from cyclegan.data.datasets import DomainFolders, find_domains, list_images
 from cyclegan.data.domain import preview
 from cyclegan.data.imageio import resize
 from cyclegan.errors import ConfigError
-from cyclegan.model.checkpoint import (
+from cyclegan.model.checkpoint import load_network_config
+from cyclegan.model.losses import HEADLINE_LOSSES
+from cyclegan.model.run_checkpoints import (
     adopt_checkpoint,
     copy_checkpoint,
     latest_checkpoint,
-    load_network_config,
     resolve_checkpoint,
 )
-from cyclegan.model.losses import HEADLINE_LOSSES
 from cyclegan.training import losslog
 
 

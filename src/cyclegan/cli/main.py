@@ -25,7 +25,7 @@ from cyclegan.cli.parser import build_parser
 from cyclegan.cli.progress import TaskProgress, TrainingProgress
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
-from cyclegan.model.checkpoint import is_run_folder
+from cyclegan.model.run_checkpoints import is_run_folder
 from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Scale, Server, Tiling
 
 

@@ -56,16 +56,12 @@ from cyclegan.inference.tiling import (
     translate_in_tiles,
     with_image_statistics,
 )
-from cyclegan.model.checkpoint import (
-    load_network_config,
-    load_weights,
-    read_meta,
-    resolve_checkpoint,
-)
+from cyclegan.model.checkpoint import load_network_config, load_weights, read_meta
 from cyclegan.model.networks import build_generator, padding_to_multiple
 from cyclegan.model.precision import autocast, pick_device
 from cyclegan.model.precision import resolve as resolve_precision
 from cyclegan.model.reference import load_into, read_state_dict
+from cyclegan.model.run_checkpoints import resolve_checkpoint
 from cyclegan.settings import Scale, Tiling
 
 

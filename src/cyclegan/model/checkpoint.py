@@ -1,7 +1,7 @@
-"""Checkpoints and run folders: this module alone knows their layout.
+"""The checkpoint format: what a checkpoint folder holds, how its files are written
+and read. A run's checkpoints (where they go, their order, ``latest``, ``best``,
+pruning) are ``run_checkpoints.py``; the two are the one keeper of this layout.
 
-    RUN/options.json           every resolved training option (``config.json`` before
-                               2026-12-01)
     RUN/checkpoints/epoch_0005/
         config.json            the networks' constructor arguments and the format  }  all that
         g_ab.safetensors       generator A -> B                                    }  translating
@@ -11,28 +11,16 @@
         training.json          the training record: options, position, time saved
         training_state.json    optimizers, schedulers, image pools, RNG states, loss
         training_state.safetensors    sums: JSON and tensors, never pickle (statefile.py)
-    RUN/checkpoints/latest     the name of the newest complete checkpoint folder
-    RUN/checkpoints/best/      a copy of the checkpoint that scored best in validation
-                               (never pruned, never resumed from)
 
 Format version 1 (before 2026-12-01) kept the record inside ``config.json``;
-such folders load as before (``read_meta`` returns the same view of both).
-
-This module is longer than the others on purpose: it is the one keeper of the
-format (what a checkpoint folder is, how it is written, read, listed, ordered,
-copied and pointed at), so that no other module decides any of that.
-
-Saving is atomic: files go to a hidden temporary folder, are flushed to disk,
-and the folder is renamed into place; only then is ``latest`` replaced (itself
-by an atomic rename). A crash at any moment leaves the previous checkpoint and
-pointer intact; leftover temporary folders are ignored and removed later.
+such folders load as before (``read_meta`` returns the same view of both). Every
+file is checked before use (``checkpoint_schema.py``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +39,6 @@ FORMAT = "cyclegan-checkpoint"
 VERSION = 2
 NETWORK_FILE = "config.json"  # what translating needs, beside the weights
 RECORD_FILE = "training.json"  # how the weights were trained and how far
-BEST = "best"  # the best checkpoint's folder name in a run's checkpoints/
-RUN_OPTIONS = "options.json"
-LEGACY_RUN_OPTIONS = "config.json"  # a run folder's options before 2026-12-01
 GENERATORS = ("g_ab", "g_ba")
 DISCRIMINATORS = ("d_a", "d_b")
 LEGACY_STATE = "training_state.pt"  # before 2026-11-30: read with torch's safe loader
@@ -118,82 +103,27 @@ def check_writable(folder: Path) -> None:
         ) from None
 
 
-def save_checkpoint(
-    run: Path,
-    cfg: TrainConfig,
-    nets: torch.nn.Module,
-    training_state: dict,
-    position: Position,
-    domains: dict | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """Write a checkpoint folder atomically and point ``latest`` at it.
-
-    Weights or optimizer state holding NaN or infinity are never written (a diverged
-    run must not overwrite what it had learned); a write that fails (a full disk, a
-    folder made read-only) removes its temporary folder and leaves the previous
-    checkpoint and ``latest`` as they were. Both raise a ``CheckpointError``.
-    """
-    root = Path(run) / "checkpoints"
-    weights = {name: _weights(getattr(nets, name)) for name in GENERATORS + DISCRIMINATORS}
-    bad = first_non_finite(weights) or first_non_finite(training_state)
-    if bad is not None:
-        last = latest_checkpoint(run)
-        raise CheckpointError(
-            f"not saving step {position.global_step}: {bad} is NaN or infinite (training "
-            "diverged; a lower --lr may help). Last good checkpoint: "
-            f"{last if last else 'none'}"
-        )
-    final = root / position.folder_name()
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    try:
-        _write_folder(root, tmp, final, cfg, weights, training_state, position, domains, extra)
-    # safetensors reports a full disk as SafetensorError, torch (old .pt) as RuntimeError
-    except (OSError, RuntimeError, SafetensorError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(
-            f"could not save checkpoint {final}: {_write_failure(exc, root)}; the previous "
-            f"checkpoint ({latest_checkpoint(run) or 'none'}) is unchanged"
-        ) from None
-    return final
-
-
-def _write_failure(exc: BaseException, folder: Path) -> str:
-    """A one-line reason for a failed write (torch's own text is a C++ assertion)."""
-    try:
-        if shutil.disk_usage(folder).free < 64 * 2**20:
-            return "the disk is full"
-    except OSError:
-        pass
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc).splitlines()[0][:200]
-
-
-def _write_folder(
-    root: Path,
-    tmp: Path,
-    final: Path,
+def write_files(
+    folder: Path,
     cfg: TrainConfig,
     weights: dict[str, dict[str, torch.Tensor]],
     training_state: dict,
     position: Position,
     domains: dict | None,
     extra: dict | None,
+    sequence: int,
 ) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".tmp-*"):
-        _remove(stale)
-    tmp.mkdir()
+    """Write every file of a checkpoint into ``folder`` (new and empty) and flush them
+    to disk; ``run_checkpoints.save_checkpoint`` moves the folder into place."""
     options = cfg.to_dict()
     network = options.pop("network")
     # What translation needs: the networks, and how raster domains scale (data/bands.py).
     described = {"format": FORMAT, "version": VERSION, "network": network}
     if domains and any(d.get("stats") for d in domains.values()):
         described["domains"] = domains
-    write_json(tmp / NETWORK_FILE, described)
+    write_json(folder / NETWORK_FILE, described)
     record = {
-        "sequence": _next_sequence(root),
+        "sequence": sequence,
         "train": options,
         "epochs_done": position.epochs_done,
         "batches_done": position.batches_done,
@@ -201,75 +131,22 @@ def _write_folder(
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **(extra or {}),
     }
-    write_json(tmp / RECORD_FILE, record)
+    write_json(folder / RECORD_FILE, record)
     for name, tensors in weights.items():
-        save_file(tensors, tmp / f"{name}.safetensors")
-    save_state(tmp, training_state)
-    for f in tmp.iterdir():
+        save_file(tensors, folder / f"{name}.safetensors")
+    save_state(folder, training_state)
+    for f in folder.iterdir():
         _fsync(f)
-    if final.exists() or final.is_symlink():  # re-saving a position (after a resume)
-        old = root / f".tmp-old-{final.name}-{os.getpid()}"
-        final.rename(old)
-        _remove(old)
-    tmp.rename(final)
-    _point_latest(root, final.name)
 
 
-def _point_latest(root: Path, name: str) -> None:
-    """Replace the ``latest`` pointer atomically: a reader sees the old name or the new."""
-    pointer = root / "latest.tmp"
-    pointer.write_text(name + "\n")
-    pointer.replace(root / "latest")
+def gather_weights(nets: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """The four networks' weights on the CPU, by file name."""
+    return {name: _weights(getattr(nets, name)) for name in GENERATORS + DISCRIMINATORS}
 
 
-def copy_checkpoint(folder: Path, dest: Path) -> Path:
-    """Copy a checkpoint folder to ``dest`` (a new path): beside it under a temporary
-    name first, then renamed, so ``dest`` is complete or absent."""
-    dest = Path(dest)
-    if dest.exists():
-        raise CheckpointError(f"{dest} exists already; a checkpoint is never copied over it")
-    tmp = dest.with_name(f".tmp-{dest.name}-{os.getpid()}")
-    try:
-        shutil.copytree(folder, tmp)
-        tmp.rename(dest)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
-
-
-def adopt_checkpoint(run: Path, folder: Path, name: str) -> Path:
-    """Copy a complete checkpoint folder into ``run`` as ``checkpoints/NAME`` and point
-    ``latest`` at it: how the notebook API keeps the newest model of several fits, or a
-    loaded one, at the top of its run."""
-    root = Path(run) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    sequence = _next_sequence(root)
-    final = copy_checkpoint(folder, root / name)
-    record = final / RECORD_FILE
-    if record.is_file():  # the newest of this run now, whatever its own run's count
-        write_json(record, {**json.loads(record.read_text()), "sequence": sequence})
-    _point_latest(root, name)
-    return final
-
-
-def save_best(run: Path, folder: Path) -> Path:
-    """Make ``checkpoints/best`` a copy of ``folder``, replacing the previous best only
-    once the new copy is complete."""
-    root = Path(run) / "checkpoints"
-    best, old = root / BEST, root / f".tmp-oldbest-{os.getpid()}"
-    fresh = copy_checkpoint(folder, root / f".tmp-newbest-{os.getpid()}")
-    if best.exists() or best.is_symlink():
-        best.rename(old)
-    fresh.rename(best)
-    if old.exists() or old.is_symlink():
-        _remove(old)
-    return best
-
-
-def best_checkpoint(run: Path) -> Path | None:
-    folder = Path(run) / "checkpoints" / BEST
-    return folder if is_checkpoint(folder) else None
+def can_resume(folder: Path) -> bool:
+    """Whether ``folder`` holds a training state (this format's or the older one)."""
+    return has_state(folder) or (Path(folder) / LEGACY_STATE).is_file()
 
 
 def is_checkpoint(folder: Path) -> bool:
@@ -277,136 +154,6 @@ def is_checkpoint(folder: Path) -> bool:
     and generator weights), whether or not it can also resume training."""
     folder = Path(folder)
     return (folder / NETWORK_FILE).is_file() and (folder / "g_ab.safetensors").is_file()
-
-
-def _order(folder: Path) -> tuple[int, int] | None:
-    """Where a complete checkpoint stands among its run's: (sequence, step); None for an
-    incomplete folder. The sequence counts the saves and copies into the run, so a fit
-    copied in (whose own steps start again from 0) is still the newest; folders from
-    before it (version 1) count as sequence -1, ordered by their steps."""
-    if not (has_state(folder) or (folder / LEGACY_STATE).is_file()):
-        return None
-    for name in (RECORD_FILE, NETWORK_FILE):  # version 1 kept the step in config.json
-        try:
-            record = json.loads((folder / name).read_text())
-            return int(record.get("sequence", -1)), int(record["global_step"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            continue
-    return None
-
-
-def _next_sequence(root: Path) -> int:
-    found = [_order(f) for f in root.glob("*") if f.is_dir() and not f.name.startswith(".")]
-    return max([o[0] for o in found if o is not None], default=-1) + 1
-
-
-def list_checkpoints(run: Path) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest first (by sequence, then step)."""
-    root = Path(run) / "checkpoints"
-    found = []
-    # Any complete folder counts, whatever its name (fits copied in by the notebook API
-    # too); temporary folders start with a dot and hold no finished checkpoint.
-    for folder in (p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
-        if folder.name == BEST:  # a copy of one of the others, kept apart
-            continue
-        order = _order(folder)
-        if order is not None:
-            found.append((order, folder))
-    return [f for _, f in sorted(found)]
-
-
-def _pointed(pointer: Path) -> str | None:
-    """The folder name ``latest`` holds: one line, a plain name of this folder (never a
-    path that leads elsewhere); None when the pointer is absent or holds anything else."""
-    try:
-        text = pointer.read_text()
-    except (OSError, UnicodeDecodeError):
-        return None
-    name = text.strip()
-    plain = name and "\n" not in name and "/" not in name and "\\" not in name
-    if not plain or name.startswith(".") or "\x00" in name:
-        return None
-    return name
-
-
-def latest_checkpoint(run: Path) -> Path | None:
-    """The folder ``latest`` names; if that pointer is gone or broken, or a complete
-    checkpoint newer than it exists (a process killed between renaming its folder
-    into place and moving the pointer), the newest complete one."""
-    root = Path(run) / "checkpoints"
-    found = list_checkpoints(run)
-    newest = found[-1] if found else None
-    name = _pointed(root / "latest")
-    if name is None or not (root / name / NETWORK_FILE).is_file():
-        return newest
-    pointed = root / name
-    order = _order(pointed)  # None: a bare bundle (no training state), named on purpose
-    if newest is not None and order is not None and _order(newest) > order:
-        return newest
-    return pointed
-
-
-def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint folder itself, or a run folder's latest checkpoint; ``RUN/best`` and
-    ``RUN/latest`` name a run's best and latest checkpoints."""
-    path = Path(path)
-    if not path.exists() and path.name in (BEST, "latest") and is_run_folder(path.parent):
-        named = (best_checkpoint if path.name == BEST else latest_checkpoint)(path.parent)
-        if named is None:
-            raise CheckpointError(f"{path.parent}: no {path.name} checkpoint yet")
-        return named
-    folder = path if is_checkpoint(path) else latest_checkpoint(path)
-    if folder is None:
-        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with checkpoints")
-    return folder
-
-
-def is_run_folder(run: Path) -> bool:
-    run = Path(run)
-    return (run / RUN_OPTIONS).is_file() or (run / LEGACY_RUN_OPTIONS).is_file()
-
-
-def write_run_options(run: Path, cfg: TrainConfig) -> None:
-    write_json(Path(run) / RUN_OPTIONS, cfg.to_dict())
-
-
-def read_run_options(run: Path) -> dict:
-    """A run folder's resolved options ({} when it has none, or they are unreadable)."""
-    for name in (RUN_OPTIONS, LEGACY_RUN_OPTIONS):
-        try:
-            values = json.loads((Path(run) / name).read_text())
-        except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
-            continue
-        return values if isinstance(values, dict) else {}
-    return {}
-
-
-def _own_folder(run: Path, folder: Path) -> bool:
-    """Whether ``folder`` is a real folder of the run's ``checkpoints/``, reached through
-    no symbolic link: the only kind the run wrote, and so the only kind it deletes."""
-    run, folder = Path(run), Path(folder)
-    root = run / "checkpoints"
-    if root.is_symlink() or folder.is_symlink() or not folder.is_dir():
-        return False
-    return folder.resolve().parent == root.resolve() and root.resolve().parent == run.resolve()
-
-
-def _remove(path: Path) -> None:
-    """Delete a folder of ours; a link is removed itself, never what it points to."""
-    if path.is_symlink():
-        path.unlink()
-    else:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def prune_checkpoints(run: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints the run itself wrote; folders
-    reached through a symbolic link (``checkpoints/`` or an entry of it) are left alone."""
-    if keep <= 0:
-        return
-    for folder in list_checkpoints(run)[:-keep]:
-        if _own_folder(run, folder):
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_object(path: Path, missing: str) -> dict:

@@ -32,19 +32,17 @@ from cyclegan.model.checkpoint import (
     RECORD_FILE,
     Position,
     check_writable,
-    latest_checkpoint,
     load_network_config,
     load_training_state,
     load_weights,
     read_meta,
-    save_checkpoint,
-    write_run_options,
 )
 from cyclegan.model.checkpoint_schema import check_training_state, state_template
 from cyclegan.model.losses import GENERATOR_LOSSES, LOSS_NAMES
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
 from cyclegan.model.reference import load_into
+from cyclegan.model.run_checkpoints import latest_checkpoint, save_checkpoint, write_run_options
 from cyclegan.model.step import CycleGANStep
 from cyclegan.seeds import rank_torch_seed
 from cyclegan.training import losslog

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from cyclegan.errors import ConfigError
-from cyclegan.model.checkpoint import read_run_options
+from cyclegan.model.run_checkpoints import read_run_options
 
 LOCK = ".lock"
 

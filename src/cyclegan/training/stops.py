@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cyclegan.errors import CycleGANError, TrainingDiverged
-from cyclegan.model.checkpoint import latest_checkpoint
+from cyclegan.model.run_checkpoints import latest_checkpoint
 
 
 class TrainingInterrupted(CycleGANError):

@@ -29,8 +29,8 @@ from pathlib import Path
 from cyclegan.config import TrainConfig
 from cyclegan.errors import ConfigError
 from cyclegan.model import distributed
-from cyclegan.model.checkpoint import latest_checkpoint, prune_checkpoints, save_best
 from cyclegan.model.losses import LOSS_NAMES
+from cyclegan.model.run_checkpoints import latest_checkpoint, prune_checkpoints, save_best
 from cyclegan.training import losslog
 from cyclegan.training.grids import fixed_samples, sample_grid
 from cyclegan.training.report import RunReport, build_report
