@@ -78,7 +78,7 @@ def test_the_lock_is_held_for_the_life_of_a_run_in_one_process(tiny_data, tmp_pa
     RunLock(tmp_path / "run").acquire().release()
 
 
-@pytest.mark.parametrize("foreign", ["losses.jsonl", "index.html", "notes.txt"])
+@pytest.mark.parametrize("foreign", ["losses.jsonl", "index.html", "notes.txt", ".lock"])
 def test_a_fresh_run_refuses_a_foreign_folder_and_leaves_it_unchanged(
     tiny_data, tmp_path, capsys, foreign
 ):
@@ -264,3 +264,12 @@ def test_a_log_written_by_someone_else_never_breaks_results(tiny_run, tmp_path, 
     assert main(["report", str(run)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert (run / "index.html").is_file()
+
+
+def test_resuming_a_folder_that_is_not_a_run_creates_nothing_there(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert main(["train", "--run", str(folder), "--resume"]) == 1
+    assert "not a run folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

@@ -28,12 +28,12 @@ import torch
 from cyclegan.errors import CheckpointError
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+def is_number(value) -> bool:
+    return is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _kind(value) -> str:
@@ -57,7 +57,7 @@ def check_description(path: Path, values: dict, fmt: str, newest: int) -> None:
             path, "format", f"is {values.get('format')!r}, not {fmt!r}: not a cyclegan checkpoint"
         )
     version = values.get("version", 1)
-    if not _is_int(version) or version < 1:
+    if not is_int(version) or version < 1:
         _fail(path, "version", f"is {version!r}, not a format number")
     if version > newest:
         _fail(
@@ -79,7 +79,7 @@ def check_domains(path: Path, domains) -> None:
         _fail(path, "domains", "should hold domain 'A' and 'B' descriptions")
     for label, domain in domains.items():
         at = f"domains/{label}"
-        if not isinstance(domain, dict) or not _is_int(domain.get("channels")):
+        if not isinstance(domain, dict) or not is_int(domain.get("channels")):
             _fail(path, at, "should hold a whole number of 'channels'")
         channels, stats = domain["channels"], domain.get("stats")
         if not 1 <= channels <= 64:
@@ -92,17 +92,17 @@ def check_domains(path: Path, domains) -> None:
             band_values = stats.get(key)
             if not isinstance(band_values, list) or len(band_values) != channels:
                 _fail(path, f"{at}/stats/{key}", f"should be {channels} numbers, one a band")
-            if not all(_is_number(v) for v in band_values):
+            if not all(is_number(v) for v in band_values):
                 _fail(path, f"{at}/stats/{key}", "holds a value that is not a finite number")
         if stats.get("dtype") not in _DTYPES:
             _fail(path, f"{at}/stats/dtype", f"is {stats.get('dtype')!r}, not a raster data type")
         nodata = stats.get("nodata")
-        if not (nodata is None or nodata == "nan" or _is_number(nodata)):
+        if not (nodata is None or nodata == "nan" or is_number(nodata)):
             _fail(path, f"{at}/stats/nodata", f"is {nodata!r}, not a number or 'nan'")
         for key in ("bands", "rgb"):
             picked = stats.get(key)
             ok = picked is None or (
-                isinstance(picked, list) and all(_is_int(b) and b >= 1 for b in picked)
+                isinstance(picked, list) and all(is_int(b) and b >= 1 for b in picked)
             )
             if not ok:
                 _fail(path, f"{at}/stats/{key}", "should be a list of band numbers from 1")
@@ -122,9 +122,9 @@ def check_record(path: Path, values: dict) -> None:
     for name in ("epochs_done", "batches_done", "global_step"):
         if name in values or "train" in values:
             value = values.get(name)
-            if not _is_int(value) or value < 0:
+            if not is_int(value) or value < 0:
                 _fail(path, name, f"should be a whole number of 0 or more, is {value!r}")
-    if "sequence" in values and not _is_int(values["sequence"]):
+    if "sequence" in values and not is_int(values["sequence"]):
         _fail(path, "sequence", f"should be a whole number, is {values['sequence']!r}")
 
 
@@ -174,7 +174,7 @@ def _like(path: Path, where: str, value, template) -> None:
         if not isinstance(value, bool):
             _fail(path, where, f"should be true or false, is {_kind(value)}")
     elif isinstance(template, int | float):
-        if not _is_number(value):
+        if not is_number(value):
             _fail(path, where, f"should be a finite number, is {value!r}"[:200])
     elif isinstance(template, str):
         if not isinstance(value, str):
@@ -207,7 +207,7 @@ def _optimizer(path: Path, where: str, value, template) -> None:
         _fail(path, f"{where}/state", f"should be a dictionary, is {_kind(moments)}")
     for index, entry in moments.items():
         at = f"{where}/state/{index}"
-        if not _is_int(index) or index not in shapes:
+        if not is_int(index) or index not in shapes:
             _fail(path, at, f"names parameter {index!r}, which the network does not have")
         if not isinstance(entry, dict) or not {"step", "exp_avg", "exp_avg_sq"} <= set(entry):
             _fail(path, at, "should hold 'step', 'exp_avg' and 'exp_avg_sq'")
@@ -222,7 +222,7 @@ def _optimizer(path: Path, where: str, value, template) -> None:
 def _pool(path: Path, where: str, value, template) -> None:
     if not isinstance(value, dict) or set(value) != {"size", "images", "rng"}:
         _fail(path, where, "should hold 'size', 'images' and 'rng'")
-    if value["size"] != template["size"] or not _is_int(value["size"]):
+    if value["size"] != template["size"] or not is_int(value["size"]):
         _fail(
             path, f"{where}/size", f"is {value['size']!r}, the run's pool holds {template['size']}"
         )
@@ -239,10 +239,10 @@ def _pool(path: Path, where: str, value, template) -> None:
 
 def _random_state(path: Path, where: str, value) -> None:
     """Python's ``random.getstate()``: (version, 625 words, gauss_next)."""
-    ok = isinstance(value, list | tuple) and len(value) == 3 and _is_int(value[0])
+    ok = isinstance(value, list | tuple) and len(value) == 3 and is_int(value[0])
     words = value[1] if ok else None
     ok = ok and isinstance(words, list | tuple) and len(words) == 625
-    ok = ok and all(_is_int(w) and 0 <= w < 2**32 for w in words) and words[-1] <= 624
+    ok = ok and all(is_int(w) and 0 <= w < 2**32 for w in words) and words[-1] <= 624
     if not ok or not (value[2] is None or isinstance(value[2], float)):
         _fail(path, where, "is not a saved random-number state")
 
@@ -266,8 +266,8 @@ def _validation(path: Path, where: str, value, template) -> None:
     numbers = ("best_score", "last_cost", "seconds", "run_seconds")
     for key, item in value.items():
         good = (
-            (key in whole and _is_int(item))
-            or (key in numbers and _is_number(item))
+            (key in whole and is_int(item))
+            or (key in numbers and is_number(item))
             or (key == "best_metric" and isinstance(item, str))
         )
         if not good:
@@ -275,7 +275,7 @@ def _validation(path: Path, where: str, value, template) -> None:
 
 
 def _count(path: Path, where: str, value, template) -> None:
-    if not _is_int(value) or value < (1 if where == "world" else 0):
+    if not is_int(value) or value < (1 if where == "world" else 0):
         _fail(path, where, f"should be a whole number, is {value!r}")
 
 

@@ -20,10 +20,11 @@ unbroken one.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from cyclegan.model.checkpoint_schema import is_int, is_number  # noqa: F401 (re-used)
 
 Check = Callable[[dict], "str | None"]  # what is wrong with a row, or None
 
@@ -114,15 +115,7 @@ def trim(path: Path, last_step: int, check: Check, note: Callable[[str], None] |
         rewrite(path, [r for r in rows if r["step"] <= last_step])
 
 
-# Field checks shared by the logs' row checks.
-
-
-def is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    return is_int(value) or (isinstance(value, float) and math.isfinite(value))
+# Field checks shared by the logs' row checks (is_int, is_number: the checkpoint files').
 
 
 def need(row: dict, fields: dict[str, Callable[[object], bool]]) -> str | None:

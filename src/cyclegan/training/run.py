@@ -42,7 +42,12 @@ from cyclegan.model.losses import GENERATOR_LOSSES, LOSS_NAMES
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
 from cyclegan.model.reference import load_into
-from cyclegan.model.run_checkpoints import latest_checkpoint, save_checkpoint, write_run_options
+from cyclegan.model.run_checkpoints import (
+    is_run_folder,
+    latest_checkpoint,
+    save_checkpoint,
+    write_run_options,
+)
 from cyclegan.model.step import CycleGANStep
 from cyclegan.seeds import rank_torch_seed
 from cyclegan.training import losslog
@@ -245,6 +250,8 @@ def build_run(
     if distributed.launched_rank() == 0:  # the one process that writes the run folder
         if not resume:
             check_fresh_folder(Path(cfg.run))
+        elif not is_run_folder(Path(cfg.run)):  # before any file is made there
+            raise CheckpointError(f"{cfg.run}: not a run folder, so there is nothing to resume")
         check_writable(Path(cfg.run))
         lock = RunLock(Path(cfg.run)).acquire()
     try:

@@ -104,6 +104,15 @@ def _holder(fd: int) -> str:
         return "its process id is not recorded yet"
 
 
+def _our_lock(path: Path) -> bool:
+    """Whether ``path`` is a lock file this module wrote (empty, or naming its holder)."""
+    try:
+        text = path.read_text()[:4096]
+        return not text.strip() or "pid" in json.loads(text)
+    except (OSError, ValueError, TypeError, RecursionError):
+        return False
+
+
 def is_our_run(folder: Path) -> bool:
     """Whether ``folder`` holds a run this toolkit made: options it wrote itself."""
     return {"data", "run", "network"} <= set(read_run_options(folder))
@@ -116,7 +125,9 @@ def check_fresh_folder(folder: Path) -> None:
         raise ConfigError(f"--run {folder} is a file, not a folder")
     if not folder.is_dir() or is_our_run(folder):
         return
-    found = sorted(p.name for p in folder.iterdir() if p.name != LOCK)
+    # Our own lock file (a run that died before writing its options) does not count;
+    # a user's own file named .lock does, and is never truncated.
+    found = sorted(p.name for p in folder.iterdir() if p.name != LOCK or not _our_lock(p))
     if found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise ConfigError(
