@@ -251,7 +251,7 @@ def build_run(
         if not resume:
             check_fresh_folder(Path(cfg.run))
         elif not is_run_folder(Path(cfg.run)):  # before any file is made there
-            raise CheckpointError(f"{cfg.run}: not a run folder, so there is nothing to resume")
+            raise CheckpointError(f"{cfg.run}: no checkpoint to resume from (not a run folder)")
         check_writable(Path(cfg.run))
         lock = RunLock(Path(cfg.run)).acquire()
     try:
