@@ -232,3 +232,29 @@ def run_main(*args: str):
         except SystemExit as stop:  # argparse's own refusals
             code = stop.code if isinstance(stop.code, int) else 2
     return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+@contextlib.contextmanager
+def inception_left_out():
+    """Validation as on an install without the metrics extra: cycle L1 alone."""
+    from cyclegan.evaluation import validation
+    from cyclegan.evaluation.inception import MetricsUnavailable
+
+    def unavailable(*args, **kwargs):
+        raise MetricsUnavailable("left out by this test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validation, "InceptionFeatures", unavailable)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _validation_without_inception(request):
+    """Validation while training scores cycle L1 alone in every test but those marked
+    ``validation_metrics``: what the others check of validation is what it decides and
+    records, and its FID/KID's Inception passes were a fifth of the suite's time."""
+    if request.node.get_closest_marker("validation_metrics"):
+        yield
+        return
+    with inception_left_out():
+        yield

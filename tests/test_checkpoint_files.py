@@ -24,7 +24,7 @@ from cyclegan.errors import CycleGANError
 from cyclegan.inference.translate import load_translator
 from cyclegan.model.run_checkpoints import latest_checkpoint
 from cyclegan.model.statefile import load_state, save_state
-from cyclegan.training.run import build_run
+from cyclegan.training.build import build_run
 from cyclegan.training.trainer import train
 
 # Per file kind; each example builds a run (about 0.2 s). CYCLEGAN_FUZZ_EXAMPLES=200

@@ -341,7 +341,7 @@ def test_an_image_format_train_refuses_is_refused_everywhere(tmp_path):
     frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
     disguised = tmp_path / "looks_like.png"
     frames[0].save(disguised, format="GIF", save_all=True, append_images=frames[1:])
-    with pytest.raises(CycleGANError, match="a GIF image; accepted: JPEG, PNG"):
+    with pytest.raises(CycleGANError, match="a GIF image; accepted: PNG, JPEG"):
         load_image(disguised, 3)
 
 

@@ -544,3 +544,37 @@ def test_output_nodata_is_the_value_written_and_checked_against_the_type(eo_run,
     assert main([*args, "--output", str(tmp_path / "b"), "--output-nodata", "70000"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "output_nodata" in err and "uint16" in err, err
+
+
+def test_outputs_name_their_bands_and_can_be_cloud_optimized(eo_run, tmp_path, capsys):
+    """The target domain's band names, read from its training files, are kept in the
+    checkpoint and written into every output; ``--cog`` gives a Cloud-Optimized
+    GeoTIFF holding the same pixels as the plain one."""
+    from cyclegan.cli.main import main
+    from cyclegan.model.checkpoint import read_meta
+    from cyclegan.model.run_checkpoints import resolve_checkpoint
+
+    data, run = eo_run
+    names = read_meta(resolve_checkpoint(run))["domains"]["B"]["stats"]["names"]
+    assert names == ["red", "green", "blue", "near infrared"]
+    with rasterio.open(data / "testA" / "0000.tif") as chip:
+        scene = np.tile(chip.read(), (1, 5, 5))  # 320 x 320
+    src = write_geotiff(tmp_path / "scene.tif", scene)
+    args = ["translate", "--model", str(run), "--input", str(src), "--tile", "128"]
+    assert main([*args, "--output", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--output", str(tmp_path / "cog"), "--cog"]) == 0
+    with rasterio.open(tmp_path / "plain" / "scene.tif") as plain:
+        pixels, structure = plain.read(), plain.tags(ns="IMAGE_STRUCTURE")
+        assert plain.descriptions == tuple(names) and "LAYOUT" not in structure
+    with rasterio.open(tmp_path / "cog" / "scene.tif") as cog:
+        assert cog.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and cog.overviews(1)
+        assert cog.descriptions == tuple(names) and (cog.crs, cog.transform) == (CRS, TRANSFORM)
+        np.testing.assert_array_equal(cog.read(), pixels)
+    assert not [p for p in (tmp_path / "cog").iterdir() if p.name.startswith(".")]
+    back = tmp_path / "back"
+    assert main(["translate", "--model", str(run), "--direction", "BtoA", "--input",
+                 str(tmp_path / "plain" / "scene.tif"), "--output", str(back)]) == 0  # fmt: skip
+    with rasterio.open(back / "scene.tif") as radar:
+        assert radar.descriptions == ("VV (dB)",)
+    assert main([*args, "--output", str(tmp_path / "png"), "--cog", "--format", "png"]) == 1
+    assert "option 'cog'" in capsys.readouterr().err

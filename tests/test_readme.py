@@ -18,7 +18,7 @@ import tomllib
 import pytest
 
 from conftest import REPO
-from cyclegan.cli.parser import build_parser
+from cyclegan.cli.main import build_parser
 
 README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S)

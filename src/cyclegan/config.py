@@ -11,24 +11,20 @@ Field names follow the reference implementation's option names in Python
 spelling (``netG`` -> ``net_g``, ``lambda_A`` -> ``lambda_a``); each field's
 metadata carries its help text, its reference spelling and, where it has one,
 the set of allowed values. The command line is generated from these fields in
-``cli/options.py``; nothing else defines an option.
-
-Longer than most modules, on purpose: it is every option of a training run, one
-field each with its help text, and the options read best in one place.
+``cli/options.py``; nothing else defines an option. How a field is declared and
+checked is ``fields.py``; a domain's parsed raster options, ``domain_options.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import os
-from collections.abc import Hashable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from cyclegan.domain_options import DomainOptions, parse_bands, parse_nodata
 from cyclegan.errors import ConfigError
+from cyclegan.fields import from_dict as build_from_dict
+from cyclegan.fields import option, positive, validate
 from cyclegan.model import networks
 
 GENERATORS = tuple(networks.GENERATORS)
@@ -43,64 +39,6 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 VAL_METRICS = ("kid", "fid", "cycle_l1")
 BAND_SCALINGS = ("percentile", "minmax", "dtype")
 MAX_BANDS = 64
-
-
-REQUIRED = dataclasses.MISSING  # an option with no default: the command line requires it
-
-
-def option(
-    default: Any,
-    help: str,
-    *,
-    choices: tuple | None = None,
-    ref: str | None = None,
-    aliases: tuple[str, ...] = (),
-    kind: Any = None,
-    metavar: str | None = None,
-):
-    """A dataclass field with the metadata the CLI and the validation read. ``kind``
-    converts command-line text where the default's type cannot tell (None, Path)."""
-    metadata = {
-        "help": help,
-        "choices": choices,
-        "ref": ref,
-        "aliases": aliases,
-        "kind": kind,
-        "metavar": metavar,
-    }
-    return field(default=default, metadata=metadata)
-
-
-def _validate(obj: Any) -> None:
-    """Check every field against its declared choices and its type."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        choices = f.metadata.get("choices")
-        if choices is not None and (not isinstance(value, Hashable) or value not in choices):
-            raise ConfigError(
-                f"option {f.name!r} is {value!r}; allowed: {', '.join(map(str, choices))}"[:300]
-            )
-        if value is None and f.default is None:
-            continue
-        if isinstance(f.default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"option {f.name!r} must be true or false, got {value!r}")
-        if isinstance(f.default, int | float) and not isinstance(f.default, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"option {f.name!r} must be a number, got {value!r}"[:200])
-            if not math.isfinite(value):  # NaN compares false with every bound below
-                raise ConfigError(f"option {f.name!r} is {value!r}; give a finite number")
-            if isinstance(f.default, int) and not isinstance(value, int):
-                raise ConfigError(f"option {f.name!r} must be a whole number, got {value!r}")
-        if isinstance(f.default, str) and not isinstance(value, str):
-            raise ConfigError(f"option {f.name!r} must be text, got {value!r}"[:200])
-
-
-def _positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if value < 0 or (value == 0 and not allow_zero):
-            bound = ">= 0" if allow_zero else "> 0"
-            raise ConfigError(f"option {name!r} must be {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -134,8 +72,8 @@ class NetworkConfig:
     init_gain: float = option(0.02, "scale of the initialization", ref="init_gain")
 
     def __post_init__(self) -> None:
-        _validate(self)
-        _positive(self, "ngf", "ndf", "n_layers_d", "init_gain")
+        validate(self)
+        positive(self, "ngf", "ndf", "n_layers_d", "init_gain")
         for name in ("input_nc", "output_nc"):
             if not 1 <= getattr(self, name) <= MAX_BANDS:
                 raise ConfigError(
@@ -289,10 +227,10 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate(self)
         if isinstance(self.network, dict):  # built from JSON
             object.__setattr__(self, "network", network_from_dict(self.network))
-        _positive(
+        positive(
             self,
             "load_size",
             "crop_size",
@@ -302,7 +240,7 @@ class TrainConfig:
             "save_epoch_freq",
             "lr_decay_iters",
         )
-        _positive(
+        positive(
             self,
             "n_epochs",
             "n_epochs_decay",
@@ -403,59 +341,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        return _from_dict(cls, values, "options", "options in saved configuration")
-
-
-@dataclass(frozen=True)
-class DomainOptions:
-    """One domain's raster options as ``TrainConfig.domain_options`` parses them from
-    the flat ``--bands-a``, ``--nodata-a``, ``--stats-a``, ``--rgb-a`` (and ``-b``)."""
-
-    bands: tuple[int, ...] | None  # 1-based bands read from each file (None: all)
-    nodata: float | None  # None: the files' own
-    stats_file: str  # "": statistics computed from the files
-    rgb: tuple[int, ...]  # the bands shown as red, green, blue (): the first three
-
-
-def parse_bands(text: str, what: str) -> tuple[int, ...] | None:
-    """``"4,3,2"`` -> (4, 3, 2); empty -> None. Bands count from 1, as in GDAL."""
-    if not text.strip():
-        return None
-    try:
-        bands = tuple(int(b) for b in text.replace(" ", "").split(","))
-    except ValueError:
-        raise ConfigError(f"option {what!r} is {text!r}: give band numbers like 4,3,2") from None
-    if any(b < 1 for b in bands):
-        raise ConfigError(f"option {what!r} is {text!r}: bands count from 1")
-    return bands
-
-
-def parse_nodata(text: str, what: str) -> float | None:
-    """``""`` -> None (the file's own), else a number or ``nan``."""
-    if not str(text).strip():
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"option {what!r} is {text!r}: give a number or nan") from None
+        return build_from_dict(cls, values, "options", "options in saved configuration")
 
 
 def network_from_dict(values: dict[str, Any]) -> NetworkConfig:
-    return _from_dict(NetworkConfig, values, "network options", "network options")
-
-
-def _from_dict(cls: type, values: Any, what: str, unknown_what: str):
-    """``cls`` from JSON values, refusing a non-object and names it does not have."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{what} must be a JSON object, got {type(values).__name__}")
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ConfigError(f"unknown {unknown_what}: {', '.join(unknown)}")
-    return cls(**values)
-
-
-def write_json(path: Path, values: dict[str, Any]) -> None:
-    """Write JSON atomically: a reader never sees half a file."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    return build_from_dict(NetworkConfig, values, "network options", "network options")

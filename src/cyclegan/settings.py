@@ -16,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan.config import DEVICES, GENERATORS, PRECISIONS, REQUIRED, option
+from cyclegan.config import DEVICES, GENERATORS, PRECISIONS
+from cyclegan.data.imageio import OUTPUT_FORMATS  # the one table of image formats
 from cyclegan.errors import ConfigError
+from cyclegan.fields import REQUIRED, option
 
 DEVICE_HELP = "where the networks run; auto: a CUDA GPU when there is one, else the CPU"
 PRECISION_HELP = "arithmetic; auto: bf16 where the hardware has it natively, else fp32"
 MODEL_HELP = "run folder, checkpoint folder, or reference generator .pth file"
-IMAGE_FORMATS = ("png", "jpg", "webp", "bmp", "tiff")
 OUTPUT_DTYPES = ("uint8", "uint16", "int16", "float32")  # what raster output is written in
 
 
@@ -95,7 +96,7 @@ class ImageOutput:
     """How ``translate`` reads and writes files."""
 
     format: str | None = option(
-        None, "output format (default: the input's)", choices=IMAGE_FORMATS, kind=str
+        None, "output format (default: the input's)", choices=OUTPUT_FORMATS, kind=str
     )
     batch_size: int = option(1, "images of equal size per batch")
     bit_depth: int = option(
@@ -119,12 +120,19 @@ class ImageOutput:
         "float output, the input's, or the type's minimum); pick one no real pixel has",
         kind=float,
     )
+    cog: bool = option(
+        False,
+        "rasters: write Cloud-Optimized GeoTIFFs (overviews always, laid out so that a "
+        "reader fetches any part with a few requests; needs the geo extra)",
+    )
     overwrite: bool = option(
         False, "replace output files that exist already (without it they are refused, named)"
     )
 
     def __post_init__(self) -> None:
         _at_least(self, "batch_size", 1, "give 1 or more images")
+        if self.cog and self.format not in (None, "tiff"):
+            raise ConfigError(f"option 'cog' is for rasters (GeoTIFF), not --format {self.format}")
         if self.output_dtype is not None and self.format not in (None, "tiff"):
             raise ConfigError(
                 f"option 'output_dtype' is for rasters, which are written as GeoTIFF; "

@@ -18,10 +18,12 @@ import numpy as np
 import torch
 
 from cyclegan.apps.demo_scenes import make_dataset
-from cyclegan.config import NetworkConfig, TrainConfig, option
+from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.errors import ConfigError
+from cyclegan.fields import option
 from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.layout import RunFiles
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.training.trainer import TrainingEvents, train
 
@@ -167,7 +169,7 @@ def run_demo(
     for line in verdict(scores["trained"], events.step, steps, elapsed, minutes):
         log(line)
     log(f"\nlook at: {strips}  (each strip: input | translation | true translation)")
-    log(f"losses and samples: {run / 'index.html'}; model: {final}")
+    log(f"losses and samples: {RunFiles(run).report}; model: {final}")
     log(
         f"translate your own: cyclegan translate --model {run} --direction AtoB "
         f"--input {data / 'testA'} --output {out / 'mine'}"

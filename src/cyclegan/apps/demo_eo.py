@@ -98,8 +98,12 @@ def render_radar(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (10 * np.log10(10 ** (db / 10) * speckle)).astype(np.float32)[..., None]
 
 
+BAND_NAMES = {1: ("VV (dB)",), 4: ("red", "green", "blue", "near infrared")}
+
+
 def write_chip(path: Path, data: np.ndarray, index: int) -> None:
-    """A chip as a GeoTIFF at its own place on a UTM grid (a plain TIFF without rasterio)."""
+    """A chip as a GeoTIFF at its own place on a UTM grid, its bands named (a plain TIFF
+    without rasterio)."""
     x0, y0 = 500_000.0 + (index % 50) * SIZE * PIXEL, 4_000_000.0 - (index // 50) * SIZE * PIXEL
     geo = have_rasterio()
     like = RasterInfo(
@@ -113,8 +117,9 @@ def write_chip(path: Path, data: np.ndarray, index: int) -> None:
         (x0, PIXEL, 0.0, y0, 0.0, -PIXEL) if geo else None,
         geo,
     )
-    with RasterWriter(path, like, data.shape[2], str(data.dtype), None) as writer:
-        writer.write(data, 0)
+    names = BAND_NAMES[data.shape[2]]
+    with RasterWriter(path, like, data.shape[2], str(data.dtype), None, descriptions=names) as w:
+        w.write(data, 0)
 
 
 def make_eo_dataset(root: Path, n_train: int = 100, n_test: int = 16, seed: int = 0) -> Path:

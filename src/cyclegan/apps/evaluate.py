@@ -30,13 +30,14 @@ import numpy as np
 
 from cyclegan import directions
 from cyclegan.apps.evaluate_rasters import evaluate_raster_direction, format_bands
-from cyclegan.config import write_json
 from cyclegan.data.datasets import find_domains, list_images
 from cyclegan.data.imageio import load_image, to_uint8
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.evaluation import metrics
 from cyclegan.evaluation.inception import PROTOCOL, FeatureCache, InceptionFeatures, set_distance
+from cyclegan.fields import write_json
 from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.layout import RunFiles
 from cyclegan.model.precision import pick_device
 from cyclegan.model.run_checkpoints import list_checkpoints
 from cyclegan.settings import Scale
@@ -232,7 +233,7 @@ def evaluate_checkpoints(run: Path, data: Path, metric: str = "fid", **kwargs) -
         "value": scores[int(pick)],
         "scores": {f.name: s for f, s in zip(folders, scores, strict=True)},
     }
-    write_json(Path(run) / "best_checkpoint.json", best)
+    write_json(RunFiles(run).best_record, best)
     return {"best": best, "reports": reports}
 
 

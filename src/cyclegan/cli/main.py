@@ -1,8 +1,9 @@
 """The ``cyclegan`` command: a thin shell over the library.
 
-Each subcommand is one function here that calls the library; the options live in
-``options.py``, the training progress display in ``progress.py``. Only this
-module (and ``curate/cli.py`` for its subcommands) prints or sets exit codes:
+``COMMANDS`` is the one table of subcommands: each one's name, help, the function
+that adds its options (``parser.py``) and the one that runs it (``handlers.py``;
+curate's steps: ``curate.py``). The parser and the dispatch both come from it.
+Only the ``cli`` package prints or sets exit codes:
 
 ====  ==========================================================
 0     done
@@ -15,297 +16,100 @@ module (and ``curate/cli.py`` for its subcommands) prints or sets exit codes:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
-from typing import Any
 
-from cyclegan.cli.options import config_from_args, from_args, reference_network
-from cyclegan.cli.parser import build_parser
-from cyclegan.cli.progress import TaskProgress, TrainingProgress
-from cyclegan.config import TrainConfig
+from cyclegan.cli import handlers, parser
+from cyclegan.cli.curate import CURATE
+from cyclegan.cli.parser import Command
 from cyclegan.errors import CycleGANError
-from cyclegan.model.run_checkpoints import is_run_folder
-from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Scale, Server, Tiling
+
+# Every subcommand: its name, one-line help, description, options and what it does.
+COMMANDS = (
+    Command(
+        "train",
+        "train a CycleGAN on two folders of images",
+        "Train a CycleGAN. Options keep the reference's names.",
+        parser.add_train,
+        handlers.run_train,
+    ),
+    Command(
+        "translate",
+        "translate an image or a folder of images",
+        "Translate images with a trained model, at their own size.",
+        parser.add_translate,
+        handlers.run_translate,
+    ),
+    Command(
+        "export",
+        "write a generator as an ONNX model (any image size)",
+        "Export one direction's generator to ONNX, with the padding to its size "
+        "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
+        "Needs the export extra: pip install 'cyclegan[export]'.",
+        parser.add_export,
+        handlers.run_export,
+    ),
+    Command(
+        "serve",
+        "a web page that translates uploaded images",
+        "Serve a page (and a small HTTP API) that translates the images "
+        "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
+        parser.add_serve,
+        handlers.run_serve,
+    ),
+    Command(
+        "bench",
+        "time training and inference against fp32 eager",
+        "Time the fast path against the plain float32 form "
+        "of the same step, side by side in one run.",
+        parser.add_bench,
+        handlers.run_bench,
+    ),
+    Command(
+        "evaluate",
+        "FID/KID, cycle and paired metrics; best checkpoint",
+        "Evaluate a model on a dataset's test folders, or compare "
+        "two folders of images (--fake, --real).",
+        parser.add_evaluate,
+        handlers.run_evaluate,
+    ),
+    Command(
+        "report",
+        "rebuild a run's loss curves and index.html",
+        "Rebuild RUN/losses.png and RUN/index.html from the run "
+        "folder (they are also refreshed after every epoch).",
+        parser.add_report,
+        handlers.run_report,
+    ),
+    Command(
+        "results",
+        "a page of every test image translated both ways",
+        "Translate a dataset's test folders both ways and write "
+        "an HTML page: input | translation | reconstruction.",
+        parser.add_results,
+        handlers.run_results,
+    ),
+    Command(
+        "demo",
+        "train and test a small model on generated data",
+        "Draw scenes of shapes in two styles (A: by day; B: a night negative with "
+        "outlines), train a small CycleGAN on different scenes of each, then translate "
+        "held-out scenes whose true translation is known and print how close it comes, next "
+        "to an untrained model and the input unchanged. About 2 to 5 minutes on 2 CPU cores.",
+        parser.add_demo,
+        handlers.run_demo,
+    ),
+    CURATE,
+)
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from cyclegan.training.resume import RESUME_OVERRIDES
-    from cyclegan.training.trainer import TrainingInterrupted, train
-
-    overrides = None
-    if args.resume:
-        if not getattr(args, "run", None):
-            raise CycleGANError("--resume needs --run RUN: the run folder to continue")
-        limits = {k: getattr(args, k) for k in ("max_iters", "max_minutes") if hasattr(args, k)}
-        cfg = TrainConfig(run=args.run, **limits)
-        overrides = {k: getattr(args, k) for k in RESUME_OVERRIDES if hasattr(args, k)}
-    else:
-        cfg = config_from_args(args)
-    # Under torchrun every process runs this; only rank 0 draws progress and prints.
-    main_process = os.environ.get("RANK", "0") == "0"
-    progress = TrainingProgress() if main_process else None
-    try:
-        final = train(cfg, resume=args.resume, events=progress, overrides=overrides)
-    except TrainingInterrupted as exc:
-        if progress:
-            progress.close()
-            print(f"{exc}\nresume with: cyclegan train --run {cfg.run} --resume", file=sys.stderr)
-        return 128 + exc.signum
-    if not progress:
-        return 0
-    progress.close()
-    print(
-        f"done: {final}\ntranslate with: cyclegan translate --model {cfg.run} "
-        "--direction AtoB --input IMAGES --output OUT"
-    )
-    return 0
-
-
-def _cmd_translate(args: argparse.Namespace) -> int:
-    from cyclegan.inference.files import check_no_overlap, collect_inputs, translate_files
-    from cyclegan.inference.translate import load_translator
-
-    hardware = from_args(Hardware, args)
-    output, tiling = from_args(ImageOutput, args), from_args(Tiling, args)
-    translator = load_translator(args.model, reference_network(args), **vars(hardware))
-    translator.at_scale(from_args(Scale, args))
-    if args.compile:
-        translator.compile()
-    files, root = collect_inputs(args.input)
-    if args.input.is_file() and args.output.suffix and not args.output.is_dir():
-        raise CycleGANError(f"--output {args.output} must be a folder (the file keeps its name)")
-    check_no_overlap(args.input, args.output, args.allow_overlap)
-    failures, finished = [], 0
-    bar = TaskProgress(args.quiet)
-
-    def done(src, dst, error):
-        nonlocal finished
-        finished += 1
-        if error:
-            failures.append(error)
-            bar.write(f"skipped {error}")
-        bar(f"translating {args.direction}", finished, len(files))
-
-    def rows(src, done_rows, total_rows):
-        bar(f"translating {src.name} (rows)", done_rows, total_rows)
-
-    written = translate_files(
-        translator,
-        files,
-        args.output,
-        args.direction,
-        root,
-        output,
-        tiling,
-        on_done=done,
-        on_rows=rows,
-    )
-    bar.close()
-    print(f"translated {len(written)} image(s) {args.direction} into {args.output}")
-    if failures:
-        print(f"{len(failures)} file(s) could not be read and were skipped", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from cyclegan.apps.export import export_onnx
-
-    if args.output.suffix != ".onnx":
-        raise CycleGANError(f"--output {args.output}: name the file to write, ending in .onnx")
-    from cyclegan.inference.files import check_new_outputs
-
-    check_new_outputs([args.output] if args.output.exists() else [], args.overwrite)
-    bar = TaskProgress(args.quiet, unit="step")
-    result = export_onnx(
-        args.model,
-        args.output,
-        args.direction,
-        reference_network(args),
-        not args.no_verify,
-        progress=bar,
-    )
-    bar.close()
-    print(f"wrote {result['path']} ({args.direction}; {result['metadata']['cyclegan.input']})")
-    if "max_abs_diff" in result:
-        print(
-            f"checked in onnxruntime: largest difference from PyTorch {result['max_abs_diff']:.1e}"
-        )
-    return 0
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from cyclegan.apps.serve import create_app, serve
-    except ImportError as exc:
-        raise CycleGANError(
-            f"cyclegan serve needs the serve extra ({exc.name} is missing): "
-            "pip install 'cyclegan[serve]'"
-        ) from None
-    from cyclegan.apps.webguard import exposure_warning, server_url
-    from cyclegan.inference.translate import load_translator
-
-    server = from_args(Server, args)
-    hardware = from_args(Hardware, args)
-    translator = load_translator(args.model, reference_network(args), **vars(hardware))
-    translator.at_scale(from_args(Scale, args))
-    app = create_app(translator, from_args(Tiling, args), server)
-    warning = exposure_warning(server.host, args.token)
-    if warning:
-        print(warning, file=sys.stderr)
-    url = server_url(server.host, server.port, args.token)
-    print(f"open {url} ({translator.source}); Ctrl-C to stop")
-    serve(app, server.host, server.port, args.token, tuple(args.allowed_host))
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from cyclegan.apps.bench import format_report, main_json, run_bench
-
-    result = run_bench(from_args(Bench, args), from_args(Hardware, args))
-    print(main_json(result) if args.json else format_report(result))
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cyclegan.apps import evaluate as ev
-    from cyclegan.inference.files import check_new_outputs
-
-    if args.out:  # before the work, not after it
-        check_new_outputs([args.out] if args.out.exists() else [], args.overwrite)
-    bar = TaskProgress(args.quiet)
-    hardware, how = from_args(Hardware, args), from_args(Evaluation, args)
-    if args.fake or args.real:
-        if not (args.fake and args.real) or args.model:
-            raise CycleGANError("compare folders with both --fake DIR and --real DIR (no --model)")
-        report = ev.compare_folders(
-            args.fake,
-            args.real,
-            "cpu" if hardware.device == "auto" else hardware.device,
-            how.cache,
-            progress=bar,
-        )
-        text = ev.format_report(report)
-    else:
-        if not (args.model and args.data):
-            raise CycleGANError("evaluate needs --model and --data (or --fake and --real)")
-        opts = {
-            "split": how.split,
-            "direction": args.direction,
-            **vars(hardware),
-            "cache_dir": how.cache,
-            "progress": bar,
-            "scale": from_args(Scale, args),
-        }
-        if how.checkpoints == "all":
-            report = ev.evaluate_checkpoints(Path(args.model), args.data, how.metric, **opts)
-            best = report["best"]
-            text = "\n".join(
-                [
-                    *(ev.format_report(r) for r in report["reports"]),
-                    f"best by {best['metric']}: {best['checkpoint']} "
-                    f"({best['value']:.4f}); marked in "
-                    f"{Path(args.model) / 'best_checkpoint.json'}",
-                ]
-            )
-        else:
-            report = ev.evaluate_model(Path(args.model), args.data, **opts)
-            text = ev.format_report(report)
-    bar.close()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(ev.dumps(report) + "\n")
-    print(ev.dumps(report) if args.json else text)
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from cyclegan.training import health_report as validation_log
-    from cyclegan.training import losslog
-    from cyclegan.training.health_report import plot_validation
-    from cyclegan.training.report import build_report, plot_losses
-
-    if not is_run_folder(args.run):
-        raise CycleGANError(f"{args.run}: not a run folder (no options.json)")
-    for log in (losslog, validation_log):  # what a crash or an editor left, said once
-        log.read(args.run, note=lambda message: print(f"note: {message}", file=sys.stderr))
-    plot_losses(args.run)
-    plot_validation(args.run)
-    print(f"wrote {build_report(args.run)}")
-    return 0
-
-
-def _cmd_results(args: argparse.Namespace) -> int:
-    from cyclegan.data.datasets import find_domains
-    from cyclegan.inference.translate import load_translator
-    from cyclegan.training.report import results_page
-
-    if is_run_folder(args.out):
-        raise CycleGANError(
-            f"--out {args.out} is a run folder, whose index.html is its training report; "
-            f"write the results elsewhere, such as {args.out / 'results'}"
-        )
-    from cyclegan.inference.files import check_new_outputs
-
-    page = args.out / "index.html"
-    check_new_outputs([page] if page.exists() else [], args.overwrite)
-    folders = find_domains(args.data)
-    split = from_args(Evaluation, args).split
-    pair = (
-        (folders.test_a, folders.test_b) if split == "test" else (folders.train_a, folders.train_b)
-    )
-    if pair == (None, None):
-        raise CycleGANError(
-            f"{args.data}: no test folders (looked for testA/ and testB/, or test_a/ and "
-            "test_b/); use --split train to show the training images"
-        )
-    translator = load_translator(args.model, **vars(from_args(Hardware, args)))
-    translator.at_scale(from_args(Scale, args))
-    bar = TaskProgress(args.quiet)
-    page = results_page(translator, *pair, args.out, progress=bar)
-    bar.close()
-    print(f"wrote {page}")
-    return 0
-
-
-def _cmd_curate(args: argparse.Namespace) -> int:
-    from cyclegan.curate.cli import run
-
-    return run(args)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from cyclegan.apps.demo import DEMO_STEPS, Demo, run_demo
-
-    demo = from_args(Demo, args)
-    if demo.kind == "eo":
-        from cyclegan.apps.demo_eo import EO_STEPS, run_eo_demo
-
-        steps = EO_STEPS if demo.steps is None else demo.steps
-        run_eo_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
-        return 0
-    steps = DEMO_STEPS if demo.steps is None else demo.steps
-    run_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
-    return 0
+def build_parser() -> argparse.ArgumentParser:
+    return parser.build_parser(COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler: dict[str, Any] = {
-        "train": _cmd_train,
-        "translate": _cmd_translate,
-        "demo": _cmd_demo,
-        "bench": _cmd_bench,
-        "export": _cmd_export,
-        "serve": _cmd_serve,
-        "evaluate": _cmd_evaluate,
-        "report": _cmd_report,
-        "results": _cmd_results,
-        "curate": _cmd_curate,
-    }
     try:
-        return handler[args.command](args)
+        return args._handler(args)
     except CycleGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

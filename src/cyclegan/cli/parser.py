@@ -1,4 +1,5 @@
-"""The ``cyclegan`` command line: every subcommand's parser, one function each.
+"""The ``cyclegan`` command line: every subcommand's options, one function each, and
+how the command table (``main.COMMANDS``) becomes the parser.
 
 The options themselves are generated from dataclasses (``options.py``); written
 here by hand is only what belongs to one command alone (its inputs and outputs).
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan.apps.demo import Demo
@@ -35,22 +38,9 @@ from cyclegan.settings import (
     Tiling,
 )
 
-# The training options shown under "data and run" in train's help; the rest under
-# "objective, schedule and bookkeeping", and NetworkConfig's under "networks".
-TRAIN_VALIDATION_OPTIONS = ("val_images", "val_every", "val_budget", "val_metric", "early_stop")
-TRAIN_RASTER_OPTIONS = ("band_stats", "band_clip", "bands_a", "bands_b", "nodata_a", "nodata_b",
-                        "stats_a", "stats_b", "rgb_a", "rgb_b")  # fmt: skip
-TRAIN_DATA_OPTIONS = (
-    "data",
-    "run",
-    "preprocess",
-    "load_size",
-    "crop_size",
-    "flip",
-    "max_dataset_size",
-    "skip_bad_images",
-    "num_workers",
-)
+# train's help groups, by the first field of each in TrainConfig's order (a field joins
+# the group of the section it is declared in); NetworkConfig's fields are "networks".
+TRAIN_SECTIONS = {"data": "data", "band_stats": "raster", "gan_mode": "train", "val_images": "val"}
 
 
 def _version() -> str:
@@ -61,7 +51,7 @@ def _version() -> str:
     return f"cyclegan {__version__} (torch {torch.__version__})"
 
 
-def _add_train(train: argparse.ArgumentParser) -> None:
+def add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --run from its latest checkpoint"
     )
@@ -74,19 +64,16 @@ def _add_train(train: argparse.ArgumentParser) -> None:
             "raster domains (multi-band, 16-bit, float, GeoTIFF; docs/rasters.md)"
         ),
     }
-    group_of = {
-        **dict.fromkeys(TRAIN_DATA_OPTIONS, "data"),
-        **dict.fromkeys(TRAIN_VALIDATION_OPTIONS, "val"),
-        **dict.fromkeys(TRAIN_RASTER_OPTIONS, "raster"),
-    }
+    group = "data"
     for f in dataclasses.fields(TrainConfig):
+        group = TRAIN_SECTIONS.get(f.name, group)
         if f.name != "network":
-            add_field(groups[group_of.get(f.name, "train")], f)
+            add_field(groups[group], f)
     for f in dataclasses.fields(NetworkConfig):
         add_field(groups["net"], f)
 
 
-def _add_translate(tr: argparse.ArgumentParser) -> None:
+def add_translate(tr: argparse.ArgumentParser) -> None:
     add_model(tr)
     add_direction(tr)
     add_quiet(tr)
@@ -111,7 +98,7 @@ def _add_translate(tr: argparse.ArgumentParser) -> None:
     add_reference_architecture(tr)
 
 
-def _add_export(ex: argparse.ArgumentParser) -> None:
+def add_export(ex: argparse.ArgumentParser) -> None:
     add_model(ex)
     add_direction(ex)
     add_quiet(ex)
@@ -123,7 +110,7 @@ def _add_export(ex: argparse.ArgumentParser) -> None:
     add_reference_architecture(ex)
 
 
-def _add_serve(sv: argparse.ArgumentParser) -> None:
+def add_serve(sv: argparse.ArgumentParser) -> None:
     add_model(sv)
     add_options(sv, Server, "server")
     add_options(sv, Tiling, "tiling (large uploads)")
@@ -133,13 +120,13 @@ def _add_serve(sv: argparse.ArgumentParser) -> None:
     add_reference_architecture(sv)
 
 
-def _add_bench(bench: argparse.ArgumentParser) -> None:
+def add_bench(bench: argparse.ArgumentParser) -> None:
     add_options(bench, Bench)
     add_options(bench, Hardware, "hardware")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _add_evaluate(ev: argparse.ArgumentParser) -> None:
+def add_evaluate(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
     ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
@@ -154,11 +141,11 @@ def _add_evaluate(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _add_report(rep: argparse.ArgumentParser) -> None:
+def add_report(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("run", type=Path, help="the run folder")
 
 
-def _add_results(res: argparse.ArgumentParser) -> None:
+def add_results(res: argparse.ArgumentParser) -> None:
     add_model(res)
     res.add_argument("--data", required=True, type=Path, help="dataset folder")
     add_options(res, Evaluation, only=("split",))
@@ -171,72 +158,38 @@ def _add_results(res: argparse.ArgumentParser) -> None:
     add_quiet(res)
 
 
-def _add_demo(demo: argparse.ArgumentParser) -> None:
+def add_demo(demo: argparse.ArgumentParser) -> None:
     add_options(demo, Demo)
 
 
-# Every subcommand but curate (curate/cli.py): its one-line help, its description,
-# and the function that adds its options.
-COMMANDS = {
-    "train": (
-        "train a CycleGAN on two folders of images",
-        "Train a CycleGAN. Options keep the reference's names.",
-        _add_train,
-    ),
-    "translate": (
-        "translate an image or a folder of images",
-        "Translate images with a trained model, at their own size.",
-        _add_translate,
-    ),
-    "export": (
-        "write a generator as an ONNX model (any image size)",
-        "Export one direction's generator to ONNX, with the padding to its size "
-        "multiple inside the graph, and check the file against PyTorch in onnxruntime. "
-        "Needs the export extra: pip install 'cyclegan[export]'.",
-        _add_export,
-    ),
-    "serve": (
-        "a web page that translates uploaded images",
-        "Serve a page (and a small HTTP API) that translates the images "
-        "dropped on it, both directions. Needs the serve extra: pip install 'cyclegan[serve]'.",
-        _add_serve,
-    ),
-    "bench": (
-        "time training and inference against fp32 eager",
-        "Time the fast path against the plain float32 form "
-        "of the same step, side by side in one run.",
-        _add_bench,
-    ),
-    "evaluate": (
-        "FID/KID, cycle and paired metrics; best checkpoint",
-        "Evaluate a model on a dataset's test folders, or compare "
-        "two folders of images (--fake, --real).",
-        _add_evaluate,
-    ),
-    "report": (
-        "rebuild a run's loss curves and index.html",
-        "Rebuild RUN/losses.png and RUN/index.html from the run "
-        "folder (they are also refreshed after every epoch).",
-        _add_report,
-    ),
-    "results": (
-        "a page of every test image translated both ways",
-        "Translate a dataset's test folders both ways and write "
-        "an HTML page: input | translation | reconstruction.",
-        _add_results,
-    ),
-    "demo": (
-        "train and test a small model on generated data",
-        "Draw scenes of shapes in two styles (A: by day; B: a night negative with "
-        "outlines), train a small CycleGAN on different scenes of each, then translate "
-        "held-out scenes whose true translation is known and print how close it comes, next "
-        "to an untrained model and the input unchanged. About 2 to 5 minutes on 2 CPU cores.",
-        _add_demo,
-    ),
-}
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, its one-line help and description, the function that
+    adds its options and the one that runs it; or, for a command of steps (curate),
+    its steps instead of a function that runs it."""
+
+    name: str
+    help: str
+    description: str | None
+    options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int] | None = None
+    steps: tuple[Command, ...] = ()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_commands(sub, commands: tuple[Command, ...], level: str = "command") -> None:
+    """A parser for each command of the table, each knowing the function that runs it
+    (``args._handler``), so that the parser and the dispatch come from the one table."""
+    for cmd in commands:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
+        cmd.options(p)
+        if cmd.steps:
+            steps = p.add_subparsers(dest=f"{cmd.name}_{level}", required=True, metavar="STEP")
+            add_commands(steps, cmd.steps, "step")
+        else:
+            p.set_defaults(_handler=cmd.run)  # not "run": train has --run
+
+
+def build_parser(commands: tuple[Command, ...]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN."
     )
@@ -244,12 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=_version(), help="print the version and exit"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    for name, (help_text, description, add) in COMMANDS.items():
-        add(sub.add_parser(name, help=help_text, description=description))
-    from cyclegan.curate.cli import add_parser as add_curate_parser
-
-    add_curate_parser(sub)
+    add_commands(sub, commands)
     for p in all_parsers(parser):
         p.formatter_class = HelpFormatter
     return parser

@@ -24,8 +24,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from cyclegan.config import write_json
 from cyclegan.curate.store import CurationError, Project
+from cyclegan.fields import write_json
 
 
 def export(

@@ -59,6 +59,7 @@ class BandStats:
     bands: tuple[int, ...] | None = None  # 1-based bands taken from each file (None: all)
     method: str = "percentile"
     rgb: tuple[int, ...] = ()  # bands (1-based, after selection) shown as red, green, blue
+    names: tuple[str, ...] = ()  # the bands' descriptions in the training files, if any
 
     def __post_init__(self) -> None:
         if len(self.low) != len(self.high) or not self.low:
@@ -113,6 +114,7 @@ class BandStats:
             "bands": list(self.bands) if self.bands else None,
             "method": self.method,
             "rgb": list(self.rgb),
+            "names": list(self.names),
         }
 
     @classmethod
@@ -126,6 +128,7 @@ class BandStats:
             tuple(values["bands"]) if values.get("bands") else None,
             str(values.get("method", "given")),
             tuple(values.get("rgb") or ()),
+            tuple(values.get("names") or ()),  # absent before 2026-12-06
         )
 
 
@@ -252,6 +255,9 @@ def domain_statistics(
     nodata = nodata if nodata is not None else first.nodata
     check_nodata(nodata, first.dtype, f"domain {domain} ({first.path})")
     count = len(bands) if bands else first.count
+    names = first.descriptions  # the first file's, as it is for the data type and nodata
+    if names and bands:
+        names = tuple(names[b - 1] for b in bands)
     if rgb and max(rgb) > count:
         raise ConfigError(f"option 'rgb_{domain.lower()}': band {max(rgb)} of {count}")
     if stats_file:
@@ -269,6 +275,7 @@ def domain_statistics(
         bands,
         method if method != "percentile" else f"percentile {clip:g}-{100 - clip:g}",
         rgb,
+        names,
     )
 
 

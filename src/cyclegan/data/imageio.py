@@ -33,12 +33,23 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cyclegan.errors import ConfigError, DataError, TooLarge
 
-# The one list of accepted images, for every command (train, translate, evaluate,
-# serve, curate): file names by extension, contents by the format Pillow decodes.
+# The one table of image formats, for every command (train, translate, evaluate, serve,
+# curate): Pillow's name, the name people know, the file extensions (the first is the
+# one ``translate --format`` takes). Files are picked by extension, their contents
+# checked by the format Pillow decodes. A new format is one row here.
+FORMATS = (
+    ("PNG", "PNG", (".png",)),
+    ("JPEG", "JPEG", (".jpg", ".jpeg")),
+    ("WEBP", "WebP", (".webp",)),
+    ("BMP", "BMP", (".bmp",)),
+    ("TIFF", "TIFF", (".tiff", ".tif")),
+)
+IMAGE_EXTENSIONS = tuple(ext for _, _, exts in FORMATS for ext in exts)
 # MPO is how Pillow names the JPEGs of many cameras (a JPEG with a preview inside).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP")
-ACCEPTED = "JPEG, PNG, BMP, TIFF or WebP"
+IMAGE_FORMATS = (*(pillow for pillow, _, _ in FORMATS), "MPO")
+ACCEPTED = ", ".join(name for _, name, _ in FORMATS[:-1]) + f" or {FORMATS[-1][1]}"
+SAVE_FORMATS = {ext.lstrip("."): pillow for pillow, _, exts in FORMATS for ext in exts}
+OUTPUT_FORMATS = tuple(exts[0].lstrip(".") for _, _, exts in FORMATS)  # --format choices
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -236,17 +247,6 @@ def array_to_pil(arr: np.ndarray) -> Image.Image:
     """Round to 8 bits (``to_uint8``) as a Pillow image."""
     u8 = to_uint8(arr)
     return Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
-
-
-SAVE_FORMATS = {
-    "png": "PNG",
-    "jpg": "JPEG",
-    "jpeg": "JPEG",
-    "bmp": "BMP",
-    "tif": "TIFF",
-    "tiff": "TIFF",
-    "webp": "WEBP",
-}
 
 
 def check_bit_depth(path: Path, bit_depth: int, channels: int) -> None:

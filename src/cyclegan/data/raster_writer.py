@@ -1,9 +1,12 @@
 """Writing a raster window by window, safely: the one place raster files are written.
 
 With rasterio (the ``geo`` extra), a tiled, deflate-compressed GeoTIFF with the
-coordinates of the raster it was made from, a true colour interpretation and, when
-larger than a few blocks, averaged overviews; without, a plain TIFF by tifffile.
-Either way the file appears under its name only when complete.
+coordinates of the raster it was made from, its bands' descriptions, a true colour
+interpretation and, when larger than a few blocks, averaged overviews; or, asked
+(``cog``), the same as a Cloud-Optimized GeoTIFF, whose overviews always exist and
+whose layout lets a reader fetch any part with a few ranged requests. Without
+rasterio, a plain TIFF by tifffile. Either way the file appears under its name only
+when complete.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ import numpy as np
 from cyclegan.data import rasters
 from cyclegan.data.rasters import GDAL_NODATA_TAG, GEO_HINT, RasterInfo, quiet
 from cyclegan.errors import ConfigError
+
+# The COG's creation options: deflate as the plain output, averaged overviews (the
+# driver's default is nearest), BigTIFF when the file might need it.
+COG_OPTIONS = {"COMPRESS": "DEFLATE", "BIGTIFF": "IF_SAFER", "OVERVIEW_RESAMPLING": "AVERAGE",
+               "NUM_THREADS": "ALL_CPUS"}  # fmt: skip
 
 
 class RasterWriter:
@@ -37,6 +45,8 @@ class RasterWriter:
         nodata: float | None,
         block: int = 256,
         rgb: tuple[int, ...] = (),
+        descriptions: tuple[str, ...] = (),
+        cog: bool = False,
     ):
         self.path, self.like, self.count, self.dtype, self.nodata = (
             Path(path),
@@ -46,6 +56,7 @@ class RasterWriter:
             nodata,
         )
         self.tmp = self.path.with_name(f".{self.path.name}.part")
+        self.cog = cog
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._dst = None
         self._buffer = None
@@ -77,7 +88,11 @@ class RasterWriter:
             with quiet():
                 self._dst = rasterio.open(self.tmp, "w", **profile)
                 self._dst.colorinterp = _colour_interpretation(count, rgb)
+                if any(descriptions):
+                    self._dst.descriptions = tuple(descriptions)
             self.block = block
+        elif cog:
+            raise ConfigError(f"a Cloud-Optimized GeoTIFF ({self.path}): {GEO_HINT}")
         elif like.georeferenced:
             raise ConfigError(f"{like.path} is georeferenced; to keep its coordinates, {GEO_HINT}")
         else:
@@ -98,9 +113,11 @@ class RasterWriter:
         """Finish the file and rename it into place (``ok``), or remove it."""
         try:
             if self._dst is not None:
-                if ok:
+                if ok and not self.cog:  # (the COG driver builds its own)
                     self._build_overviews()
                 self._dst.close()
+                if ok and self.cog:
+                    self._rewrite_as_cog()
             elif ok:
                 self._write_tifffile()
         except BaseException:
@@ -122,6 +139,20 @@ class RasterWriter:
         if factors:
             self._dst.build_overviews(factors, Resampling.average)
             self._dst.update_tags(ns="rio_overview", resampling="average")
+
+    def _rewrite_as_cog(self) -> None:
+        """GDAL writes a COG only as a copy of a finished raster: the tiled GeoTIFF just
+        written is copied into the COG layout (overviews first, then the blocks, in
+        order), still under a temporary name."""
+        from rasterio.shutil import copy
+
+        cog = self.tmp.with_name(f"{self.tmp.name}.cog")
+        try:
+            with quiet():
+                copy(self.tmp, cog, driver="COG", **COG_OPTIONS, BLOCKSIZE=self.block)
+            os.replace(cog, self.tmp)
+        finally:
+            cog.unlink(missing_ok=True)
 
     def _write_tifffile(self) -> None:
         import tifffile

@@ -66,6 +66,7 @@ class RasterInfo:
     transform: tuple[float, ...] | None = None  # GDAL order: (x0, dx, rx, y0, ry, dy)
     georeferenced: bool = False
     masked: bool = False  # a mask band (GDAL's per-dataset mask, or alpha) marks nodata
+    descriptions: tuple[str, ...] = ()  # the bands' names ("B04", "VV", ...), when given
 
     @property
     def plain_image(self) -> bool:
@@ -121,6 +122,7 @@ def raster_info(path: Path) -> RasterInfo:
                     tuple(src.transform.to_gdal()) if geo else None,
                     geo,
                     masked,
+                    tuple(d or "" for d in src.descriptions) if any(src.descriptions) else (),
                 )
         except rasterio.errors.RasterioIOError as exc:
             raise DataError(f"{path}: not a raster GDAL can read ({exc})") from None

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from cyclegan import directions
-from cyclegan.config import NetworkConfig, TrainConfig, write_json
+from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.datasets import check_images, list_images
 from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array, to_uint8
@@ -40,7 +40,9 @@ from cyclegan.evaluation.inception import (
     MetricsUnavailable,
     set_distance,
 )
+from cyclegan.fields import write_json
 from cyclegan.inference.translate import Translator
+from cyclegan.model.layout import RunFiles
 
 MIN_IMAGES = 8  # test folders with fewer images per domain than this are too few to score
 
@@ -202,7 +204,7 @@ def write_split(run: Path, data: str, picks: dict, source: str) -> None:
             return str(p)
 
     write_json(
-        Path(run) / "validation_split.json",
+        RunFiles(run).validation_split,
         {"source": source, **{d: [rel(p) for p in picks[d]] for d in "AB"}},
     )
 

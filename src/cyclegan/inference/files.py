@@ -86,6 +86,7 @@ def translate_files(
                 rows,
                 overwrite=True,  # (existing outputs were checked against --overwrite above)
                 output_nodata=output.output_nodata,
+                cog=output.cog,
             )
         )
         if on_done:

@@ -29,6 +29,7 @@ under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def output_scaling(target: BandStats, dtype: str) -> BandStats:
     if lo <= min(target.low) and max(target.high) <= hi:
         return target
     n = target.count
-    return BandStats((lo,) * n, (hi,) * n, dtype, None, None, "dtype", target.rgb)
+    return BandStats((lo,) * n, (hi,) * n, dtype, None, None, "dtype", target.rgb, target.names)
 
 
 def check_raster_job(info: RasterInfo, dtype: str) -> None:
@@ -160,12 +161,14 @@ def translate_raster(
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
     output_nodata: float | None = None,
+    cog: bool = False,
 ) -> Path:
     """Translate raster ``src`` into ``dst`` (see the module's docstring); returns ``dst``.
     ``progress(rows_done, rows)`` after each row of tiles. An existing ``dst`` is
     replaced only with ``overwrite``. An ``output_dtype`` other than the target
     domain's own keeps its units where it can hold them (``output_scaling``);
-    ``output_nodata`` replaces the nodata value chosen by ``nodata_value``."""
+    ``output_nodata`` replaces the nodata value chosen by ``nodata_value``; ``cog``
+    writes a Cloud-Optimized GeoTIFF. The bands carry the target domain's names."""
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ConfigError(f"{dst} is the input file: translating would overwrite it")
@@ -205,7 +208,8 @@ def translate_raster(
     )
     # the composite's bands (a picture target's are its own three)
     rgb = (1, 2, 3) if translator.sides(direction)[1].stats is None else target.rgb
-    with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata, rgb=rgb) as writer:
+    how = {"rgb": rgb, "descriptions": target.names, "cog": cog}
+    with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata, **how) as writer:
         gen = translator.generator(direction)  # (above: a model without it says so early)
         if not whole and tiling.tile_stats_size:
             raw_small = read_decimated(src, tiling.tile_stats_size, source.bands)
@@ -221,6 +225,28 @@ def translate_raster(
             return dst
         _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress)
     return dst
+
+
+def raster_to_array(translator: Translator, path: Path, direction: str, tiling: Tiling):
+    """A raster file translated by ``translate_raster`` (the command line's tiles,
+    statistics of valid pixels, nodata) into an ``H x W x C`` float32 array: the target
+    domain's units (a picture target: 0 to 1), NaN at nodata. What
+    ``Translator.translate(path)`` returns; before 2026-12-06 that was a second engine
+    whose statistics counted nodata, differing from the command line by up to 248 levels."""
+    info = raster_info(path)
+    check_fits(
+        budget.in_memory_bytes(info.width, info.height, *translator.channels(direction)),
+        f"{path}: {info.width}x{info.height} pixels held in memory",
+        "translate it with translate_raster (or cyclegan translate), which streams",
+    )
+    with tempfile.TemporaryDirectory(prefix="cyclegan-") as tmp:
+        out = translate_raster(
+            translator, path, Path(tmp) / "out.tif", direction, tiling, "float32"
+        )
+        arr = read_raster(out).astype(np.float32, copy=False)
+    if not translator.sides(direction)[1].raster:
+        arr /= 255.0  # a picture target: written on 0-255, returned as 0-1
+    return arr
 
 
 def _read_scaled(src, source: BandStats, window, ph: int, pw: int, mode: str, info: RasterInfo):

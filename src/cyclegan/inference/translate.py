@@ -18,9 +18,9 @@ paths, Pillow images, ``H x W x C`` arrays (uint8 or float in [0, 1]) or
 raster domain are scaled by the model's band statistics (``data/bands.py``);
 ``stream.py`` turns raster files into raster files.
 
-A little over 300 lines, on purpose: one ``Translator`` with every way an image
-goes through it (whole, tiled, at the training scale, a raster in memory) and the
-one function that loads it.
+One ``Translator`` with every way an image goes through it (whole, tiled, at the
+training scale; a raster file through ``stream.raster_to_array``) and the one
+function that loads it.
 """
 
 from __future__ import annotations
@@ -44,11 +44,8 @@ from cyclegan.data.imageio import (
     to_array,
     to_uint8,
 )
-from cyclegan.data.rasters import raster_info, read_raster
 from cyclegan.directions import check
 from cyclegan.errors import CheckpointError, ConfigError, DataError
-from cyclegan.inference import budget
-from cyclegan.inference.budget import check_fits
 from cyclegan.inference.scale import TrainingScale, rescale
 from cyclegan.inference.tiling import (
     check_tiling,
@@ -57,6 +54,7 @@ from cyclegan.inference.tiling import (
     with_image_statistics,
 )
 from cyclegan.model.checkpoint import load_network_config, load_weights, read_meta
+from cyclegan.model.layout import BEST, LATEST, weights_file
 from cyclegan.model.networks import build_generator, padding_to_multiple
 from cyclegan.model.precision import autocast, pick_device
 from cyclegan.model.precision import resolve as resolve_precision
@@ -226,30 +224,6 @@ class Translator:
         small = stats_image if stats_image is not None else downscale(x, stats_size)
         return with_image_statistics(gen, lambda g: self._translate_whole(small, g))
 
-    def _translate_raster_file(self, path: Path, direction: str, tiling: dict) -> np.ndarray:
-        """A raster file translated by the one raster path, ``stream.translate_raster``
-        (the command line's tiles, statistics of valid pixels, nodata), into float32:
-        the target domain's units (a picture target: 0 to 1), NaN at nodata. Before
-        2026-12-06 this was a second engine whose statistics counted nodata, and it
-        differed from the command line by up to 248 levels."""
-        import tempfile
-
-        from cyclegan.inference.stream import translate_raster  # it builds on this module
-
-        info = raster_info(path)
-        check_fits(
-            budget.in_memory_bytes(info.width, info.height, *self.channels(direction)),
-            f"{path}: {info.width}x{info.height} pixels held in memory",
-            "translate it with translate_raster (or cyclegan translate), which streams",
-        )
-        how = Tiling(tiling["tile"], tiling["tile_overlap"], tiling["stats_size"])
-        with tempfile.TemporaryDirectory(prefix="cyclegan-") as tmp:
-            out = translate_raster(self, path, Path(tmp) / "out.tif", direction, how, "float32")
-            arr = read_raster(out).astype(np.float32, copy=False)
-        if not self.sides(direction)[1].raster:
-            arr /= 255.0  # a picture target: written on 0-255, returned as 0-1
-        return arr
-
     @torch.no_grad()
     def _translate_whole(self, x: torch.Tensor, gen: torch.nn.Module) -> torch.Tensor:
         # A ResNet generator downsamples 4x; below 8 px its innermost maps are 1 x 1, where
@@ -280,7 +254,9 @@ class Translator:
         in_nc, _ = self.channels(direction)
         tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
         if isinstance(image, str | Path) and self.sides(direction)[0].raster:
-            return self._translate_raster_file(Path(image), direction, tiling)
+            from cyclegan.inference.stream import raster_to_array  # it builds on this module
+
+            return raster_to_array(self, Path(image), direction, Tiling(*tiling.values()))
         if isinstance(image, torch.Tensor):
             batch = image if image.dim() == 4 else image.unsqueeze(0)
             out = self.translate_tensor(batch, direction, **tiling)
@@ -336,7 +312,7 @@ def load_translator(
         if direction == "BtoA":  # its input is domain B; describe it as the B -> A generator
             network = NetworkConfig(**{**network.__dict__, "input_nc": out_nc, "output_nc": in_nc})
         return Translator(network, {direction: gen}, dev, str(path), precision)
-    if path.is_dir() or path.name in ("best", "latest"):  # RUN/best: a run's best checkpoint
+    if path.is_dir() or path.name in (BEST, LATEST):  # RUN/best: a run's best checkpoint
         folder = resolve_checkpoint(path)
         network = load_network_config(folder)
         gens = {}
@@ -345,7 +321,7 @@ def load_translator(
             ("BtoA", "g_ba", (network.output_nc, network.input_nc)),
         ):
             gen = build_generator(network, i, o)
-            load_into(gen, load_weights(folder, name), f"{folder}/{name}.safetensors")
+            load_into(gen, load_weights(folder, name), str(weights_file(folder, name)))
             gens[direction] = gen
         meta = read_meta(folder)
         scale = TrainingScale.from_options(meta.get("train"))

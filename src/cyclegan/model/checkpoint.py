@@ -1,6 +1,6 @@
 """The checkpoint format: what a checkpoint folder holds, how its files are written
 and read. A run's checkpoints (where they go, their order, ``latest``, ``best``,
-pruning) are ``run_checkpoints.py``; the two are the one keeper of this layout.
+pruning) are ``run_checkpoints.py``; every file name is ``layout.py``'s.
 
     RUN/checkpoints/epoch_0005/
         config.json            the networks' constructor arguments and the format  }  all that
@@ -29,19 +29,24 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict, write_json
+from cyclegan.config import NetworkConfig, TrainConfig, network_from_dict
 from cyclegan.errors import CheckpointError, ConfigError
+from cyclegan.fields import write_json
 from cyclegan.model import checkpoint_schema
+from cyclegan.model.layout import (
+    LEGACY_STATE,
+    NETWORK_FILE,
+    RECORD_FILE,
+    checkpoint_name,
+    weights_file,
+)
 from cyclegan.model.reference import torch_load_tensors
 from cyclegan.model.statefile import has_state, load_state, save_state
 
 FORMAT = "cyclegan-checkpoint"
 VERSION = 2
-NETWORK_FILE = "config.json"  # what translating needs, beside the weights
-RECORD_FILE = "training.json"  # how the weights were trained and how far
 GENERATORS = ("g_ab", "g_ba")
 DISCRIMINATORS = ("d_a", "d_b")
-LEGACY_STATE = "training_state.pt"  # before 2026-11-30: read with torch's safe loader
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,7 @@ class Position:
     global_step: int = 0
 
     def folder_name(self) -> str:
-        if self.batches_done == 0:
-            return f"epoch_{self.epochs_done:04d}"
-        return f"epoch_{self.epochs_done + 1:04d}_step_{self.global_step:08d}"
+        return checkpoint_name(self.epochs_done, self.batches_done, self.global_step)
 
 
 def _fsync(path: Path) -> None:
@@ -133,7 +136,7 @@ def write_files(
     }
     write_json(folder / RECORD_FILE, record)
     for name, tensors in weights.items():
-        save_file(tensors, folder / f"{name}.safetensors")
+        save_file(tensors, weights_file(folder, name))
     save_state(folder, training_state)
     for f in folder.iterdir():
         _fsync(f)
@@ -153,7 +156,7 @@ def is_checkpoint(folder: Path) -> bool:
     """Whether ``folder`` holds a model to translate with (its networks' configuration
     and generator weights), whether or not it can also resume training."""
     folder = Path(folder)
-    return (folder / NETWORK_FILE).is_file() and (folder / "g_ab.safetensors").is_file()
+    return (folder / NETWORK_FILE).is_file() and weights_file(folder, GENERATORS[0]).is_file()
 
 
 def _read_object(path: Path, missing: str) -> dict:
@@ -189,7 +192,7 @@ def read_meta(folder: Path) -> dict:
 
 
 def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
-    path = Path(folder) / f"{name}.safetensors"
+    path = weights_file(folder, name)
     if not path.is_file():
         raise CheckpointError(f"{folder}: missing {path.name}")
     try:

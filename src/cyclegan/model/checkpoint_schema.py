@@ -108,6 +108,11 @@ def check_domains(path: Path, domains) -> None:
                 _fail(path, f"{at}/stats/{key}", "should be a list of band numbers from 1")
         if not isinstance(stats.get("method", ""), str):
             _fail(path, f"{at}/stats/method", "should be text")
+        names = stats.get("names") or []
+        if not isinstance(names, list) or len(names) not in (0, channels):
+            _fail(path, f"{at}/stats/names", f"should be a list of {channels} band names")
+        if not all(isinstance(n, str) and len(n) <= 256 for n in names):
+            _fail(path, f"{at}/stats/names", "should hold text, at most 256 characters a name")
 
 
 # data/rasters.py's DTYPES (a layer below this one; tests/test_checkpoint_files.py

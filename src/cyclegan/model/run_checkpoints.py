@@ -1,6 +1,7 @@
 """A run's checkpoints: where they are written, which there are and in what order,
 which is ``latest`` and which ``best``, copying, adopting, pruning; and the run's
-options file. The files inside each checkpoint folder are ``checkpoint.py``'s.
+options file. The files inside each checkpoint folder are ``checkpoint.py``'s; every
+name is ``layout.py``'s.
 
     RUN/options.json           every resolved training option (``config.json`` before
                                2026-12-01)
@@ -28,11 +29,10 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 
-from cyclegan.config import TrainConfig, write_json
+from cyclegan.config import TrainConfig
 from cyclegan.errors import CheckpointError
+from cyclegan.fields import write_json
 from cyclegan.model.checkpoint import (
-    NETWORK_FILE,
-    RECORD_FILE,
     Position,
     can_resume,
     first_non_finite,
@@ -40,10 +40,14 @@ from cyclegan.model.checkpoint import (
     is_checkpoint,
     write_files,
 )
-
-BEST = "best"  # the best checkpoint's folder name in a run's checkpoints/
-RUN_OPTIONS = "options.json"
-LEGACY_RUN_OPTIONS = "config.json"  # a run folder's options before 2026-12-01
+from cyclegan.model.layout import (
+    BEST,
+    LATEST,
+    NETWORK_FILE,
+    RECORD_FILE,
+    TEMPORARY_PREFIX,
+    RunFiles,
+)
 
 
 def save_checkpoint(
@@ -62,7 +66,7 @@ def save_checkpoint(
     folder made read-only) removes its temporary folder and leaves the previous
     checkpoint and ``latest`` as they were. Both raise a ``CheckpointError``.
     """
-    root = Path(run) / "checkpoints"
+    root = RunFiles(run).checkpoints
     weights = gather_weights(nets)
     bad = first_non_finite(weights) or first_non_finite(training_state)
     if bad is not None:
@@ -73,16 +77,16 @@ def save_checkpoint(
             f"{last if last else 'none'}"
         )
     final = root / position.folder_name()
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    tmp = root / f"{TEMPORARY_PREFIX}{final.name}-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for stale in root.glob(".tmp-*"):
+        for stale in root.glob(f"{TEMPORARY_PREFIX}*"):
             _remove(stale)
         tmp.mkdir()
         state = (cfg, weights, training_state, position, domains, extra, _next_sequence(root))
         write_files(tmp, *state)
         if final.exists() or final.is_symlink():  # re-saving a position (after a resume)
-            old = root / f".tmp-old-{final.name}-{os.getpid()}"
+            old = root / f"{TEMPORARY_PREFIX}old-{final.name}-{os.getpid()}"
             final.rename(old)
             _remove(old)
         tmp.rename(final)
@@ -111,9 +115,9 @@ def _write_failure(exc: BaseException, folder: Path) -> str:
 
 def _point_latest(root: Path, name: str) -> None:
     """Replace the ``latest`` pointer atomically: a reader sees the old name or the new."""
-    pointer = root / "latest.tmp"
+    pointer = root / f"{TEMPORARY_PREFIX}{LATEST}"
     pointer.write_text(name + "\n")
-    pointer.replace(root / "latest")
+    pointer.replace(root / LATEST)
 
 
 def copy_checkpoint(folder: Path, dest: Path) -> Path:
@@ -122,7 +126,7 @@ def copy_checkpoint(folder: Path, dest: Path) -> Path:
     dest = Path(dest)
     if dest.exists():
         raise CheckpointError(f"{dest} exists already; a checkpoint is never copied over it")
-    tmp = dest.with_name(f".tmp-{dest.name}-{os.getpid()}")
+    tmp = dest.with_name(f"{TEMPORARY_PREFIX}{dest.name}-{os.getpid()}")
     try:
         shutil.copytree(folder, tmp)
         tmp.rename(dest)
@@ -136,7 +140,7 @@ def adopt_checkpoint(run: Path, folder: Path, name: str) -> Path:
     """Copy a complete checkpoint folder into ``run`` as ``checkpoints/NAME`` and point
     ``latest`` at it: how the notebook API keeps the newest model of several fits, or a
     loaded one, at the top of its run."""
-    root = Path(run) / "checkpoints"
+    root = RunFiles(run).checkpoints
     root.mkdir(parents=True, exist_ok=True)
     sequence = _next_sequence(root)
     final = copy_checkpoint(folder, root / name)
@@ -150,9 +154,9 @@ def adopt_checkpoint(run: Path, folder: Path, name: str) -> Path:
 def save_best(run: Path, folder: Path) -> Path:
     """Make ``checkpoints/best`` a copy of ``folder``, replacing the previous best only
     once the new copy is complete."""
-    root = Path(run) / "checkpoints"
-    best, old = root / BEST, root / f".tmp-oldbest-{os.getpid()}"
-    fresh = copy_checkpoint(folder, root / f".tmp-newbest-{os.getpid()}")
+    root = RunFiles(run).checkpoints
+    best, old = root / BEST, root / f"{TEMPORARY_PREFIX}oldbest-{os.getpid()}"
+    fresh = copy_checkpoint(folder, root / f"{TEMPORARY_PREFIX}newbest-{os.getpid()}")
     if best.exists() or best.is_symlink():
         best.rename(old)
     fresh.rename(best)
@@ -162,7 +166,7 @@ def save_best(run: Path, folder: Path) -> Path:
 
 
 def best_checkpoint(run: Path) -> Path | None:
-    folder = Path(run) / "checkpoints" / BEST
+    folder = RunFiles(run).best
     return folder if is_checkpoint(folder) else None
 
 
@@ -189,7 +193,7 @@ def _next_sequence(root: Path) -> int:
 
 def list_checkpoints(run: Path) -> list[Path]:
     """Complete checkpoint folders of a run, oldest first (by sequence, then step)."""
-    root = Path(run) / "checkpoints"
+    root = RunFiles(run).checkpoints
     found = []
     # Any complete folder counts, whatever its name (fits copied in by the notebook API
     # too); temporary folders start with a dot and hold no finished checkpoint.
@@ -220,10 +224,11 @@ def latest_checkpoint(run: Path) -> Path | None:
     """The folder ``latest`` names; if that pointer is gone or broken, or a complete
     checkpoint newer than it exists (a process killed between renaming its folder
     into place and moving the pointer), the newest complete one."""
-    root = Path(run) / "checkpoints"
+    files = RunFiles(run)
+    root = files.checkpoints
     found = list_checkpoints(run)
     newest = found[-1] if found else None
-    name = _pointed(root / "latest")
+    name = _pointed(files.latest)
     if name is None or not (root / name / NETWORK_FILE).is_file():
         return newest
     pointed = root / name
@@ -237,7 +242,7 @@ def resolve_checkpoint(path: Path) -> Path:
     """A checkpoint folder itself, or a run folder's latest checkpoint; ``RUN/best`` and
     ``RUN/latest`` name a run's best and latest checkpoints."""
     path = Path(path)
-    if not path.exists() and path.name in (BEST, "latest") and is_run_folder(path.parent):
+    if not path.exists() and path.name in (BEST, LATEST) and is_run_folder(path.parent):
         named = (best_checkpoint if path.name == BEST else latest_checkpoint)(path.parent)
         if named is None:
             raise CheckpointError(f"{path.parent}: no {path.name} checkpoint yet")
@@ -249,19 +254,20 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def is_run_folder(run: Path) -> bool:
-    run = Path(run)
-    return (run / RUN_OPTIONS).is_file() or (run / LEGACY_RUN_OPTIONS).is_file()
+    files = RunFiles(run)
+    return files.options.is_file() or files.legacy_options.is_file()
 
 
 def write_run_options(run: Path, cfg: TrainConfig) -> None:
-    write_json(Path(run) / RUN_OPTIONS, cfg.to_dict())
+    write_json(RunFiles(run).options, cfg.to_dict())
 
 
 def read_run_options(run: Path) -> dict:
     """A run folder's resolved options ({} when it has none, or they are unreadable)."""
-    for name in (RUN_OPTIONS, LEGACY_RUN_OPTIONS):
+    files = RunFiles(run)
+    for path in (files.options, files.legacy_options):
         try:
-            values = json.loads((Path(run) / name).read_text())
+            values = json.loads(path.read_text())
         except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
             continue
         return values if isinstance(values, dict) else {}
@@ -272,7 +278,7 @@ def _own_folder(run: Path, folder: Path) -> bool:
     """Whether ``folder`` is a real folder of the run's ``checkpoints/``, reached through
     no symbolic link: the only kind the run wrote, and so the only kind it deletes."""
     run, folder = Path(run), Path(folder)
-    root = run / "checkpoints"
+    root = RunFiles(run).checkpoints
     if root.is_symlink() or folder.is_symlink() or not folder.is_dir():
         return False
     return folder.resolve().parent == root.resolve() and root.resolve().parent == run.resolve()

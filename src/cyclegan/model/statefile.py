@@ -22,9 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cyclegan.errors import CheckpointError
-
-TENSORS = "training_state.safetensors"
-TREE = "training_state.json"
+from cyclegan.model.layout import STATE_TENSORS as TENSORS
+from cyclegan.model.layout import STATE_TREE as TREE
 
 
 def save_state(folder: Path, state: dict) -> None:

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.model.layout import RunFiles, validation_grid_name
 from cyclegan.training import jsonlog
 from cyclegan.training.figures import save_figure
-from cyclegan.training.losslog import VALIDATION_LOG
 
-LOG = VALIDATION_LOG
 PANELS = (("kid_mean", "KID (lower is better)"), ("fid", "FID (lower is better)"),
           ("cycle_l1", "cycle L1, 0-1 scale"))  # fmt: skip
 
@@ -61,25 +60,20 @@ def check_row(row: dict) -> str | None:
 
 def read(run: Path, note: Callable[[str], None] | None = None) -> list[dict]:
     """The validation log's valid rows; what was skipped goes to ``note``."""
-    return jsonlog.read(Path(run) / LOG, check_row, note)
+    return jsonlog.read(RunFiles(run).validation_log, check_row, note)
 
 
 def append(run: Path, row: dict) -> None:
-    jsonlog.append(Path(run) / LOG, row)
+    jsonlog.append(RunFiles(run).validation_log, row)
 
 
 def trim(run: Path, last_step: int, note: Callable[[str], None] | None = None) -> None:
-    jsonlog.trim(Path(run) / LOG, last_step, check_row, note)
+    jsonlog.trim(RunFiles(run).validation_log, last_step, check_row, note)
 
 
 def _value(scores: dict, key: str) -> float:
     value = scores.get(key)
     return np.nan if value is None else float(value)
-
-
-def grid_name(step: int) -> str:
-    """The validation sample grid of a step, relative to the run folder."""
-    return f"validation/step_{step:08d}.png"
 
 
 def headline(run: Path) -> str:
@@ -88,7 +82,7 @@ def headline(run: Path) -> str:
     if not rows:
         return "<p><b>Not validated yet</b> (validation runs at epoch ends; see val_images).</p>"
     last = rows[-1]
-    link = f'<a href="{grid_name(last["step"])}">samples</a>'
+    link = f'<a href="{validation_grid_name(last["step"])}">samples</a>'
     at = f"at step {last['step']}"
     if last["alarms"]:
         names = ", ".join(sorted({a["name"] for a in last["alarms"]}))
@@ -104,7 +98,7 @@ def headline(run: Path) -> str:
         f"<li>step {r['step']}: <b>{html.escape(a['name'])}</b> "
         f"({html.escape(a['direction'] or 'run')}): {html.escape(a['message'])}. "
         f"Try: {html.escape(a['advice'])} "
-        f'(<a href="{grid_name(r["step"])}">samples</a>)</li>'
+        f'(<a href="{validation_grid_name(r["step"])}">samples</a>)</li>'
         for r in rows
         for a in r["alarms"]
     )
@@ -141,4 +135,4 @@ def plot_validation(run: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, Path(run) / "validation.png")
+    return save_figure(fig, RunFiles(run).validation_plot)

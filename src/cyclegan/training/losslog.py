@@ -15,11 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.training import jsonlog
-
-LOG = "losses.jsonl"
-VALIDATION_LOG = "validation.jsonl"  # written by watch.py, read by health_report.py
 
 
 class LossWindow:
@@ -74,21 +72,21 @@ def check_row(row: dict) -> str | None:
 
 
 def append(run: Path, row: dict) -> None:
-    jsonlog.append(Path(run) / LOG, row)
+    jsonlog.append(RunFiles(run).loss_log, row)
 
 
 def sync(run: Path) -> None:
     """Flush the run's loss and validation logs to disk (before a checkpoint)."""
-    for name in (LOG, VALIDATION_LOG):
-        jsonlog.sync(Path(run) / name)
+    for path in RunFiles(run).logs:
+        jsonlog.sync(path)
 
 
 def read(run: Path, note: Callable[[str], None] | None = None) -> list[dict]:
     """The log's valid rows; what was skipped goes to ``note`` (``jsonlog.read``)."""
-    return jsonlog.read(Path(run) / LOG, check_row, note)
+    return jsonlog.read(RunFiles(run).loss_log, check_row, note)
 
 
 def trim(run: Path, last_step: int, note: Callable[[str], None] | None = None) -> None:
     """Drop rows after ``last_step``, and any invalid ones (a resumed run redoes those
     steps and logs them again)."""
-    jsonlog.trim(Path(run) / LOG, last_step, check_row, note)
+    jsonlog.trim(RunFiles(run).loss_log, last_step, check_row, note)

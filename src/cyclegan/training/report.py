@@ -32,6 +32,7 @@ from cyclegan import directions
 from cyclegan.config import TrainConfig
 from cyclegan.data.domain import Domain
 from cyclegan.data.imageio import save_image
+from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_PANELS
 from cyclegan.model.run_checkpoints import read_run_options
 from cyclegan.training import losslog
@@ -96,7 +97,7 @@ def plot_losses(run: Path) -> Path | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"{Path(run).name}: raw (faint) and smoothed (EMA over {span} points)")
     fig.tight_layout()
-    return save_figure(fig, Path(run) / "losses.png")
+    return save_figure(fig, RunFiles(run).loss_plot)
 
 
 def _table(values: dict) -> str:
@@ -117,9 +118,18 @@ img { max-width: 100%; image-rendering: pixelated; }
 </style>"""
 
 
+RESULTS_PAGE = "index.html"  # the page ``results_page`` writes in its own folder (not a run)
+
+
+def _link(path: Path, run: Path) -> str:
+    """A file of the run as the page links it: relative, so the folder can move."""
+    return html.escape(path.relative_to(run).as_posix())
+
+
 def build_report(run: Path) -> Path:
     """Write ``index.html`` from what the run folder holds (config, log, samples)."""
     run = Path(run)
+    files = RunFiles(run)
     config = read_run_options(run)
     network = config.pop("network", {})
     if not isinstance(network, dict):  # options edited by hand: shown as they are
@@ -137,19 +147,19 @@ def build_report(run: Path) -> Path:
             "images/s (median)": f"{rate:.2f}",
             "data wait (median share)": f"{wait:.1%}",
         }
-    samples = sorted((run / "samples").glob("epoch_*.png"), reverse=True)
+    samples = files.sample_grids()
     epochs = "".join(
         f'<div class="epoch"><h3>{html.escape(p.stem.replace("_", " "))}</h3>'
-        f'<img src="samples/{html.escape(p.name)}" alt="{html.escape(p.stem)} samples"></div>'
+        f'<img src="{_link(p, run)}" alt="{html.escape(p.stem)} samples"></div>'
         for p in samples
     )
     curves = (
-        '<img src="losses.png" alt="loss curves">'
-        if (run / "losses.png").is_file()
+        f'<img src="{_link(files.loss_plot, run)}" alt="loss curves">'
+        if files.loss_plot.is_file()
         else "<p>No losses logged yet.</p>"
     )
-    if (run / "validation.png").is_file():
-        curves = '<img src="validation.png" alt="validation curves">' + curves
+    if files.validation_plot.is_file():
+        curves = f'<img src="{_link(files.validation_plot, run)}" alt="validation curves">' + curves
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(run.name)}: cyclegan run</title>
 {_STYLE}</head><body>
@@ -165,8 +175,10 @@ them, at the size the run trains at: {html.escape(sample_size_note(config))}.</p
 <h2>Configuration</h2>{_table(config)}<h3>Networks</h3>{_table(network)}
 </body></html>
 """
-    out = run / "index.html"
-    tmp = run / f".index.{os.getpid()}.part.html"  # one per writer (report while training)
+    out = files.report
+    tmp = (
+        run / f".{out.stem}.{os.getpid()}.part{out.suffix}"
+    )  # one per writer (report while training)
     tmp.write_text(page)
     tmp.replace(out)
     return out
@@ -193,7 +205,7 @@ class RunReport:
         grid = sample_grid(
             g_ab, g_ba, self.real_a, self.real_b, self.network, self.precision, self.domains
         )
-        save_image(grid, self.run / "samples" / f"epoch_{epoch:04d}.png")
+        save_image(grid, RunFiles(self.run).sample(epoch))
         plot_losses(self.run)
         build_report(self.run)
 
@@ -242,5 +254,5 @@ def results_page(
         f"{html.escape(str(translator.source))}</h1>{''.join(sections)}</body></html>\n"
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "index.html").write_text(page)
-    return out / "index.html"
+    (out / RESULTS_PAGE).write_text(page)
+    return out / RESULTS_PAGE

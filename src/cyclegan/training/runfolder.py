@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 from cyclegan.errors import ConfigError
+from cyclegan.model.layout import LOCK, RunFiles
 from cyclegan.model.run_checkpoints import read_run_options
-
-LOCK = ".lock"
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -58,7 +57,7 @@ class RunLock:
     """The one-writer lock of a run folder, held from ``acquire`` to ``release``."""
 
     def __init__(self, folder: Path):
-        self.path = Path(folder) / LOCK
+        self.path = RunFiles(folder).lock
         self.fd: int | None = None
 
     def acquire(self) -> RunLock:

@@ -16,7 +16,7 @@ and ``TrainingInterrupted`` is raised (a second Ctrl-C stops at once). A loss
 that is NaN or infinite raises ``TrainingDiverged`` before anything is saved.
 The library reports progress through a ``TrainingEvents`` object; it never prints.
 
-``training_run.build_run`` builds the run's parts; this module is the loop that
+``build.build_run`` builds the run's parts; this module is the loop that
 drives them, and what it shows and keeps on the way (the hooks after a step).
 """
 
@@ -29,12 +29,14 @@ from pathlib import Path
 from cyclegan.config import TrainConfig
 from cyclegan.errors import ConfigError
 from cyclegan.model import distributed
+from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.model.run_checkpoints import latest_checkpoint, prune_checkpoints, save_best
 from cyclegan.training import losslog
+from cyclegan.training.build import build_run
 from cyclegan.training.grids import fixed_samples, sample_grid
 from cyclegan.training.report import RunReport, build_report
-from cyclegan.training.run import Run, TrainingEvents, build_run
+from cyclegan.training.run import Run, TrainingEvents
 from cyclegan.training.stops import StopFlag, TrainingInterrupted
 from cyclegan.training.watch import Watch
 
@@ -99,7 +101,7 @@ class Trainer:
                 r.folder, r.files_a, r.files_b, r.cfg, r.precision, r.domains or None
             )
         if r.ctx.is_main and r.cfg.tensorboard:
-            self.board = _tensorboard_writer(r.folder / "tensorboard")
+            self.board = _tensorboard_writer(RunFiles(r.folder).tensorboard)
         self.watch = Watch(r, _Board(self.events, self.board))
 
     def run(self) -> Path:
@@ -240,7 +242,7 @@ class Trainer:
             self.events.note(
                 f"stopping early: {rec['best_metric']} has not improved for "
                 f"{rec['since_best']} validations; the best is step {rec['best_step']} "
-                f"({self.run_dir / 'checkpoints' / 'best'})"
+                f"({RunFiles(self.run_dir).best})"
             )
             return "early_stop"
         return None

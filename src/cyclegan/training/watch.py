@@ -29,10 +29,11 @@ from cyclegan.data.imageio import save_image
 from cyclegan.evaluation import health
 from cyclegan.evaluation.validation import ValidationSample, Validator, score
 from cyclegan.model import distributed
+from cyclegan.model.layout import RunFiles
 from cyclegan.training import health_report as validation_log
 from cyclegan.training import losslog
 from cyclegan.training.grids import sample_grid
-from cyclegan.training.health_report import grid_name, plot_validation
+from cyclegan.training.health_report import plot_validation
 from cyclegan.training.run import Run
 
 GRID_IMAGES = 3  # validation images per domain in each saved grid
@@ -49,7 +50,7 @@ class Watch:
             sample = ValidationSample.load(
                 run.val_files["A"], run.val_files["B"], run.cfg, run.val_source, run.domains
             )
-            self.validator = Validator(sample, run.folder / "cache" / "features", run.device)
+            self.validator = Validator(sample, RunFiles(run.folder).features_cache, run.device)
             if self.validator.note:
                 events.note(self.validator.note)
             validation_log.trim(run.folder, run.position.global_step, events.note)
@@ -132,4 +133,4 @@ class Watch:
             r.precision,
             r.domains or None,
         )
-        save_image(grid, r.folder / grid_name(step))
+        save_image(grid, RunFiles(r.folder).validation_grid(step))

@@ -1,4 +1,4 @@
-"""``cyclegan curate ...``: the curation workflow's commands (registered by ``cyclegan.cli.main``).
+"""``cyclegan curate STEP``: the curation workflow's steps, their options and what each does.
 
 cyclegan curate init PROJECT --source RAW [--name-a photo --name-b anime | --taxonomy T]
 cyclegan curate label PROJECT [--host 127.0.0.1 --port 8765]   # calibration batch first
@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 
 from cyclegan.cli.options import add_access_options, add_quiet
+from cyclegan.cli.parser import Command
 from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
 
 PROJECT_HELP = "the curation project folder (made by curate init)"
 
 
-def _add_init(cmds) -> None:
-    init = cmds.add_parser("init", help="create a project and scan the source folder")
+def _add_init(init: argparse.ArgumentParser) -> None:
     init.add_argument("project", type=Path, help=PROJECT_HELP)
     init.add_argument("--source", type=Path, required=True, help="the raw images (recursive)")
     init.add_argument(
@@ -40,8 +40,7 @@ def _add_init(cmds) -> None:
     add_quiet(init)
 
 
-def _add_export(cmds) -> None:
-    exp = cmds.add_parser("export", help="write trainA/trainB/testA/testB and labels")
+def _add_export(exp: argparse.ArgumentParser) -> None:
     exp.add_argument("project", type=Path, help=PROJECT_HELP)
     exp.add_argument("--out", type=Path, required=True, help="a new folder for the dataset")
     exp.add_argument(
@@ -57,52 +56,6 @@ def _add_export(cmds) -> None:
         metavar="P",
         help="also export unlabeled images suggested with probability >= P",
     )
-
-
-def add_parser(sub) -> None:
-    curate = sub.add_parser(
-        "curate",
-        help="sort a pile of images into domain A, B, neither",
-        description="Curate a raw pile of images into training folders.",
-    )
-    cmds = curate.add_subparsers(dest="curate_command", required=True, metavar="STEP")
-
-    _add_init(cmds)
-    scan = cmds.add_parser("scan", help="pick up new files in the source folder")
-    scan.add_argument("project", type=Path, help=PROJECT_HELP)
-    add_quiet(scan)
-
-    for name, text in (
-        ("label", "serve the labeling page"),
-        ("audit", "sample labeled images and serve the audit page"),
-    ):
-        p = cmds.add_parser(name, help=text)
-        p.add_argument("project", type=Path, help=PROJECT_HELP)
-        p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
-        p.add_argument("--port", type=int, default=8765, help="TCP port to listen on")
-        add_access_options(p)
-        if name == "label":
-            p.add_argument(
-                "--mode",
-                choices=("label", "review"),
-                default="label",
-                help="label: new images; review: images whose labels disagree",
-            )
-        else:
-            p.add_argument("--sample", type=int, default=200, help="images to add to the audit")
-            p.add_argument("--seed", type=int, default=0, help="seed of the audit sample")
-
-    opn = cmds.add_parser("open", help="open the production batches after calibration")
-    opn.add_argument("project", type=Path, help=PROJECT_HELP)
-
-    status = cmds.add_parser("status", help="counts and progress at a glance")
-    status.add_argument("project", type=Path, help=PROJECT_HELP)
-    status.add_argument("--json", action="store_true", help="print one JSON object")
-
-    _add_export(cmds)
-
-    sug = cmds.add_parser("suggest", help="propose labels with a classifier on image features")
-    sug.add_argument("project", type=Path, help=PROJECT_HELP)
 
 
 def _taxonomy(args) -> dict:
@@ -178,62 +131,146 @@ def _status(project: Project, as_json: bool) -> None:
         print(f"calibration complete: check it, then run: cyclegan curate open {project.folder}")
 
 
-def run(args: argparse.Namespace) -> int:
-    cmd = args.curate_command
-    if cmd == "init":
-        project = Project.create(
-            args.project,
-            args.source,
-            _taxonomy(args),
-            args.calibration,
-            args.labels_per_image,
-            args.min_size,
-            args.seed,
-        )
-        _scan(project, args.quiet)
-        print(f"next: cyclegan curate label {args.project}")
-        return 0
-    project = Project.open(args.project)
-    if cmd == "scan":
-        _scan(project, args.quiet)
-    elif cmd == "label" or cmd == "audit":
-        from cyclegan.apps.webguard import exposure_warning, server_url
-        from cyclegan.curate.server import serve
+def _add_project(p: argparse.ArgumentParser) -> None:
+    p.add_argument("project", type=Path, help=PROJECT_HELP)
 
-        mode = args.mode if cmd == "label" else "audit"
-        if cmd == "audit":
-            added = project.start_audit(args.sample, args.seed)
-            print(f"added {added} image(s) to the audit")
-        warning = exposure_warning(args.host, args.token)
-        if warning:
-            print(warning, file=sys.stderr)
-        print(f"open {server_url(args.host, args.port, args.token)} ({mode}); Ctrl-C to stop")
-        serve(project, mode, args.host, args.port, args.token, tuple(args.allowed_host))
-    elif cmd == "open":
-        project.open_production()
-        print("production batches are open")
-    elif cmd == "status":
-        _status(project, args.json)
-    elif cmd == "export":
-        from cyclegan.cli.progress import TaskProgress
-        from cyclegan.curate.export import export
 
-        bar = TaskProgress(args.quiet, unit="file")
-        summary = export(
-            project,
-            args.out,
-            args.test_fraction,
-            args.seed,
-            args.link,
-            args.accept_suggestions,
-            progress=bar.of("exporting"),
-        )
-        bar.close()
-        print(json.dumps(summary["exported"]))
-        print(f"next: cyclegan train --data {args.out} --run RUN")
-    elif cmd == "suggest":
-        from cyclegan.curate.suggest import suggest
+def _add_scan(scan: argparse.ArgumentParser) -> None:
+    _add_project(scan)
+    add_quiet(scan)
 
-        report = suggest(project)
-        print(json.dumps(report, indent=2))
+
+def _add_page(p: argparse.ArgumentParser) -> None:
+    """What both pages (label, audit) are served with."""
+    _add_project(p)
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from others")
+    p.add_argument("--port", type=int, default=8765, help="TCP port to listen on")
+    add_access_options(p)
+
+
+def _add_label(p: argparse.ArgumentParser) -> None:
+    _add_page(p)
+    p.add_argument(
+        "--mode",
+        choices=("label", "review"),
+        default="label",
+        help="label: new images; review: images whose labels disagree",
+    )
+
+
+def _add_audit(p: argparse.ArgumentParser) -> None:
+    _add_page(p)
+    p.add_argument("--sample", type=int, default=200, help="images to add to the audit")
+    p.add_argument("--seed", type=int, default=0, help="seed of the audit sample")
+
+
+def _add_status(status: argparse.ArgumentParser) -> None:
+    _add_project(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_init(args: argparse.Namespace) -> int:
+    project = Project.create(
+        args.project,
+        args.source,
+        _taxonomy(args),
+        args.calibration,
+        args.labels_per_image,
+        args.min_size,
+        args.seed,
+    )
+    _scan(project, args.quiet)
+    print(f"next: cyclegan curate label {args.project}")
     return 0
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    _scan(Project.open(args.project), args.quiet)
+    return 0
+
+
+def _serve_page(args: argparse.Namespace, project: Project, mode: str) -> int:
+    from cyclegan.apps.webguard import exposure_warning, server_url
+    from cyclegan.curate.server import serve
+
+    warning = exposure_warning(args.host, args.token)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(f"open {server_url(args.host, args.port, args.token)} ({mode}); Ctrl-C to stop")
+    serve(project, mode, args.host, args.port, args.token, tuple(args.allowed_host))
+    return 0
+
+
+def _run_label(args: argparse.Namespace) -> int:
+    return _serve_page(args, Project.open(args.project), args.mode)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    project = Project.open(args.project)
+    added = project.start_audit(args.sample, args.seed)
+    print(f"added {added} image(s) to the audit")
+    return _serve_page(args, project, "audit")
+
+
+def _run_open(args: argparse.Namespace) -> int:
+    Project.open(args.project).open_production()
+    print("production batches are open")
+    return 0
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    _status(Project.open(args.project), args.json)
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cyclegan.cli.progress import TaskProgress
+    from cyclegan.curate.export import export
+
+    project = Project.open(args.project)
+    bar = TaskProgress(args.quiet, unit="file")
+    summary = export(
+        project,
+        args.out,
+        args.test_fraction,
+        args.seed,
+        args.link,
+        args.accept_suggestions,
+        progress=bar.of("exporting"),
+    )
+    bar.close()
+    print(json.dumps(summary["exported"]))
+    print(f"next: cyclegan train --data {args.out} --run RUN")
+    return 0
+
+
+def _run_suggest(args: argparse.Namespace) -> int:
+    from cyclegan.curate.suggest import suggest
+
+    print(json.dumps(suggest(Project.open(args.project)), indent=2))
+    return 0
+
+
+# The steps in the order a project goes through them.
+STEPS = (
+    Command("init", "create a project and scan the source folder", None, _add_init, _run_init),
+    Command("scan", "pick up new files in the source folder", None, _add_scan, _run_scan),
+    Command("label", "serve the labeling page", None, _add_label, _run_label),
+    Command("status", "counts and progress at a glance", None, _add_status, _run_status),
+    Command("open", "open the production batches after calibration", None, _add_project,
+            _run_open),
+    Command("audit", "sample labeled images and serve the audit page", None, _add_audit,
+            _run_audit),
+    Command("export", "write trainA/trainB/testA/testB and labels", None, _add_export,
+            _run_export),
+    Command("suggest", "propose labels with a classifier on image features", None,
+            _add_project, _run_suggest),
+)  # fmt: skip
+
+CURATE = Command(
+    "curate",
+    "sort a pile of images into domain A, B, neither",
+    "Curate a raw pile of images into training folders.",
+    lambda curate: None,  # every option belongs to a step
+    steps=STEPS,
+)
