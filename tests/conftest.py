@@ -85,6 +85,10 @@ def tiny_config(data: Path, run: Path, **overrides):
         log_every=1,
         deterministic=True,
         val_images=0,  # validation has tests of its own (test_validation.py)
+        # The report (loss curves, sample grids, index.html), redrawn every epoch, was
+        # half of a tiny run's time: on where a test looks at it (report=True), and in
+        # every run started from the command line (TINY_CLI).
+        report=False,
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -99,7 +103,7 @@ def tiny_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny_run")
     write_images(root / "data" / "trainA", 3, seed=1)
     write_images(root / "data" / "trainB", 3, seed=2)
-    train(tiny_config(root / "data", root / "run", n_epochs=1, n_epochs_decay=0))
+    train(tiny_config(root / "data", root / "run", n_epochs=1, n_epochs_decay=0, report=True))
     return root / "run"
 
 

@@ -258,7 +258,7 @@ def test_a_one_band_and_a_four_band_domain_train_together(tmp_path):
 
     data = eo_data(tmp_path / "data")
     run = tmp_path / "run"
-    cfg = tiny_config(data, run, preprocess="crop", crop_size=32, max_iters=3)
+    cfg = tiny_config(data, run, preprocess="crop", crop_size=32, max_iters=3, report=True)
     train(cfg)
     tr = load_translator(run)
     assert tr.channels("AtoB") == (1, 4) and tr.domains["B"].stats.dtype == "uint16"

@@ -26,7 +26,7 @@ def run_with_report(tmp_path_factory):
     write_images(root / "data" / "trainB", 5, seed=2)
     write_images(root / "data" / "testA", 2, seed=3)
     write_images(root / "data" / "testB", 3, seed=4)
-    train(tiny_config(root / "data", root / "run", n_epochs=2, n_epochs_decay=1))
+    train(tiny_config(root / "data", root / "run", n_epochs=2, n_epochs_decay=1, report=True))
     return root
 
 
@@ -80,7 +80,7 @@ def test_results_page_has_every_test_image_both_ways(run_with_report, tmp_path):
 
 def test_tensorboard_logging(tiny_data, tmp_path):
     pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
-    train(tiny_config(tiny_data, tmp_path / "run", tensorboard=True, max_iters=3))
+    train(tiny_config(tiny_data, tmp_path / "run", tensorboard=True, max_iters=3, report=True))
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
@@ -124,7 +124,12 @@ def test_sample_grid_shows_what_translate_gives(tmp_path, preprocess, size):
     write_images(tmp_path / "data" / "trainA", 3, seed=1)
     write_images(tmp_path / "data" / "trainB", 3, seed=2)
     cfg = tiny_config(
-        tmp_path / "data", tmp_path / "run", preprocess=preprocess, n_epochs=1, n_epochs_decay=0
+        tmp_path / "data",
+        tmp_path / "run",
+        preprocess=preprocess,
+        n_epochs=1,
+        n_epochs_decay=0,
+        report=True,
     )
     train(cfg)
     grid = np.asarray(Image.open(tmp_path / "run" / "samples" / "epoch_0001.png"))

@@ -35,7 +35,7 @@ def _assert_bitwise_equal(w1, w2):
 
 def test_run_writes_exactly_these_files(tiny_data, tmp_path):
     run = tmp_path / "run"
-    final = train(tiny_config(tiny_data, run))
+    final = train(tiny_config(tiny_data, run, report=True))
     assert final == run / "checkpoints" / "epoch_0002"
     files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
     bundle = {
