@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_CLI, start_training, subprocess_env, write_images
+from conftest import TINY_CLI, run_main, start_training, subprocess_env, write_images
 from cyclegan.model.checkpoint import read_meta
 
 TINY = [
@@ -28,22 +28,17 @@ TINY = [
 ]
 
 
-def _launch(nproc: int, *args: str) -> subprocess.CompletedProcess:
+def _launch(nproc: int, *args: str):
+    """``cyclegan ARGS`` under torchrun with ``nproc`` processes; with 1, in this process
+    (what is compared is the arithmetic, not the start of a process)."""
+    if nproc == 1:
+        result = run_main(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
     # One thread each: two processes share the two cores of the test machine.
     env = subprocess_env(threads=1)
-    if nproc == 1:
-        cmd = [sys.executable, "-m", "cyclegan", *args]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={nproc}",
-            "-m",
-            "cyclegan",
-            *args,
-        ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={nproc}", "-m", "cyclegan", *args]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -39,7 +39,7 @@ def test_inception_file_checksum_and_feature_shape(extractor):
 @needs_inception
 def test_fid_is_zero_for_a_set_with_itself_and_grows_with_corruption(extractor):
     folder = need(DATASETS / "horse2zebra" / "testA")
-    images = load_folder(folder).images
+    images = load_folder(folder).images[:8]  # each image is 4 passes of Inception here
     base = extractor(images)
     from cyclegan.evaluation.metrics import fid
 

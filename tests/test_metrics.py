@@ -24,6 +24,24 @@ def test_frechet_distance_matches_scipy_sqrtm():
         assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(oracle, rel=1e-8)
 
 
+def test_fid_of_fewer_images_than_dimensions_is_the_full_formula():
+    """The shortcut for a few hundred images against 2048 dimensions (singular values of
+    an n1 x n2 product) gives the Frechet distance of the fitted Gaussians."""
+    linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(4)
+    for n1, n2, d in ((20, 30, 64), (9, 9, 40), (40, 12, 100)):
+        a = rng.normal(size=(n1, d)) @ rng.normal(size=(d, d)) / np.sqrt(d)
+        b = rng.normal(loc=0.3, size=(n2, d)) * 1.5
+        (mu1, s1), (mu2, s2) = metrics.gaussian_stats(a), metrics.gaussian_stats(b)
+        root = linalg.sqrtm(s1 @ s2).real  # the reference implementations' way
+        oracle = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * root)
+        assert metrics.fid(a, b) == pytest.approx(oracle, rel=1e-6)
+        assert metrics.fid(a, b) == pytest.approx(
+            metrics.frechet_distance(mu1, s1, mu2, s2), rel=1e-6
+        )
+    assert metrics.fid(a, a) == pytest.approx(0, abs=1e-9)
+
+
 def test_kid_matches_the_direct_formula():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(10, 4)), rng.normal(loc=0.3, size=(10, 4))

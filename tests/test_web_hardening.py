@@ -20,7 +20,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
 
-from conftest import guarded_client, served  # noqa: E402
+from conftest import DirectClient, guarded_client, served  # noqa: E402
 from cyclegan.apps.serve import create_app as translation_app  # noqa: E402
 from cyclegan.apps.webguard import exposure_warning, guard  # noqa: E402
 from cyclegan.curate.scan import scan  # noqa: E402
@@ -218,15 +218,16 @@ def labeling_client(project):
     """One client (and one event loop) for all of a test's examples: what a server
     answers does not depend on which connection asked, and a client per example made
     the fuzzing mostly start-up."""
-    with guarded_client(labeling_app(project), MAX_BODY) as client:
-        yield client
+    client = DirectClient(labeling_app(project), MAX_BODY)
+    yield client
+    client.close()
 
 
 @pytest.fixture
 def upload_client(translator):
-    app = translation_app(translator, server=Server(max_pixels=10_000))
-    with guarded_client(app, 4096) as client:
-        yield client
+    client = DirectClient(translation_app(translator, server=Server(max_pixels=10_000)), 4096)
+    yield client
+    client.close()
 
 
 @settings(

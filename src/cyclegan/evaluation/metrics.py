@@ -6,7 +6,10 @@ All functions are plain NumPy on arrays and know nothing of networks or files.
   sets: |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)). The trace of the matrix
   square root is taken as the sum of square roots of the eigenvalues of
   S1^(1/2) S2 S1^(1/2), which is symmetric positive semi-definite, so no complex
-  parts appear as with a general ``sqrtm`` of the non-symmetric S1 S2.
+  parts appear as with a general ``sqrtm`` of the non-symmetric S1 S2. With fewer
+  images than dimensions (the usual test set against Inception's 2048), the same
+  trace is the sum of the singular values of the centred features' product
+  X1 X2' / sqrt((n1 - 1)(n2 - 1)): exact, and about 100 times faster there.
 - KID (Binkowski et al. 2018): the unbiased estimate of the squared MMD with the
   kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets; mean and
   standard deviation over the subsets.
@@ -44,7 +47,29 @@ def frechet_distance(
 
 
 def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    return frechet_distance(*gaussian_stats(features_a), *gaussian_stats(features_b))
+    """FID of two feature sets (rows). With fewer images than feature dimensions (a
+    test set of a few hundred against Inception's 2048), the same number from the
+    centred features themselves, in a fraction of the time (``_fid_of_few``)."""
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if min(len(a), len(b)) < a.shape[1]:
+        return _fid_of_few(a, b)
+    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+
+
+def _fid_of_few(a: np.ndarray, b: np.ndarray) -> float:
+    """With centred features X (n x d), S = X'X / (n - 1), so tr S = |X|^2 / (n - 1),
+    and the non-zero eigenvalues of S1 S2 are the squared singular values of
+    X1 X2' / sqrt((n1 - 1)(n2 - 1)): tr (S1 S2)^(1/2) is the sum of those singular
+    values. An n1 x n2 problem instead of two d x d eigendecompositions."""
+    if min(len(a), len(b)) < 2:
+        raise ValueError("need at least 2 feature vectors for a covariance")
+    xa, xb = a - a.mean(axis=0), b - b.mean(axis=0)
+    na, nb = len(a) - 1, len(b) - 1
+    trace_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum() / np.sqrt(na * nb)
+    diff = a.mean(axis=0) - b.mean(axis=0)
+    value = diff @ diff + (xa * xa).sum() / na + (xb * xb).sum() / nb - 2 * trace_sqrt
+    return float(max(value, 0.0))
 
 
 def _polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
