@@ -49,6 +49,12 @@ def test_directions_and_domain_options_are_decoded_in_one_place():
     assert _lines_matching(re.compile(r"direction\[(0|1|-1)\]|getattr\([^)]*f\"")) == []
 
 
+def test_the_default_domains_are_built_in_one_place():
+    """A model of pictures has its two domains from ``domain.picture_domains`` alone."""
+    built = _lines_matching(re.compile(r"\{\s*\"A\": Domain\("), skip=("domain.py",))
+    assert built == []
+
+
 def test_no_module_over_350_lines():
     sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in MODULES}
     assert {name: n for name, n in sizes.items() if n > 350} == {}

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cyclegan.config import TrainConfig
-from cyclegan.data.domain import Domain
+from cyclegan.data.domain import Domain, picture_domains
 from cyclegan.data.imageio import (
     IMAGE_EXTENSIONS,
     array_to_tensor,
@@ -179,7 +179,7 @@ class UnpairedImages(Dataset):
     ):
         self.files_a, self.files_b, self.cfg = files_a, files_b, cfg
         net = cfg.network
-        self.domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
+        self.domains = domains or picture_domains(net)
         # Sizes of rasters read by windows, read once here rather than at every sample.
         self.sizes_a = [windowed_size(p, self.domains["A"], cfg) for p in files_a]
         self.sizes_b = [windowed_size(p, self.domains["B"], cfg) for p in files_b]

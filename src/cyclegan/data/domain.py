@@ -74,6 +74,12 @@ class Domain:
         return cls(int(values["channels"]), BandStats.from_dict(stats) if stats else None)
 
 
+def picture_domains(network) -> dict[str, Domain]:
+    """Both domains of a model of pictures (``network``: its ``NetworkConfig``), from
+    its channel counts: the default wherever no raster domains are given."""
+    return {"A": Domain(network.input_nc), "B": Domain(network.output_nc)}
+
+
 def holds_rasters(files: list[Path], label: str) -> bool:
     """Whether a domain's files are rasters rather than pictures (see the module's
     docstring); a domain that mixes the two is refused."""

@@ -31,7 +31,7 @@ import torch
 from cyclegan import directions
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.data.datasets import check_images, list_images
-from cyclegan.data.domain import Domain
+from cyclegan.data.domain import Domain, picture_domains
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array, to_uint8
 from cyclegan.evaluation import health, metrics
 from cyclegan.evaluation.inception import (
@@ -78,7 +78,7 @@ class ValidationSample:
         from cyclegan.data.samples import load_sample
 
         net = cfg.network
-        domains = domains or {"A": Domain(net.input_nc), "B": Domain(net.output_nc)}
+        domains = domains or picture_domains(net)
 
         def tensors(files, domain):
             return [array_to_tensor(load_sample(domain, p, cfg))[None] for p in files]

@@ -34,7 +34,7 @@ from PIL import Image
 
 from cyclegan import directions
 from cyclegan.config import NetworkConfig
-from cyclegan.data.domain import Domain
+from cyclegan.data.domain import Domain, picture_domains
 from cyclegan.data.imageio import (
     array_to_pil,
     array_to_tensor,
@@ -96,7 +96,7 @@ class Translator:
     ):
         self.network = network
         # How each domain's files scale (rasters: band statistics; data/domain.py).
-        self.domains = domains or {"A": Domain(network.input_nc), "B": Domain(network.output_nc)}
+        self.domains = domains or picture_domains(network)
         self.generators = {d: g.to(device).eval() for d, g in generators.items()}
         self.device = device
         self.source = source
@@ -252,14 +252,14 @@ class Translator:
         ``tile``, ``tile_overlap``, ``stats_size``: as in ``translate_tensor``, for
         large images."""
         in_nc, _ = self.channels(direction)
-        tiling = {"tile": tile, "tile_overlap": tile_overlap, "stats_size": stats_size}
+        tiling = Tiling(tile, tile_overlap, stats_size)
         if isinstance(image, str | Path) and self.sides(direction)[0].raster:
             from cyclegan.inference.stream import raster_to_array  # it builds on this module
 
-            return raster_to_array(self, Path(image), direction, Tiling(*tiling.values()))
+            return raster_to_array(self, Path(image), direction, tiling)
         if isinstance(image, torch.Tensor):
             batch = image if image.dim() == 4 else image.unsqueeze(0)
-            out = self.translate_tensor(batch, direction, **tiling)
+            out = self.translate_tensor(batch, direction, **tiling.arguments)
             return out if image.dim() == 4 else out[0]
         if isinstance(image, str | Path):
             arr = load_image(Path(image), in_nc)
@@ -274,7 +274,7 @@ class Translator:
                 "give a path, PIL image, array or tensor"
             )
         out = tensor_to_array(
-            self.translate_tensor(array_to_tensor(arr)[None], direction, **tiling)[0]
+            self.translate_tensor(array_to_tensor(arr)[None], direction, **tiling.arguments)[0]
         )
         if isinstance(image, np.ndarray):
             return to_uint8(out) if image.dtype == np.uint8 else out

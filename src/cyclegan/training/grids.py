@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from cyclegan.config import NetworkConfig, TrainConfig
-from cyclegan.data.domain import Domain
+from cyclegan.data.domain import Domain, picture_domains
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array
 
 GRID_COLUMNS = ("real", "translated", "reconstructed", "identity")
@@ -29,11 +29,6 @@ def fixed_samples(
 
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
     return [array_to_tensor(load_sample(domain, p, cfg))[None] for p in picks]
-
-
-def picture_domains(network: NetworkConfig) -> dict[str, Domain]:
-    """The domains of a run of pictures, from its channel counts."""
-    return {"A": Domain(network.input_nc), "B": Domain(network.output_nc)}
 
 
 def _as_rgb(t: torch.Tensor | None, domain: Domain, like: np.ndarray | None = None) -> np.ndarray:

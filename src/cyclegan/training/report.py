@@ -30,14 +30,14 @@ import torch
 
 from cyclegan import directions
 from cyclegan.config import TrainConfig
-from cyclegan.data.domain import Domain
+from cyclegan.data.domain import Domain, picture_domains
 from cyclegan.data.imageio import save_image
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_PANELS
 from cyclegan.model.run_checkpoints import read_run_options
 from cyclegan.training import losslog
 from cyclegan.training.figures import save_figure
-from cyclegan.training.grids import fixed_samples, picture_domains, sample_grid
+from cyclegan.training.grids import fixed_samples, sample_grid
 from cyclegan.training.health_report import headline
 
 
