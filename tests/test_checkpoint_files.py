@@ -153,6 +153,7 @@ def test_a_wrongly_shaped_description_is_refused_clearly(pristine, tmp_path, nam
 
 @settings(max_examples=2 * EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@pytest.mark.slow
 @given(data=st.data())
 def test_a_wrongly_shaped_training_state_is_refused_clearly(pristine, tmp_path, data):
     run, folder = _copy(pristine, tmp_path)

@@ -30,6 +30,7 @@ def _process(*args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_train_then_translate_writes_the_expected_files(tiny_data, tmp_path):
     run = tmp_path / "run"
     result = _process("train", "--data", str(tiny_data), "--run", str(run), *TINY)
@@ -130,6 +131,7 @@ def test_bad_options_and_models_are_clear(tiny_data, tmp_path, capsys):
     assert "no checkpoint to resume from" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_says_how_to_resume(tiny_data, tmp_path):
     run = tmp_path / "run"
     cmd = [

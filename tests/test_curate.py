@@ -298,6 +298,7 @@ def test_labeling_page_in_chromium_keys_clicks_undo_and_reload(project):
     assert labels == ["A", "B"]
 
 
+@pytest.mark.slow
 def test_suggestions_learn_from_labels_order_uncertain_first_and_export(tmp_path):
     pytest.importorskip("sklearn", reason="the curate extra is not installed")
     from cyclegan.curate.suggest import suggest

@@ -36,6 +36,7 @@ def test_inception_file_checksum_and_feature_shape(extractor):
     np.testing.assert_array_equal(extractor(imgs[1:]), feats[1:])  # batch-independent
 
 
+@pytest.mark.slow
 @needs_inception
 def test_fid_is_zero_for_a_set_with_itself_and_grows_with_corruption(extractor):
     folder = need(DATASETS / "horse2zebra" / "testA")

@@ -423,6 +423,7 @@ def test_evaluate_reports_errors_per_band_and_the_spectral_angle(eo_run, capsys)
     assert all(v > 10 for v in ab["band_rmse"]) and ba["band_rmse"][0] < 60
 
 
+@pytest.mark.slow
 def test_onnx_export_of_a_raster_model_carries_its_band_statistics(eo_run, tmp_path):
     pytest.importorskip("onnxruntime", reason="the export extra is not installed")
     from cyclegan.apps.export import export_onnx
@@ -435,6 +436,7 @@ def test_onnx_export_of_a_raster_model_carries_its_band_statistics(eo_run, tmp_p
     assert result["max_abs_diff"] < 1e-3
 
 
+@pytest.mark.slow
 def test_the_eo_demo_runs_end_to_end_and_prints_band_errors(tmp_path, monkeypatch):
     from cyclegan.apps import demo_eo
 

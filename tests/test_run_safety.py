@@ -27,6 +27,7 @@ def _strip(rows):
             for r in rows]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_second_training_process_is_refused_and_the_first_is_unharmed(
     tiny_data, tmp_path, capsys
 ):
@@ -53,6 +54,7 @@ def test_a_second_training_process_is_refused_and_the_first_is_unharmed(
     assert read_meta(latest_checkpoint(run))["global_step"] == 30
 
 
+@pytest.mark.slow
 def test_a_killed_process_leaves_no_stale_lock(tiny_data, tmp_path):
     """SIGKILL gives no chance to clean up: the OS drops the lock, the lock file stays,
     and the run resumes at once."""

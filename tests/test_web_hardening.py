@@ -233,6 +233,7 @@ def upload_client(translator):
 @settings(
     max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.slow
 @given(
     endpoint=st.sampled_from(["/api/label", "/api/undo", "/api/review", "/api/audit"]),
     body=FIELDS | JSON,
@@ -261,6 +262,7 @@ def test_fuzzed_labeling_requests_never_get_a_5xx(
 @settings(
     max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.slow
 @given(
     body=st.binary(max_size=2000) | st.sampled_from([_png((9, 9)), _png((9, 9))[:60]]),
     direction=st.text(max_size=12) | st.sampled_from(["AtoB", "BtoA"]),
