@@ -224,24 +224,9 @@ class DirectClient:
         self.loop.close()
 
 
-def run_cli(*args: str, **kwargs):
-    """``python -m cyclegan ARGS`` in a fresh process, as a user runs it: its result."""
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "cyclegan", *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=300,
-        **kwargs,
-    )
-
-
 def run_main(*args: str):
-    """``cyclegan ARGS`` in this process, as ``run_cli`` runs it in a fresh one, for the
-    tests where a separate process is not the point (it saves an interpreter's start,
+    """``cyclegan ARGS`` in this process, as a user's shell would run it in a fresh one,
+    for the tests where a separate process is not the point (it saves an interpreter's start,
     torch's import included, each time): its exit code, stdout and stderr."""
     import contextlib
     import io

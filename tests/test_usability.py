@@ -15,7 +15,7 @@ import termios
 
 import pytest
 
-from conftest import run_cli, subprocess_env, write_images
+from conftest import run_main, subprocess_env, write_images
 from cyclegan import __version__
 from cyclegan.apps.demo import LEARNED_MAE, verdict
 from cyclegan.cli.main import build_parser, main
@@ -126,7 +126,7 @@ def test_translate_draws_a_bar_on_a_terminal_and_not_with_quiet(tiny_run, tmp_pa
 def test_no_bar_when_stderr_is_not_a_terminal(tiny_run, tmp_path):
     images = tmp_path / "in"
     write_images(images, 2)
-    result = run_cli(
+    result = run_main(  # in this process: its stderr is a buffer, not a terminal
         "translate", "--model", str(tiny_run), "--input", str(images), "--output",
         str(tmp_path / "out"),
     )  # fmt: skip
