@@ -542,3 +542,17 @@ def test_under_load_pages_stay_fast_excess_gets_503_and_nothing_is_mixed_up(tran
             assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(uploads[i])))), i
         else:
             assert answer.headers["retry-after"] == "5" and "busy" in answer.json()["detail"]
+
+
+def test_the_token_from_the_environment_is_read_when_the_command_runs(monkeypatch):
+    """The parser is built once a process; $CYCLEGAN_TOKEN is read when a server starts."""
+    from cyclegan.cli.main import build_parser
+    from cyclegan.cli.options import access_token
+
+    monkeypatch.delenv("CYCLEGAN_TOKEN", raising=False)
+    args = build_parser().parse_args(["serve", "--model", "run"])
+    assert access_token(args) is None
+    monkeypatch.setenv("CYCLEGAN_TOKEN", "from-the-environment")
+    assert access_token(args) == "from-the-environment"
+    given = build_parser().parse_args(["curate", "label", "p", "--token", "given"])
+    assert access_token(given) == "given"

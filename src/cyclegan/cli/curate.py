@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from cyclegan.cli.options import add_access_options, add_quiet
+from cyclegan.cli.options import access_token, add_access_options, add_quiet
 from cyclegan.cli.parser import Command
 from cyclegan.curate.store import DEFAULT_TAXONOMY, CurationError, Project
 
@@ -193,11 +193,12 @@ def _serve_page(args: argparse.Namespace, project: Project, mode: str) -> int:
     from cyclegan.apps.webguard import exposure_warning, server_url
     from cyclegan.curate.server import serve
 
-    warning = exposure_warning(args.host, args.token)
+    token = access_token(args)
+    warning = exposure_warning(args.host, token)
     if warning:
         print(warning, file=sys.stderr)
-    print(f"open {server_url(args.host, args.port, args.token)} ({mode}); Ctrl-C to stop")
-    serve(project, mode, args.host, args.port, args.token, tuple(args.allowed_host))
+    print(f"open {server_url(args.host, args.port, token)} ({mode}); Ctrl-C to stop")
+    serve(project, mode, args.host, args.port, token, tuple(args.allowed_host))
     return 0
 
 

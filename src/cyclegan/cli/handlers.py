@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from cyclegan.cli.options import config_from_args, from_args, reference_network
+from cyclegan.cli.options import access_token, config_from_args, from_args, reference_network
 from cyclegan.cli.progress import TaskProgress, TrainingProgress
 from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
@@ -140,12 +140,13 @@ def run_serve(args: argparse.Namespace) -> int:
     translator = load_translator(args.model, reference_network(args), **vars(hardware))
     translator.at_scale(from_args(Scale, args))
     app = create_app(translator, from_args(Tiling, args), server)
-    warning = exposure_warning(server.host, args.token)
+    token = access_token(args)
+    warning = exposure_warning(server.host, token)
     if warning:
         print(warning, file=sys.stderr)
-    url = server_url(server.host, server.port, args.token)
+    url = server_url(server.host, server.port, token)
     print(f"open {url} ({translator.source}); Ctrl-C to stop")
-    serve(app, server.host, server.port, args.token, tuple(args.allowed_host))
+    serve(app, server.host, server.port, token, tuple(args.allowed_host))
     return 0
 
 

@@ -16,6 +16,7 @@ Only the ``cli`` package prints or sets exit codes:
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from cyclegan.cli import handlers, parser
@@ -102,7 +103,11 @@ COMMANDS = (
 )
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the whole table, built once a process (about 12 ms: every option
+    of every command): ``main`` runs many times in a notebook or a test session, and
+    parsing never changes a parser."""
     return parser.build_parser(COMMANDS)
 
 

@@ -136,11 +136,17 @@ def add_direction(parser: argparse.ArgumentParser, both: bool = False) -> None:
     )
 
 
+def access_token(args: argparse.Namespace) -> str | None:
+    """``--token``, else ``$CYCLEGAN_TOKEN`` as it is when the command runs (the parser
+    is built once a process), else None."""
+    return args.token if args.token is not None else os.environ.get("CYCLEGAN_TOKEN")
+
+
 def add_access_options(parser: argparse.ArgumentParser) -> None:
     """Who may use a server: its access token and the host names it answers to."""
     parser.add_argument(
         "--token",
-        default=os.environ.get("CYCLEGAN_TOKEN"),
+        default=None,  # $CYCLEGAN_TOKEN, read when the command runs: access_token
         help="access token every request must carry (open /?token=TOKEN in the browser; "
         "scripts send Authorization: Bearer TOKEN) (default: $CYCLEGAN_TOKEN, else none)",
     )

@@ -152,9 +152,11 @@ def _processes(cfg: TrainConfig) -> tuple[distributed.Context, torch.device]:
             "penalty differentiates through the discriminator twice, which "
             "DistributedDataParallel does not synchronize; use lsgan or vanilla"
         )
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
-    elif device.type == "cuda":
+    # Set both ways: a notebook's deterministic fit would otherwise leave every later fit
+    # of the process deterministic; and only on a change (the first call costs a second).
+    if cfg.deterministic != torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(cfg.deterministic)
+    if not cfg.deterministic and device.type == "cuda":
         # Training crops have one size, so cuDNN's per-shape autotuning pays once.
         torch.backends.cudnn.benchmark = True
     return ctx, device
