@@ -217,3 +217,14 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tiny_data, tmp_path, 
     assert "cycle_a" in message and "step 3" in message
     assert "epoch_0001_step_00000002" in message
     assert [c.name for c in list_checkpoints(run)] == ["epoch_0001_step_00000002"]
+
+
+def test_a_deterministic_run_does_not_leave_the_process_deterministic(tiny_data, tmp_path):
+    """``--deterministic`` is a process-wide switch in torch: a later run of the same
+    process (a notebook's next fit) gets the kernels its own options ask for."""
+    from cyclegan.training.build import build_run
+
+    build_run(tiny_config(tiny_data, tmp_path / "a", deterministic=True)).close()
+    assert torch.are_deterministic_algorithms_enabled()
+    build_run(tiny_config(tiny_data, tmp_path / "b", deterministic=False)).close()
+    assert not torch.are_deterministic_algorithms_enabled()
