@@ -176,15 +176,15 @@ class Command:
     steps: tuple[Command, ...] = ()
 
 
-def add_commands(sub, commands: tuple[Command, ...], level: str = "command") -> None:
+def add_commands(sub, commands: tuple[Command, ...]) -> None:
     """A parser for each command of the table, each knowing the function that runs it
     (``args._handler``), so that the parser and the dispatch come from the one table."""
     for cmd in commands:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
         cmd.options(p)
         if cmd.steps:
-            steps = p.add_subparsers(dest=f"{cmd.name}_{level}", required=True, metavar="STEP")
-            add_commands(steps, cmd.steps, "step")
+            steps = p.add_subparsers(dest=f"{cmd.name}_step", required=True, metavar="STEP")
+            add_commands(steps, cmd.steps)
         else:
             p.set_defaults(_handler=cmd.run)  # not "run": train has --run
 

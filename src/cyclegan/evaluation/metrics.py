@@ -65,10 +65,11 @@ def _fid_of_few(a: np.ndarray, b: np.ndarray) -> float:
     values. An n1 x n2 problem instead of two d x d eigendecompositions."""
     if min(len(a), len(b)) < 2:
         raise ValueError("need at least 2 feature vectors for a covariance")
-    xa, xb = a - a.mean(axis=0), b - b.mean(axis=0)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    xa, xb = a - mean_a, b - mean_b
     na, nb = len(a) - 1, len(b) - 1
     trace_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum() / np.sqrt(na * nb)
-    diff = a.mean(axis=0) - b.mean(axis=0)
+    diff = mean_a - mean_b
     value = diff @ diff + (xa * xa).sum() / na + (xb * xb).sum() / nb - 2 * trace_sqrt
     return float(max(value, 0.0))
 
