@@ -16,7 +16,8 @@ from cyclegan.cli.main import main
 from cyclegan.errors import ConfigError
 from cyclegan.model.checkpoint import read_meta
 from cyclegan.model.run_checkpoints import latest_checkpoint, list_checkpoints
-from cyclegan.training import health_report, jsonlog, losslog
+from cyclegan.model import jsonlog
+from cyclegan.training import health_report, losslog
 from cyclegan.training.runfolder import RunLock
 from cyclegan.training.trainer import train
 

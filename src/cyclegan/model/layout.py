@@ -5,7 +5,7 @@
                                  2026-12-01)
         .lock                    held by the one process training the run
         losses.jsonl             the loss log                  } crash-safe JSON lines
-        validation.jsonl         the validation log            } (training/jsonlog.py)
+        validation.jsonl         the validation log            } (model/jsonlog.py)
         validation_split.json    which images validation holds out
         validation/step_00000400.png    its sample grids
         cache/features/          Inception features of the held-out images

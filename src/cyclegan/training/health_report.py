@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.model import jsonlog
 from cyclegan.model.layout import RunFiles, validation_grid_name
-from cyclegan.training import jsonlog
 from cyclegan.training.figures import save_figure
 
 PANELS = (("kid_mean", "KID (lower is better)"), ("fid", "FID (lower is better)"),

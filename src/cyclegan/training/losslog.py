@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cyclegan.model import jsonlog
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_NAMES
-from cyclegan.training import jsonlog
 
 
 class LossWindow:

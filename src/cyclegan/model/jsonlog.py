@@ -1,5 +1,6 @@
-"""The JSON-lines logs of a run (``losses.jsonl``, ``validation.jsonl``): appended a
-whole line at a time, read without trusting what a crash may have left.
+"""JSON-lines logs (a run's ``losses.jsonl`` and ``validation.jsonl``, a translation's
+manifest records): appended a whole line at a time, read without trusting what a
+crash may have left.
 
 Writing: each row is one ``write`` of a complete line to a file opened for
 appending, so a reader sees whole rows, and a process killed between rows leaves
