@@ -51,7 +51,11 @@ def test_train_then_translate_writes_the_expected_files(tiny_data, tmp_path):
         str(out),
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["img_000.png", "img_001.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cyclegan-manifest",
+        "img_000.png",
+        "img_001.png",
+    ]
     assert Image.open(out / "img_000.png").size == (45, 30)
 
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import TINY_CLI, inception_left_out, start_training, tiny_config, write_images
 from cyclegan.cli.main import main
 from cyclegan.errors import ConfigError
+from cyclegan.model import jsonlog
 from cyclegan.model.checkpoint import read_meta
 from cyclegan.model.run_checkpoints import latest_checkpoint, list_checkpoints
-from cyclegan.model import jsonlog
 from cyclegan.training import health_report, losslog
 from cyclegan.training.runfolder import RunLock
 from cyclegan.training.trainer import train

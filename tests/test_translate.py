@@ -137,7 +137,7 @@ def test_16bit_output_from_the_command_line(tiny_run, tmp_path, capsys):
     out16, out8 = tmp_path / "tif16", tmp_path / "png8"
     assert main([*args, "--output", str(out16), "--bit-depth", "16", "--format", "tiff"]) == 0
     assert main([*args, "--output", str(out8)]) == 0
-    for eight in sorted(out8.iterdir()):
+    for eight in sorted(out8.glob("*.png")):
         deep = tifffile.imread(out16 / eight.with_suffix(".tiff").name)
         assert deep.dtype == np.uint16 and deep.shape == (22, 30, 3)
         # The same translation, quantized to 65536 levels instead of 256.

@@ -29,3 +29,8 @@ class CheckpointError(CycleGANError):
 
 class TrainingDiverged(CycleGANError):
     """A loss became NaN or infinite; the run stopped without saving the broken state."""
+
+
+class OtherProcessFailed(CycleGANError):
+    """Raised on the other processes of a job when its first process has met a user
+    error and reported it: the command line exits 1 without a second message."""

@@ -27,7 +27,7 @@ from cyclegan.data.imageio import to_uint8
 from cyclegan.data.rasters import nodata_mask, read_raster
 from cyclegan.evaluation import metrics
 from cyclegan.evaluation.inception import FeatureCache, InceptionFeatures, set_distance
-from cyclegan.inference.stream import target_stats
+from cyclegan.inference.raster_values import target_stats
 from cyclegan.inference.translate import Translator
 
 

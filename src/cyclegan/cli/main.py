@@ -22,7 +22,7 @@ import sys
 from cyclegan.cli import handlers, parser
 from cyclegan.cli.curate import CURATE
 from cyclegan.cli.parser import Command
-from cyclegan.errors import CycleGANError
+from cyclegan.errors import CycleGANError, OtherProcessFailed
 
 # Every subcommand: its name, one-line help, description, options and what it does.
 COMMANDS = (
@@ -39,6 +39,14 @@ COMMANDS = (
         "Translate images with a trained model, at their own size.",
         parser.add_translate,
         handlers.run_translate,
+    ),
+    Command(
+        "progress",
+        "how far a translation into a folder has come",
+        "Read a translation's manifest (OUT/cyclegan-manifest) and say how many of its "
+        "files are done, which failed and how fast it goes; safe while the job runs.",
+        parser.add_progress,
+        handlers.run_progress,
     ),
     Command(
         "export",
@@ -115,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args._handler(args)
+    except OtherProcessFailed:  # the first process of the job has said why
+        return 1
     except CycleGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -145,6 +145,10 @@ def add_report(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("run", type=Path, help="the run folder")
 
 
+def add_progress(prog: argparse.ArgumentParser) -> None:
+    prog.add_argument("output", type=Path, help="the --output folder of a translation")
+
+
 def add_results(res: argparse.ArgumentParser) -> None:
     add_model(res)
     res.add_argument("--data", required=True, type=Path, help="dataset folder")

@@ -47,6 +47,7 @@ class RasterWriter:
         rgb: tuple[int, ...] = (),
         descriptions: tuple[str, ...] = (),
         cog: bool = False,
+        overviews: bool = True,
     ):
         self.path, self.like, self.count, self.dtype, self.nodata = (
             Path(path),
@@ -56,7 +57,7 @@ class RasterWriter:
             nodata,
         )
         self.tmp = self.path.with_name(f".{self.path.name}.part")
-        self.cog = cog
+        self.cog, self.overviews = cog, overviews  # overviews: none for a temporary part
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._dst = None
         self._buffer = None
@@ -113,7 +114,7 @@ class RasterWriter:
         """Finish the file and rename it into place (``ok``), or remove it."""
         try:
             if self._dst is not None:
-                if ok and not self.cog:  # (the COG driver builds its own)
+                if ok and self.overviews and not self.cog:  # (the COG driver builds its own)
                     self._build_overviews()
                 self._dst.close()
                 if ok and self.cog:

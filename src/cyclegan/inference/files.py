@@ -27,7 +27,8 @@ from cyclegan.data.imageio import (
 )
 from cyclegan.data.rasters import is_raster_path, raster_info
 from cyclegan.errors import ConfigError, DataError
-from cyclegan.inference.stream import check_raster_job, source_stats, target_stats, translate_raster
+from cyclegan.inference.raster_values import source_stats, target_stats
+from cyclegan.inference.stream import check_raster_job, translate_raster
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import ImageOutput, Tiling
 
@@ -55,14 +56,30 @@ def translate_files(
     output, tiling = output or ImageOutput(), tiling or Tiling()
     if tiling.tile is not None:  # options first, then files
         translator.check_tiling(tiling.tile, tiling.tile_overlap, tiling.tile_stats_size)
-    out_nc, out_format = translator.channels(direction)[1], output.format
-    rasters, pictures = _split_rasters(translator, direction, inputs, output, on_done)
+    existing = check_outputs(translator, inputs, output_dir, direction, root, output)
+    check_new_outputs(existing, output.overwrite)
+    return translate_items(
+        translator, inputs, output_dir, direction, root, output, tiling, on_done, on_rows
+    )
+
+
+def check_outputs(
+    translator: Translator,
+    inputs: list[Path],
+    output_dir: Path,
+    direction: str,
+    root: Path | None,
+    output: ImageOutput,
+) -> list[Path]:
+    """Before any work: every picture's output can hold the bit depth, and no output is
+    an input file (refused). Returns the outputs that exist already."""
+    out_nc = translator.channels(direction)[1]
     originals = {Path(p).resolve() for p in inputs}
     existing = []
-    for src in inputs:  # before any work: every output can hold the bit depth, and
-        dst = _destination(src, output_dir, root, out_format)  # no input is overwritten
-        if src in pictures:
-            check_bit_depth(dst, output.bit_depth, out_nc)
+    for src in inputs:
+        dst = output_path(src, output_dir, root, output.format)
+        if not is_raster_path(src) or not translator.sides(direction)[0].raster:
+            check_bit_depth(dst, output.bit_depth, out_nc)  # (a raster's is its data type)
         if dst.resolve() in originals:
             raise ConfigError(
                 f"{dst} is an input file: translating would overwrite it. Choose another "
@@ -70,10 +87,25 @@ def translate_files(
             )
         if dst.exists() or dst.is_symlink():
             existing.append(dst)
-    check_new_outputs(existing, output.overwrite)
+    return existing
+
+
+def translate_items(
+    translator: Translator,
+    inputs: list[Path],
+    output_dir: Path,
+    direction: str,
+    root: Path | None,
+    output: ImageOutput,
+    tiling: Tiling,
+    on_done: Callable[[Path, Path | None, str | None], None] | None = None,
+    on_rows: Callable[[Path, int, int], None] | None = None,
+) -> list[Path]:
+    """``translate_files`` after its checks: existing outputs are replaced (atomically)."""
+    rasters, pictures = _split_rasters(translator, direction, inputs, output, on_done)
     written = []
     for src in rasters:  # one at a time, streamed (stream.py)
-        dst = _destination(src, output_dir, root, out_format)
+        dst = output_path(src, output_dir, root, output.format)
         rows = (lambda d, t, src=src: on_rows(src, d, t)) if on_rows else None
         written.append(
             translate_raster(
@@ -84,7 +116,7 @@ def translate_files(
                 tiling,
                 output.output_dtype,
                 rows,
-                overwrite=True,  # (existing outputs were checked against --overwrite above)
+                overwrite=True,  # (existing outputs were checked by the caller)
                 output_nodata=output.output_nodata,
                 cog=output.cog,
             )
@@ -116,7 +148,7 @@ def _translate_pictures(translator, pictures, output_dir, direction, root, outpu
             batch = torch.stack([array_to_tensor(arr) for _, arr in group])
             out = translator.translate_tensor(batch, direction, **tiling.arguments)
             for (src, _), img in zip(group, out, strict=True):
-                dst = _destination(src, output_dir, root, output.format)
+                dst = output_path(src, output_dir, root, output.format)
                 save_image(tensor_to_array(img), dst, bit_depth=output.bit_depth)
                 written.append(dst)
                 if on_done:
@@ -155,7 +187,7 @@ def _split_rasters(translator, direction, inputs, output, on_done):
     return rasters, pictures
 
 
-def _destination(src: Path, output_dir: Path, root: Path | None, out_format: str | None) -> Path:
+def output_path(src: Path, output_dir: Path, root: Path | None, out_format: str | None) -> Path:
     """Where a translation is written: the same relative path, the chosen extension."""
     dst = output_dir / (src.relative_to(root) if root else Path(src.name))
     return dst.with_suffix("." + out_format.lower().lstrip(".")) if out_format else dst

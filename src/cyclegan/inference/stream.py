@@ -29,6 +29,7 @@ under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cyclegan import directions
-from cyclegan.data.bands import BandStats, dtype_limits
+from cyclegan.data.bands import BandStats
 from cyclegan.data.imageio import array_to_tensor, tensor_to_array
 from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import (
@@ -56,6 +56,12 @@ from cyclegan.data.rasters import (
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.inference import budget
 from cyclegan.inference.budget import check_fits
+from cyclegan.inference.raster_values import (
+    nodata_value,
+    output_scaling,
+    source_stats,
+    target_stats,
+)
 from cyclegan.inference.tiling import _ramp, tile_starts
 from cyclegan.inference.translate import Translator, padding_mode
 from cyclegan.model.networks import padding_to_multiple
@@ -63,83 +69,6 @@ from cyclegan.settings import OUTPUT_DTYPES, Tiling
 
 DEFAULT_TILE = 512  # rasters always stream; this bounds memory when --tile is not given
 GTIFF_MAX_SIDE = 2**31 - 1
-
-
-def source_stats(translator: Translator, direction: str, info: RasterInfo) -> BandStats:
-    """How the input raster scales: its domain's statistics, or for a model trained on
-    pictures, the data type's range (a 3-band 8-bit GeoTIFF through an RGB model)."""
-    label = directions.source(direction)
-    domain = translator.domains[label]
-    if domain.stats is not None:
-        stats = domain.stats
-        count = len(stats.bands) if stats.bands else info.count
-        if stats.bands and max(stats.bands) > info.count:
-            raise DataError(
-                f"{info.path}: has {info.count} band(s); the model reads bands "
-                f"{','.join(map(str, stats.bands))} of domain {label}"
-            )
-        if count != domain.channels:
-            raise DataError(
-                f"{info.path}: {info.count} band(s), but domain {label} of this model has "
-                f"{domain.channels}"
-            )
-        return stats
-    if info.count != domain.channels:
-        raise DataError(
-            f"{info.path}: {info.count} band(s), but this model translates "
-            f"{domain.channels}-channel images of domain {label}"
-        )
-    lo, hi = dtype_limits(info.dtype)
-    return BandStats((lo,) * info.count, (hi,) * info.count, info.dtype, info.nodata, None, "dtype")
-
-
-def target_stats(translator: Translator, direction: str) -> BandStats:
-    """How the output scales back: the target domain's statistics, or 8-bit for pictures."""
-    domain = translator.sides(direction)[1]
-    if domain.stats is not None:
-        return domain.stats
-    n, (lo, hi) = domain.channels, dtype_limits("uint8")
-    return BandStats((lo,) * n, (hi,) * n, "uint8", None, None, "dtype")
-
-
-def nodata_value(source: BandStats, info: RasterInfo, target: BandStats, dtype: str):
-    """The nodata value written, None when the input has none: the target domain's own
-    when it has one; else NaN in a float output (any number could be a real value);
-    else the input's when the output type holds it; else the type's minimum."""
-    floating = dtype.startswith("float")
-    has_none = source.nodata is None and info.nodata is None and not info.masked
-    if has_none and not info.dtype.startswith("float"):
-        return None
-    if target.nodata is not None:
-        try:
-            check_nodata(target.nodata, dtype, "output")
-            return target.nodata
-        except ConfigError:
-            pass
-    if floating:
-        return float("nan")
-    value = source.nodata if source.nodata is not None else info.nodata
-    if value is not None and not np.isnan(value):
-        try:
-            check_nodata(value, dtype, "output")
-            return value
-        except ConfigError:
-            pass
-    return dtype_range(dtype)[0]
-
-
-def output_scaling(target: BandStats, dtype: str) -> BandStats:
-    """How the network's [0, 1] becomes the written values: the target domain's units
-    where ``dtype`` holds them (any float type; an integer type whose range contains
-    every band's low to high: dB in int16), else ``dtype``'s whole range (dB, or
-    uint16 reflectance, written as uint8: once clipped to a constant)."""
-    if dtype == target.dtype or not np.issubdtype(np.dtype(dtype), np.integer):
-        return target
-    lo, hi = dtype_range(dtype)
-    if lo <= min(target.low) and max(target.high) <= hi:
-        return target
-    n = target.count
-    return BandStats((lo,) * n, (hi,) * n, dtype, None, None, "dtype", target.rgb, target.names)
 
 
 def check_raster_job(info: RasterInfo, dtype: str) -> None:
@@ -162,13 +91,19 @@ def translate_raster(
     overwrite: bool = False,
     output_nodata: float | None = None,
     cog: bool = False,
+    tile_rows: tuple[int, int] | None = None,
 ) -> Path:
     """Translate raster ``src`` into ``dst`` (see the module's docstring); returns ``dst``.
     ``progress(rows_done, rows)`` after each row of tiles. An existing ``dst`` is
     replaced only with ``overwrite``. An ``output_dtype`` other than the target
     domain's own keeps its units where it can hold them (``output_scaling``);
     ``output_nodata`` replaces the nodata value chosen by ``nodata_value``; ``cog``
-    writes a Cloud-Optimized GeoTIFF. The bands carry the target domain's names."""
+    writes a Cloud-Optimized GeoTIFF. The bands carry the target domain's names.
+
+    ``tile_rows`` ``(first, end)`` translates only those rows of the tile grid
+    (``tile_grid``) into ``dst``: a raster of their output rows alone, placed where
+    they lie, without overviews. It is a process's part of a raster shared among
+    processes (``raster_shards.py``), equal to those rows of the whole result."""
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ConfigError(f"{dst} is the input file: translating would overwrite it")
@@ -188,12 +123,16 @@ def translate_raster(
         nodata = nodata_value(source, info, target, dtype)
     target = output_scaling(target, dtype)
     tiling = tiling or Tiling()
-    tile = tiling.tile or DEFAULT_TILE
-    overlap = translator.check_tiling(tile, tiling.tile_overlap, tiling.tile_stats_size)
+    ys, tile, overlap = tile_grid(translator, info, tiling)
     multiple = translator.network.size_multiple
     ph, pw = padding_to_multiple(info.height, info.width, multiple)
     height, width = info.height + ph, info.width + pw
     whole = height <= tile and width <= tile
+    like, row0 = info, 0
+    if tile_rows is not None:  # a part: its rows, placed where they lie
+        if whole:
+            raise ConfigError(f"{src} is translated in one piece; it has no rows of tiles to share")
+        row0, like = _part_of(info, ys, *tile_rows)
     out_count = translator.channels(direction)[1]
     bands_in = translator.channels(direction)[0]
     if whole:
@@ -206,10 +145,8 @@ def translate_raster(
         "the overlap rows span its whole width: cut it into narrower pieces "
         "(gdal_translate -srcwin), or give a smaller --tile-overlap",
     )
-    # the composite's bands (a picture target's are its own three)
-    rgb = (1, 2, 3) if translator.sides(direction)[1].stats is None else target.rgb
-    how = {"rgb": rgb, "descriptions": target.names, "cog": cog}
-    with bounded_cache(), RasterWriter(dst, info, out_count, dtype, nodata, **how) as writer:
+    how = {**band_layout(translator, direction), "cog": cog, "overviews": tile_rows is None}
+    with bounded_cache(), RasterWriter(dst, like, out_count, dtype, nodata, **how) as writer:
         gen = translator.generator(direction)  # (above: a model without it says so early)
         if not whole and tiling.tile_stats_size:
             raw_small = read_decimated(src, tiling.tile_stats_size, source.bands)
@@ -223,8 +160,43 @@ def translate_raster(
             if progress:
                 progress(info.height, info.height)
             return dst
-        _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress)
+        rows = tile_rows or (0, len(ys))
+        _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress, rows)
     return dst
+
+
+def band_layout(translator: Translator, direction: str) -> dict:
+    """The output bands' names and colour composite (a picture target's are its own
+    three), as ``RasterWriter`` takes them."""
+    target = target_stats(translator, direction)
+    rgb = (1, 2, 3) if translator.sides(direction)[1].stats is None else target.rgb
+    return {"rgb": rgb, "descriptions": target.names}
+
+
+def tile_grid(translator: Translator, info: RasterInfo, tiling: Tiling) -> tuple[list, int, int]:
+    """Where the rows of tiles of ``info`` start (padded raster rows), the tile and the
+    overlap: the grid ``translate_raster`` streams through."""
+    tile = tiling.tile or DEFAULT_TILE
+    overlap = translator.check_tiling(tile, tiling.tile_overlap, tiling.tile_stats_size)
+    multiple = translator.network.size_multiple
+    ph, _ = padding_to_multiple(info.height, info.width, multiple)
+    return tile_starts(info.height + ph, tile, overlap, multiple), tile, overlap
+
+
+def output_rows(ys: list[int], height: int, first: int, end: int) -> tuple[int, int]:
+    """The raster rows that rows of tiles ``[first, end)`` finish (what a part holds):
+    from the first one's start to the next one's, or the raster's end."""
+    return ys[first], (ys[end] if end < len(ys) else height)
+
+
+def _part_of(info: RasterInfo, ys: list[int], first: int, end: int) -> tuple[int, RasterInfo]:
+    """The first row and the description of the part holding rows of tiles ``[first, end)``."""
+    row0, row1 = output_rows(ys, info.height, first, end)
+    transform = info.transform
+    if transform:  # GDAL order: x = x0 + col dx + row rx; y = y0 + col ry + row dy
+        x0, dx, rx, y0, ry, dy = transform
+        transform = (x0 + row0 * rx, dx, rx, y0 + row0 * dy, ry, dy)
+    return row0, dataclasses.replace(info, height=row1 - row0, transform=transform)
 
 
 def raster_to_array(translator: Translator, path: Path, direction: str, tiling: Tiling):
@@ -288,21 +260,28 @@ def _finish(out: torch.Tensor, mask, target: BandStats, writer) -> np.ndarray:
     return arr
 
 
-def _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress) -> None:
+def _stream(translator, gen, src, source, target, info, writer, tile, overlap, progress, part):
     """Tile by tile, row of tiles by row of tiles, with the in-memory path's tiles, sums
     and order of sums, holding only what is still being summed: one tile's columns of
     the current row of tiles, and the rows it shares with the next row across the
     width. A tile's columns that no later tile reaches are divided, scaled and written
-    as soon as it is done."""
+    as soon as it is done.
+
+    ``part`` ``(first, end)``: the rows of tiles whose finished rows are written (into a
+    writer whose row 0 is the first's start). The stream starts at the first row of
+    tiles that reaches into them, so their sums are the whole stream's, in its order."""
     multiple = translator.network.size_multiple
     ph, pw = padding_to_multiple(info.height, info.width, multiple)
     height, width = info.height + ph, info.width + pw
     mode = padding_mode(info.height, info.width, ph, pw)
     ys = tile_starts(height, tile, overlap, multiple)
     xs = tile_starts(width, tile, overlap, multiple)
-    channels = writer.count
+    channels, (first, end) = writer.count, part
+    row0 = ys[first]
+    start = min(k for k in range(first + 1) if ys[k] + tile > row0)
     carry = torch.zeros(1, channels + 1, 0, width)  # sums and weights of rows shared upward
-    for k, y in enumerate(ys):
+    for k in range(start, end):
+        y = ys[k]
         rows = min(y + tile, height) - y
         rows_in = min(y + tile, info.height) - y  # of them inside the raster
         n = (ys[k + 1] if k + 1 < len(ys) else height) - y  # rows no later row of tiles reaches
@@ -333,11 +312,11 @@ def _stream(translator, gen, src, source, target, info, writer, tile, overlap, p
             acc[:, channels:, :, :cols] += weight
             end = xs[j + 1] if j + 1 < len(xs) else width  # columns no later tile reaches
             done_rows, done_cols = min(n, rows_in), min(end, info.width) - x
-            if done_rows > 0 and done_cols > 0:
+            if done_rows > 0 and done_cols > 0 and k >= first:
                 block = acc[0, :channels, :done_rows, :done_cols]
                 block = block / acc[0, channels:, :done_rows, :done_cols]
                 arr = _finish(block, mask[:done_rows, :done_cols], target, writer)
-                writer.write(arr, y, x)
+                writer.write(arr, y - row0, x)
             shared[..., x:end] = acc[:, :, n:rows, : end - x]
         carry = shared
         if progress:

@@ -51,9 +51,10 @@ def launched_rank() -> int:
     return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
-def setup(device: torch.device) -> tuple[Context, torch.device]:
+def setup(device: torch.device, timeout_minutes: float = 30) -> tuple[Context, torch.device]:
     """Join the process group torchrun describes (if any); returns the context and the
-    device this process should use (``cuda:LOCAL_RANK`` on GPUs)."""
+    device this process should use (``cuda:LOCAL_RANK`` on GPUs). ``timeout_minutes``:
+    how long a collective waits for the slowest process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Context(), device
@@ -68,7 +69,8 @@ def setup(device: torch.device) -> tuple[Context, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(
-            "nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=30)
+            "nccl" if device.type == "cuda" else "gloo",
+            timeout=datetime.timedelta(minutes=timeout_minutes),
         )
     return Context(rank, world, local_rank), device
 
@@ -116,3 +118,21 @@ def barrier(ctx: Context) -> None:
 def teardown(ctx: Context) -> None:
     if ctx.active and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_object(value, ctx: Context):
+    """Rank 0's ``value`` (any picklable object) on every process."""
+    if not ctx.active:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(value, ctx: Context) -> list:
+    """Every process's ``value``, in rank order, on every process."""
+    if not ctx.active:
+        return [value]
+    out = [None] * ctx.world
+    dist.all_gather_object(out, value)
+    return out

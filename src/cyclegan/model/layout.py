@@ -1,4 +1,5 @@
-"""The run folder's layout: every name of a file or folder a run writes, here alone.
+"""The run folder's layout: every name of a file or folder a run writes, here alone
+(and the names of a translation's manifest, at the end).
 
     RUN/
         options.json             every resolved training option (config.json before
@@ -157,3 +158,53 @@ class RunFiles:
     @property
     def tensorboard(self) -> Path:  # training/trainer.py
         return self.root / "tensorboard"
+
+
+# A translation's output folder holds the translations (the inputs' names and
+# sub-folders) and one folder of its own, the manifest (inference/manifest.py):
+#
+#   OUT/cyclegan-manifest/
+#       job.json                 what decides the pixels (model, options), and the plan
+#       lock                     held by the job's first process
+#       records.jsonl            what was translated from what, merged at each start
+#       records-HOST-PID.jsonl   ... appended by each process of the job running now
+#       parts/                   a large raster's row blocks, one per process
+MANIFEST_FOLDER = "cyclegan-manifest"
+
+
+@dataclass(frozen=True)
+class ManifestFiles:
+    """The paths of a translation's manifest, in its output folder."""
+
+    output: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output", Path(self.output))
+
+    @property
+    def folder(self) -> Path:
+        return self.output / MANIFEST_FOLDER
+
+    @property
+    def job(self) -> Path:
+        return self.folder / "job.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.folder / "lock"
+
+    @property
+    def records(self) -> Path:
+        return self.folder / "records.jsonl"
+
+    def process_records(self, host: str, pid: int) -> Path:
+        return self.folder / f"records-{host}-{pid}.jsonl"
+
+    def all_records(self) -> list[Path]:
+        """The merged records first, then each process's (rows carry their time)."""
+        found = sorted(self.folder.glob("records-*.jsonl"))
+        return ([self.records] if self.records.exists() else []) + found
+
+    @property
+    def parts(self) -> Path:
+        return self.folder / "parts"
