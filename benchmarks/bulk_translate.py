@@ -51,19 +51,43 @@ def main() -> None:
         inputs.mkdir()
         for p in photos:
             (inputs / p.name).symlink_to(p.resolve())
-        command = ["translate", "--model", str(model), "--input", str(inputs),
-                   "--device", args.device, "--quiet"]  # fmt: skip
-        one = _run([sys.executable, "-m", "cyclegan", *command, "--output", str(tmp / "one")],
-                   threads=cores)  # fmt: skip
-        many = _run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                     f"--nproc_per_node={args.procs}", "-m", "cyclegan", *command,
-                     "--output", str(tmp / "many")], threads=max(1, cores // args.procs))  # fmt: skip
+        command = [
+            "translate",
+            "--model",
+            str(model),
+            "--input",
+            str(inputs),
+            "--device",
+            args.device,
+            "--quiet",
+        ]
+        one = _run(
+            [sys.executable, "-m", "cyclegan", *command, "--output", str(tmp / "one")],
+            threads=cores,
+        )
+        many = _run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={args.procs}",
+                "-m",
+                "cyclegan",
+                *command,
+                "--output",
+                str(tmp / "many"),
+            ],
+            threads=max(1, cores // args.procs),
+        )
         same = _files(tmp / "one") == _files(tmp / "many")
     print(f"{args.count} photos of 512 x 512, resnet_9blocks ngf 64, {args.device}")
     for name, (wall, out) in (("1 process", one), (f"{args.procs} processes", many)):
         rate = re.search(r"\(([\d.]+) Mpixel/s\)", out).group(1)
-        print(f"{name:>12}: {wall:6.1f} s wall, {args.count / wall:5.2f} images/s; job {rate} "
-              f"Mpixel/s")  # fmt: skip
+        print(
+            f"{name:>12}: {wall:6.1f} s wall, {args.count / wall:5.2f} images/s; job {rate} "
+            f"Mpixel/s"
+        )
         for line in out.splitlines()[1:]:
             print(f"{'':>14}{line.strip()}")
     print(f"speed-up (wall): {one[0] / many[0]:.2f}x; outputs byte-equal: {same}")

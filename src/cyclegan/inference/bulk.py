@@ -141,19 +141,19 @@ def translate_job(
         if "error" in plan:
             raise CycleGANError(plan["error"]) if ctx.is_main else OtherProcessFailed()
         pending = plan["pending"]
-        records = Records(output_dir, identity, ctx.rank)
-        args = (translator, output_dir, root, direction, output, tiling, records)
+        work = _Work(translator, output_dir, root, direction, output, tiling,
+                     Records(output_dir, identity, ctx.rank))  # fmt: skip
         if (
             len(pending) == 1
             and ctx.active
             and raster_shards.shardable(translator, pending[0].src, direction, tiling)
         ):
-            share = _share_raster(*args, pending[0], ctx, manifest.job_id(identity), on_rows)
+            share = _share_raster(work, pending[0], ctx, manifest.job_id(identity), on_rows)
         else:
             pixels = _gathered_pixels(pending, ctx)
             mine = [pending[i] for i in balance(pixels, ctx.world)[ctx.rank]]
             sizes = {item.key: pixels[i] for i, item in enumerate(pending)}
-            share = _share_items(*args, mine, sizes, ctx.rank, on_item, on_rows)
+            share = _share_items(work, mine, sizes, ctx.rank, on_item, on_rows)
         shares = distributed.gather_objects(share, ctx)
     finally:
         if lock is not None:
@@ -193,23 +193,24 @@ def _gathered_pixels(pending: list[Item], ctx: Context) -> list[int]:
     return pixels
 
 
-def _share_items(
-    translator,
-    output_dir,
-    root,
-    direction,
-    output,
-    tiling,
-    records,
-    mine,
-    sizes,
-    rank,
-    on_item,
-    on_rows,
-) -> Share:
+@dataclass(frozen=True)
+class _Work:
+    """What every item of a job is translated with, and where its records go."""
+
+    translator: Translator
+    output_dir: Path
+    root: Path | None
+    direction: str
+    output: ImageOutput
+    tiling: Tiling
+    records: Records
+
+
+def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item, on_rows):
     """Translate this process's items, in batches, recording each."""
     share, start, finished = Share(rank), time.perf_counter(), 0
-    for chunk in _batches(mine, output.batch_size):
+    records = work.records
+    for chunk in _batches(mine, work.output.batch_size):
         chunk = {item.src: item for item in chunk}
         for item in chunk.values():
             records.started(item)
@@ -228,8 +229,8 @@ def _share_items(
                 on_item(finished, len(mine))
 
         try:
-            translate_items(translator, list(chunk), output_dir, direction, root, output,
-                            tiling, on_done=done, on_rows=on_rows)  # fmt: skip
+            translate_items(work.translator, list(chunk), work.output_dir, work.direction,
+                            work.root, work.output, work.tiling, done, on_rows)  # fmt: skip
         except DataError as exc:  # a raster that fails while it streams (alone in its batch)
             (src,) = chunk
             done(src, None, str(exc))
@@ -252,11 +253,10 @@ def _batches(items: list[Item], size: int) -> list[list[Item]]:
     return batches + ([pictures] if pictures else [])
 
 
-def _share_raster(
-    translator, output_dir, root, direction, output, tiling, records, item, ctx, job, on_rows
-) -> Share:
+def _share_raster(work: _Work, item: Item, ctx: Context, job: str, on_rows) -> Share:
     """This process's rows of one large raster; the first process assembles the parts."""
     share, start = Share(ctx.rank), time.perf_counter()
+    translator, tiling, records = work.translator, work.tiling, work.records
     spans = raster_shards.share_rows(
         raster_shards.rows_of_tiles(translator, item, tiling), ctx.world
     )
@@ -268,7 +268,15 @@ def _share_raster(
         rows = (lambda d, t: on_rows(item.src, d, t)) if on_rows else None
         try:
             path, pixels = raster_shards.translate_part(
-                translator, item, output_dir, direction, output, tiling, job, (first, end), rows
+                translator,
+                item,
+                work.output_dir,
+                work.direction,
+                work.output,
+                tiling,
+                job,
+                (first, end),
+                rows,
             )
             outcome, share.pixels = str(path), pixels
         except DataError as exc:
@@ -277,7 +285,9 @@ def _share_raster(
     if ctx.is_main:
         parts = [Path(o) for used, o in outcomes if used and o is not None]
         if len(parts) == sum(used for used, _ in outcomes):
-            raster_shards.assemble(translator, item, parts, direction, output, tiling, ctx.world)
+            raster_shards.assemble(
+                translator, item, parts, work.direction, work.output, tiling, ctx.world
+            )
             records.done(item, pixel_count(item.src), time.perf_counter() - start)
             share.items = 1
         else:
