@@ -151,6 +151,25 @@ def test_a_bad_file_is_reported_and_the_others_translated(tiny_run, tmp_path):
     assert retry.returncode == 0 and "3 of 4 done before" in retry.stdout
 
 
+def test_a_second_job_into_the_same_folder_is_refused(tiny_run, tmp_path):
+    from cyclegan.inference.manifest import output_lock
+
+    images, out = tmp_path / "in", tmp_path / "out"
+    write_images(images, 2)
+    held = output_lock(out).acquire()  # a job that has just started, before its plan
+    try:
+        result = run_main("translate", "--model", str(tiny_run), "--input", str(images),
+                          "--output", str(out))  # fmt: skip
+        assert result.returncode == 1
+        assert "being written by another translation" in result.stderr
+        assert f"pid {os.getpid()}" in result.stderr
+        assert ManifestFiles(out).lock.exists()  # the running job's lock stays
+    finally:
+        held.release()
+    assert run_main("translate", "--model", str(tiny_run), "--input", str(images),
+                    "--output", str(out)).returncode == 0  # fmt: skip
+
+
 def test_progress_reads_the_manifest(tiny_run, tmp_path):
     images, out = tmp_path / "in", tmp_path / "out"
     write_images(images, 4)

@@ -164,9 +164,10 @@ def translate_job(
 
 def _plan(translator, inputs, root, output_dir, direction, output, identity, described, lock):
     """The first process's plan: what is left to do, or the error that stops the job."""
-    existed = output_dir.exists()
+    existed, locked = output_dir.exists(), False
     try:
         lock.acquire()
+        locked = True
         check_outputs(translator, inputs, output_dir, direction, root, output)
         items = [
             Item.of(src, output_path(src, output_dir, root, output.format), _key(src, root))
@@ -175,7 +176,8 @@ def _plan(translator, inputs, root, output_dir, direction, output, identity, des
         pending = manifest.open_job(output_dir, identity, items, described, output.overwrite)
     except (CycleGANError, OSError) as exc:
         lock.release()
-        manifest.remove_if_unused(output_dir, existed)  # a refused job leaves nothing behind
+        if locked:  # a refused job leaves nothing behind (and another job's lock alone)
+            manifest.remove_if_unused(output_dir, existed)
         return {"error": str(exc)}
     return {"pending": pending, "total": len(items)}
 
