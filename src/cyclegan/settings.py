@@ -126,7 +126,9 @@ class ImageOutput:
         "reader fetches any part with a few requests; needs the geo extra)",
     )
     overwrite: bool = option(
-        False, "replace output files that exist already (without it they are refused, named)"
+        False,
+        "replace output files that exist already, and a translation made with other "
+        "settings (without it they are refused, named); what the same job did is kept",
     )
 
     def __post_init__(self) -> None:

@@ -78,7 +78,7 @@ def run_translate(args: argparse.Namespace) -> int:
         check_no_overlap(args.input, args.output, args.allow_overlap)
         bar = TaskProgress(args.quiet or not ctx.is_main)
         stage = f"translating {args.direction}" + (
-            f" (process 1 of {ctx.world})" if ctx.active else ""
+            f" (process 0 of {ctx.world})" if ctx.active else ""
         )
         summary = translate_job(
             translator.compile() if args.compile else translator,
@@ -129,8 +129,13 @@ def _print_summary(summary, direction: str, output: Path) -> None:
             "rerun the same command to retry them:",
             file=sys.stderr,
         )
-    for key, why in summary.failures:  # (the reason names the file, as a rule)
-        print(f"failed: {why if key in why else f'{key}: {why}'}", file=sys.stderr)
+    for key, why in summary.failures:
+        print(_failure_line(key, why), file=sys.stderr)
+
+
+def _failure_line(key: str, why: str) -> str:
+    """A file that could not be translated: its reason names it, as a rule; else both."""
+    return f"failed: {why if key in why else f'{key}: {why}'}"
 
 
 def run_progress(args: argparse.Namespace) -> int:
@@ -154,7 +159,7 @@ def run_progress(args: argparse.Namespace) -> int:
     if state["last_record_age"] is not None:
         print(f"last record {state['last_record_age']:.0f} s ago")
     for key, why in state["failed"]:
-        print(f"failed: {why if key in why else f'{key}: {why}'}")
+        print(_failure_line(key, why))
     return 0
 
 

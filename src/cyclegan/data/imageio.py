@@ -23,8 +23,10 @@ Every failure is a ``DataError`` that names the file and says what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +85,8 @@ def open_image(
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice that; here the limit is a limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
+            with _pillow_unlimited():
                 img = Image.open(stream)
-            finally:
-                Image.MAX_IMAGE_PIXELS = pillow_limit
             with img:
                 if img.format not in IMAGE_FORMATS:
                     raise DataError(f"{label}: a {img.format} image; accepted: {ACCEPTED}")
@@ -106,6 +105,26 @@ def open_image(
         raise DataError(f"{label}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{label}: broken or truncated image ({exc})") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """A picture's (width, height) from its header alone, nothing decoded: how much work
+    it is (no size limit applies here; decoding applies ``open_image``'s)."""
+    try:
+        with _pillow_unlimited(), Image.open(path) as img:
+            return img.size
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DataError(f"{path}: not an image Pillow can read ({exc})") from None
+
+
+@contextlib.contextmanager
+def _pillow_unlimited() -> Iterator[None]:
+    """Pillow's own pixel limit off while a file is opened: the limit is ours to apply."""
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def to_array(img: Image.Image, channels: int) -> np.ndarray:

@@ -24,10 +24,12 @@ How it runs:
    to the first, which prints them. A file that cannot be read is recorded as
    failed and skipped; the others go on.
 
-Every output is the one a one-process run writes: the same code translates it,
-at the same batch composition where ``--batch-size`` is 1 (the default), so the
-files are byte-equal; larger batches mix different images per batch on
-different process counts, which can move a pixel by one level.
+Every output is the one a one-process run writes: the same code translates it, at
+the same batch composition where ``--batch-size`` is 1 (the default), so with the
+same threads per process the files are byte-equal (a different thread count may
+split a reduction differently: equal on the machine of docs/benchmarks.md, not
+promised); larger batches mix different images per batch on different process
+counts, which can move a pixel by one level.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
+from cyclegan.data.imageio import image_size
 from cyclegan.data.rasters import is_raster_path, raster_info
 from cyclegan.errors import CycleGANError, DataError, OtherProcessFailed
 from cyclegan.inference import manifest, raster_shards
@@ -101,9 +102,9 @@ def pixel_count(path: Path) -> int:
         if is_raster_path(path):
             info = raster_info(path)
             return info.width * info.height
-        with Image.open(path) as img:
-            return img.width * img.height
-    except (CycleGANError, OSError, ValueError, Image.DecompressionBombError):
+        width, height = image_size(path)
+        return width * height
+    except (CycleGANError, OSError):
         return 0
 
 
@@ -127,6 +128,7 @@ def translate_job(
     if tiling.tile is not None:  # options first, then files
         translator.check_tiling(tiling.tile, tiling.tile_overlap, tiling.tile_stats_size)
     identity = manifest.job_identity(translator, direction, output, tiling)
+    job = manifest.job_id(identity)
     start = time.perf_counter()
     lock = manifest.output_lock(output_dir) if ctx.is_main else None
     try:
@@ -142,13 +144,13 @@ def translate_job(
             raise CycleGANError(plan["error"]) if ctx.is_main else OtherProcessFailed()
         pending = plan["pending"]
         work = _Work(translator, output_dir, root, direction, output, tiling,
-                     Records(output_dir, identity, ctx.rank))  # fmt: skip
+                     Records(output_dir, job, ctx.rank))  # fmt: skip
         if (
             len(pending) == 1
             and ctx.active
             and raster_shards.shardable(translator, pending[0].src, direction, tiling)
         ):
-            share = _share_raster(work, pending[0], ctx, manifest.job_id(identity), on_rows)
+            share = _share_raster(work, pending[0], ctx, job, on_rows)
         else:
             pixels = _gathered_pixels(pending, ctx)
             mine = [pending[i] for i in balance(pixels, ctx.world)[ctx.rank]]
@@ -212,15 +214,15 @@ def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item,
     """Translate this process's items, in batches, recording each."""
     share, start, finished = Share(rank), time.perf_counter(), 0
     records = work.records
-    for chunk in _batches(mine, work.output.batch_size):
-        chunk = {item.src: item for item in chunk}
-        for item in chunk.values():
+    for batch in _batches(mine, work.output.batch_size):
+        by_src = {item.src: item for item in batch}
+        for item in batch:
             records.started(item)
         began = time.perf_counter()
 
-        def done(src, dst, error, chunk=chunk, began=began):
+        def done(src, dst, error, by_src=by_src, began=began):
             nonlocal finished
-            item, finished = chunk[src], finished + 1
+            item, finished = by_src[src], finished + 1
             if error:
                 records.failed(item, error)
                 share.failures.append((item.key, error))
@@ -231,11 +233,12 @@ def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item,
                 on_item(finished, len(mine))
 
         try:
-            translate_items(work.translator, list(chunk), work.output_dir, work.direction,
+            sources = [item.src for item in batch]
+            translate_items(work.translator, sources, work.output_dir, work.direction,
                             work.root, work.output, work.tiling, done, on_rows)  # fmt: skip
         except DataError as exc:  # a raster that fails while it streams (alone in its batch)
-            (src,) = chunk
-            done(src, None, str(exc))
+            (item,) = batch
+            done(item.src, None, str(exc))
     share.seconds = time.perf_counter() - start
     return share
 

@@ -46,6 +46,7 @@ from pathlib import Path
 import torch
 
 from cyclegan.errors import ConfigError
+from cyclegan.fields import write_json
 from cyclegan.inference.files import check_new_outputs
 from cyclegan.inference.translate import Translator
 from cyclegan.model import jsonlog
@@ -230,7 +231,7 @@ def open_job(
     check_new_outputs(foreign, overwrite)
     _merge(files, records)
     files.folder.mkdir(parents=True, exist_ok=True)
-    _write_json(files.job, {"version": VERSION, "id": this, "identity": identity,
+    write_json(files.job, {"version": VERSION, "id": this, "identity": identity,
                             **described, "items": len(items), "pending": len(pending),
                             "started": time.time()})  # fmt: skip
     return pending
@@ -267,17 +268,11 @@ def _relative(path: Path, folder: Path) -> str:
     return Path(os.path.relpath(path, folder)).as_posix()
 
 
-def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    tmp.replace(path)
-
-
 class Records:
     """One process's record file: appends ``started``, ``done`` and ``failed``."""
 
-    def __init__(self, output_dir: Path, identity: dict, rank: int):
-        self.output_dir, self.job, self.rank = Path(output_dir), job_id(identity), rank
+    def __init__(self, output_dir: Path, job: str, rank: int):
+        self.output_dir, self.job, self.rank = Path(output_dir), job, rank
         self.path = ManifestFiles(output_dir).process_records(socket.gethostname(), os.getpid())
 
     def started(self, item: Item) -> None:
@@ -301,7 +296,7 @@ class Records:
 def progress(output_dir: Path) -> dict:
     """How far the job in ``output_dir`` has come, from its manifest alone (another
     shell may read it while the job runs): items of the latest start, done, failed,
-    pixels done, the rate over the latest minute of records and the last record's age."""
+    the rate over the latest minute of records and the last record's age."""
     job = read_job(output_dir)
     if job is None:
         raise ConfigError(
@@ -322,7 +317,6 @@ def progress(output_dir: Path) -> dict:
         "failed": sorted(
             (r["key"], r.get("reason", "")) for r in last.values() if r["event"] == "failed"
         ),
-        "pixels": sum(int(r.get("pixels", 0)) for r in done),
         "per_second": len(recent) / span if recent and span > 0 else None,
         "last_record_age": now - records[-1]["time"] if records else None,
     }

@@ -26,6 +26,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from cyclegan.data.raster_writer import RasterWriter
 from cyclegan.data.rasters import bounded_cache, is_raster_path, raster_info, read_raster
 from cyclegan.errors import CycleGANError
@@ -128,7 +130,9 @@ def assemble(
         spans = parts_of(translator, item, tiling, world)
         for part, (f, e) in zip(parts, spans, strict=True):
             row0, row1 = output_rows(ys, info.height, f, e)
-            strip = max(1, STRIP_BYTES // max(1, info.width * first.count * 8))
+            strip = max(
+                1, STRIP_BYTES // (info.width * first.count * np.dtype(first.dtype).itemsize)
+            )
             for r in range(0, row1 - row0, strip):
                 rows = min(strip, row1 - row0 - r)
                 writer.write(read_raster(part, None, (r, 0, rows, info.width)), row0 + r)
