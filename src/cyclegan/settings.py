@@ -3,6 +3,7 @@
 Small frozen dataclasses, each one concern, shared by the commands and the Python
 API: ``Hardware`` (where and in which arithmetic the networks run), ``Tiling``
 (large images in blended tiles), ``ImageOutput`` (what ``translate`` writes),
+``VideoOutput`` (how it writes videos),
 ``Server`` (``serve``), ``Bench`` (``bench``) and ``Evaluation`` (``evaluate``);
 the demo's are ``demo.Demo``. Each field
 carries its help text and, where the default's type cannot tell, the type of its
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from cyclegan.config import DEVICES, GENERATORS, PRECISIONS
 from cyclegan.data.imageio import OUTPUT_FORMATS  # the one table of image formats
+from cyclegan.data.video import CODECS, CONTAINERS  # and of video containers and codecs
 from cyclegan.errors import ConfigError
 from cyclegan.fields import REQUIRED, option
 
@@ -146,6 +148,53 @@ class ImageOutput:
 
 
 @dataclass(frozen=True)
+class VideoOutput:
+    """How ``translate`` writes videos (``data/video.py``, ``inference/video.py``)."""
+
+    video_format: str | None = option(
+        None,
+        "container of translated videos (default: the input's); avi: constant frame "
+        "rate and no rotation tag",
+        choices=(None, *CONTAINERS),
+        kind=str,
+    )
+    video_codec: str | None = option(
+        None,
+        "video codec (default: h264, vp9 in webm); the sound is copied, never re-encoded",
+        choices=(None, *CODECS),
+        kind=str,
+    )
+    video_crf: int | None = option(
+        None,
+        "constant quality, lower is better and larger (default: "
+        + ", ".join(f"{name} {crf}" for name, (_, _, crf, _) in CODECS.items())
+        + ", about visually lossless)",
+        kind=int,
+    )
+    temporal_smoothing: float = option(
+        0.0,
+        "0 to 0.95: blend each translated frame with the previous one, moved along the "
+        "input's optical flow, where the flow is reliable; less flicker, the same "
+        "motion (docs/video.md; 0.5 is a good start); 0: frame by frame",
+    )
+    flicker: bool = option(
+        False, "after each video, measure its flicker against the input and print it"
+    )
+
+    def __post_init__(self) -> None:
+        if self.video_crf is not None and not 0 <= self.video_crf <= 63:
+            raise ConfigError(f"option 'video_crf' is {self.video_crf}; give 0 to 63")
+        if not 0 <= self.temporal_smoothing <= 0.95:
+            raise ConfigError(
+                f"option 'temporal_smoothing' is {self.temporal_smoothing}; give 0 to 0.95"
+            )
+        if self.video_format == "webm" and self.video_codec in ("h264", "hevc"):
+            raise ConfigError(
+                f"option 'video_codec' {self.video_codec} cannot go into webm; use vp9 or av1"
+            )
+
+
+@dataclass(frozen=True)
 class Server:
     """Where ``serve`` listens and what it accepts."""
 
@@ -226,4 +275,5 @@ __all__ = [
     "MODEL_HELP",
     "Server",
     "Tiling",
+    "VideoOutput",
 ]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from cyclegan.cli.options import access_token, config_from_args, from_args, reference_network
@@ -16,7 +15,7 @@ from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.run_checkpoints import is_run_folder
-from cyclegan.settings import Bench, Evaluation, Hardware, ImageOutput, Scale, Server, Tiling
+from cyclegan.settings import Bench, Evaluation, Hardware, Scale, Server, Tiling
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -49,117 +48,6 @@ def run_train(args: argparse.Namespace) -> int:
         f"done: {final}\ntranslate with: cyclegan translate --model {cfg.run} "
         "--direction AtoB --input IMAGES --output OUT"
     )
-    return 0
-
-
-def run_translate(args: argparse.Namespace) -> int:
-    """A translation job (``inference/bulk.py``): under torchrun every process runs
-    this, and only the first draws progress and prints the summary."""
-    from cyclegan.inference.bulk import translate_job
-    from cyclegan.inference.files import check_no_overlap, collect_inputs
-    from cyclegan.inference.translate import load_translator
-    from cyclegan.model import distributed
-    from cyclegan.model.precision import pick_device
-
-    hardware = from_args(Hardware, args)
-    output, tiling = from_args(ImageOutput, args), from_args(Tiling, args)
-    # A job's processes wait for the slowest at its end: a day, not the default half hour.
-    ctx, device = distributed.setup(pick_device(hardware.device), timeout_minutes=24 * 60)
-    try:
-        translator = load_translator(
-            args.model, reference_network(args), str(device), hardware.precision
-        )
-        translator.at_scale(from_args(Scale, args))
-        files, root = collect_inputs(args.input)
-        if args.input.is_file() and args.output.suffix and not args.output.is_dir():
-            raise CycleGANError(
-                f"--output {args.output} must be a folder (the file keeps its name)"
-            )
-        check_no_overlap(args.input, args.output, args.allow_overlap)
-        bar = TaskProgress(args.quiet or not ctx.is_main)
-        stage = f"translating {args.direction}" + (
-            f" (process 0 of {ctx.world})" if ctx.active else ""
-        )
-        summary = translate_job(
-            translator.compile() if args.compile else translator,
-            files,
-            root,
-            args.output,
-            args.direction,
-            output,
-            tiling,
-            ctx,
-            {
-                "model_path": str(Path(args.model).resolve()),
-                "input": str(args.input.resolve()),
-                "processes": ctx.world,
-            },
-            on_item=bar.of(stage),
-            on_rows=lambda src, done, total: bar(f"translating {src.name} (rows)", done, total),
-        )
-        bar.close()
-    finally:
-        distributed.teardown(ctx)
-    if not ctx.is_main:  # the first process speaks, and its exit code tells
-        return 0
-    _print_summary(summary, args.direction, args.output)
-    return 1 if summary.failures else 0
-
-
-def _print_summary(summary, direction: str, output: Path) -> None:
-    """What the job did: items and pixel rate overall and per process, and each failure."""
-    rate = summary.pixels / summary.seconds / 1e6 if summary.seconds else 0.0
-    line = (
-        f"translated {summary.items} file(s) {direction} into {output}: "
-        f"{summary.pixels / 1e6:.2f} Mpixel in {summary.seconds:.1f} s ({rate:.2f} Mpixel/s)"
-    )
-    if summary.already_done:
-        line += f"; {summary.already_done} of {summary.total} done before, left as they were"
-    print(line)
-    if len(summary.shares) > 1:
-        for share in summary.shares:
-            each = share.pixels / share.seconds / 1e6 if share.seconds else 0.0
-            print(
-                f"  process {share.rank}: {share.items} file(s), {share.pixels / 1e6:.2f} Mpixel "
-                f"in {share.seconds:.1f} s ({each:.2f} Mpixel/s)"
-            )
-    if summary.failures:
-        print(
-            f"{len(summary.failures)} file(s) could not be translated (the others were); "
-            "rerun the same command to retry them:",
-            file=sys.stderr,
-        )
-    for key, why in summary.failures:
-        print(_failure_line(key, why), file=sys.stderr)
-
-
-def _failure_line(key: str, why: str) -> str:
-    """A file that could not be translated: its reason names it, as a rule; else both."""
-    return f"failed: {why if key in why else f'{key}: {why}'}"
-
-
-def run_progress(args: argparse.Namespace) -> int:
-    from cyclegan.inference.manifest import progress
-
-    state = progress(args.output)
-    job, items, done = state["job"], state["items"], state["done"]
-    identity = job["identity"]
-    print(
-        f"{args.output}: {done} of {items} done ({100 * done / max(items, 1):.1f}%), "
-        f"{len(state['failed'])} failed; {identity['direction']} with {job.get('model_path')}, "
-        f"started {time.strftime('%Y-%m-%d %H:%M', time.localtime(job['started']))} "
-        f"with {job.get('processes', 1)} process(es)"
-    )
-    left = items - done - len(state["failed"])
-    if state["per_second"] and left > 0:
-        print(
-            f"{state['per_second']:.1f} files/s over the last minute; "
-            f"about {left / state['per_second']:.0f} s left"
-        )
-    if state["last_record_age"] is not None:
-        print(f"last record {state['last_record_age']:.0f} s ago")
-    for key, why in state["failed"]:
-        print(_failure_line(key, why))
     return 0
 
 
@@ -231,7 +119,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         check_new_outputs([args.out] if args.out.exists() else [], args.overwrite)
     bar = TaskProgress(args.quiet)
     hardware, how = from_args(Hardware, args), from_args(Evaluation, args)
-    if args.fake or args.real:
+    if args.video:
+        if not args.fake or args.real or args.model:
+            raise CycleGANError("score a video's flicker with --video SRC --fake TRANSLATED")
+        from cyclegan.evaluation.flicker import flicker, flicker_line
+
+        report = {
+            "video": str(args.video),
+            "fake": str(args.fake),
+            **flicker(args.video, args.fake),
+        }
+        text = flicker_line(str(args.fake), report)
+    elif args.fake or args.real:
         if not (args.fake and args.real) or args.model:
             raise CycleGANError("compare folders with both --fake DIR and --real DIR (no --model)")
         report = ev.compare_folders(

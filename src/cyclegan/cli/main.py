@@ -2,7 +2,8 @@
 
 ``COMMANDS`` is the one table of subcommands: each one's name, help, the function
 that adds its options (``parser.py``) and the one that runs it (``handlers.py``;
-curate's steps: ``curate.py``). The parser and the dispatch both come from it.
+translate and progress: ``translating.py``; curate's steps: ``curate.py``). The
+parser and the dispatch both come from it.
 Only the ``cli`` package prints or sets exit codes:
 
 ====  ==========================================================
@@ -19,7 +20,7 @@ import argparse
 import functools
 import sys
 
-from cyclegan.cli import handlers, parser
+from cyclegan.cli import handlers, parser, translating
 from cyclegan.cli.curate import CURATE
 from cyclegan.cli.parser import Command
 from cyclegan.errors import CycleGANError, OtherProcessFailed
@@ -35,10 +36,11 @@ COMMANDS = (
     ),
     Command(
         "translate",
-        "translate an image or a folder of images",
-        "Translate images with a trained model, at their own size.",
+        "translate images, rasters and videos (a file or a folder)",
+        "Translate images with a trained model, at their own size; rasters stay "
+        "georeferenced, videos keep their timing and sound.",
         parser.add_translate,
-        handlers.run_translate,
+        translating.run_translate,
     ),
     Command(
         "progress",
@@ -46,7 +48,7 @@ COMMANDS = (
         "Read a translation's manifest (OUT/cyclegan-manifest) and say how many of its "
         "files are done, which failed and how fast it goes; safe while the job runs.",
         parser.add_progress,
-        handlers.run_progress,
+        translating.run_progress,
     ),
     Command(
         "export",

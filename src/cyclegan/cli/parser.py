@@ -36,6 +36,7 @@ from cyclegan.settings import (
     Scale,
     Server,
     Tiling,
+    VideoOutput,
 )
 
 # train's help groups, by the first field of each in TrainConfig's order (a field joins
@@ -77,7 +78,9 @@ def add_translate(tr: argparse.ArgumentParser) -> None:
     add_model(tr)
     add_direction(tr)
     add_quiet(tr)
-    tr.add_argument("--input", required=True, type=Path, help="an image file or a folder")
+    tr.add_argument(
+        "--input", required=True, type=Path, help="an image, raster or video file, or a folder"
+    )
     tr.add_argument("--output", required=True, type=Path, help="folder for the translations")
     tr.add_argument(
         "--allow-overlap",
@@ -86,6 +89,7 @@ def add_translate(tr: argparse.ArgumentParser) -> None:
         "never overwritten",
     )
     add_options(tr, ImageOutput, "files written")
+    add_options(tr, VideoOutput, "videos (docs/video.md; needs the video extra)")
     add_options(tr, Tiling, "tiling (large images)")
     add_options(tr, Scale, "scale")
     add_options(tr, Hardware, "hardware")
@@ -129,8 +133,17 @@ def add_bench(bench: argparse.ArgumentParser) -> None:
 def add_evaluate(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
-    ev.add_argument("--fake", type=Path, help="folder of generated images (with --real)")
+    ev.add_argument(
+        "--fake",
+        type=Path,
+        help="folder of generated images (with --real), or a translated video (with --video)",
+    )
     ev.add_argument("--real", type=Path, help="folder of real images (with --fake)")
+    ev.add_argument(
+        "--video",
+        type=Path,
+        help="a video; with --fake, its translation: how much that flickers (docs/video.md)",
+    )
     add_direction(ev, both=True)
     add_quiet(ev)
     add_options(ev, Evaluation)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from cyclegan.data.imageio import image_size
 from cyclegan.data.rasters import is_raster_path, raster_info
+from cyclegan.data.video import is_video_file, probe
 from cyclegan.errors import CycleGANError, DataError, OtherProcessFailed
 from cyclegan.inference import manifest, raster_shards
 from cyclegan.inference.files import check_outputs, output_path, translate_items
@@ -48,7 +49,7 @@ from cyclegan.inference.manifest import Item, Records
 from cyclegan.inference.translate import Translator
 from cyclegan.model import distributed
 from cyclegan.model.distributed import Context
-from cyclegan.settings import ImageOutput, Tiling
+from cyclegan.settings import ImageOutput, Tiling, VideoOutput
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Share:
     pixels: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (input, why)
+    notes: list[str] = field(default_factory=list)  # what a video left out or could not decode
 
 
 @dataclass
@@ -83,6 +85,10 @@ class JobSummary:
     def failures(self) -> list[tuple[str, str]]:
         return sorted(f for s in self.shares for f in s.failures)
 
+    @property
+    def notes(self) -> list[str]:
+        return sorted(n for s in self.shares for n in s.notes)
+
 
 def balance(pixels: list[int], world: int) -> list[list[int]]:
     """Item indices per process: the largest first, each to the least loaded (ties:
@@ -96,9 +102,12 @@ def balance(pixels: list[int], world: int) -> list[list[int]]:
 
 
 def pixel_count(path: Path) -> int:
-    """Width x height from the file's header (0 when it cannot be read: the
-    translation reports why)."""
+    """Width x height (x frames) from the file's header (0 when it cannot be read:
+    the translation reports why)."""
     try:
+        if is_video_file(path):
+            info = probe(path)
+            return info.width * info.height * max(info.frames, 1)
         if is_raster_path(path):
             info = raster_info(path)
             return info.width * info.height
@@ -119,23 +128,38 @@ def translate_job(
     ctx: Context,
     described: dict,
     on_item: Callable[[int, int], None] | None = None,
-    on_rows: Callable[[Path, int, int], None] | None = None,
+    on_file_progress: Callable[[Path, int, int], None] | None = None,
+    video: VideoOutput | None = None,
 ) -> JobSummary:
     """Translate ``inputs`` (below ``root``) into ``output_dir`` as this process's part
     of the job (see the module's docstring); every process calls it. ``described``
     goes into the manifest for people (model path, input). ``on_item(done, of)``
-    after each of this process's items, ``on_rows`` as ``translate_files``'s."""
+    after each of this process's items, ``on_file_progress`` as ``translate_files``'s;
+    ``video``: how videos are written (each video is one item, of one process)."""
     if tiling.tile is not None:  # options first, then files
         translator.check_tiling(tiling.tile, tiling.tile_overlap, tiling.tile_stats_size)
-    identity = manifest.job_identity(translator, direction, output, tiling)
+    video = video or VideoOutput()
+    has_videos = any(is_video_file(src) for src in inputs)
+    identity = manifest.job_identity(
+        translator, direction, output, tiling, video if has_videos else None
+    )
     job = manifest.job_id(identity)
     start = time.perf_counter()
     lock = manifest.output_lock(output_dir) if ctx.is_main else None
     try:
         plan = (
             _plan(
-                translator, inputs, root, output_dir, direction, output, identity, described, lock
-            )
+                translator,
+                inputs,
+                root,
+                output_dir,
+                direction,
+                output,
+                video,
+                identity,
+                described,
+                lock,
+            )  # fmt: skip
             if ctx.is_main
             else None
         )
@@ -143,19 +167,19 @@ def translate_job(
         if "error" in plan:
             raise CycleGANError(plan["error"]) if ctx.is_main else OtherProcessFailed()
         pending = plan["pending"]
-        work = _Work(translator, output_dir, root, direction, output, tiling,
+        work = _Work(translator, output_dir, root, direction, output, tiling, video,
                      Records(output_dir, job, ctx.rank))  # fmt: skip
         if (
             len(pending) == 1
             and ctx.active
             and raster_shards.shardable(translator, pending[0].src, direction, tiling)
         ):
-            share = _share_raster(work, pending[0], ctx, job, on_rows)
+            share = _share_raster(work, pending[0], ctx, job, on_file_progress)
         else:
             pixels = _gathered_pixels(pending, ctx)
             mine = [pending[i] for i in balance(pixels, ctx.world)[ctx.rank]]
             sizes = {item.key: pixels[i] for i, item in enumerate(pending)}
-            share = _share_items(work, mine, sizes, ctx.rank, on_item, on_rows)
+            share = _share_items(work, mine, sizes, ctx.rank, on_item, on_file_progress)
         shares = distributed.gather_objects(share, ctx)
     finally:
         if lock is not None:
@@ -164,15 +188,16 @@ def translate_job(
     return JobSummary(total, total - pending_count, shares, time.perf_counter() - start)
 
 
-def _plan(translator, inputs, root, output_dir, direction, output, identity, described, lock):
+def _plan(translator, inputs, root, output_dir, direction, output, video, identity, described,
+          lock):  # fmt: skip
     """The first process's plan: what is left to do, or the error that stops the job."""
     existed, locked = output_dir.exists(), False
     try:
         lock.acquire()
         locked = True
-        check_outputs(translator, inputs, output_dir, direction, root, output)
+        check_outputs(translator, inputs, output_dir, direction, root, output, video)
         items = [
-            Item.of(src, output_path(src, output_dir, root, output.format), _key(src, root))
+            Item.of(src, output_path(src, output_dir, root, output, video), _key(src, root))
             for src in inputs
         ]
         pending = manifest.open_job(output_dir, identity, items, described, output.overwrite)
@@ -207,10 +232,11 @@ class _Work:
     direction: str
     output: ImageOutput
     tiling: Tiling
+    video: VideoOutput
     records: Records
 
 
-def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item, on_rows):
+def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item, on_file_progress):
     """Translate this process's items, in batches, recording each."""
     share, start, finished = Share(rank), time.perf_counter(), 0
     records = work.records
@@ -235,7 +261,8 @@ def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item,
         try:
             sources = [item.src for item in batch]
             translate_items(work.translator, sources, work.output_dir, work.direction,
-                            work.root, work.output, work.tiling, done, on_rows)  # fmt: skip
+                            work.root, work.output, work.tiling, done, on_file_progress,
+                            work.video, share.notes.append)  # fmt: skip
         except DataError as exc:  # a raster that fails while it streams (alone in its batch)
             (item,) = batch
             done(item.src, None, str(exc))
@@ -245,10 +272,11 @@ def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item,
 
 def _batches(items: list[Item], size: int) -> list[list[Item]]:
     """Pictures in batches of ``size``, in input order; each TIFF alone (it may be a
-    raster, which streams by itself and may fail halfway: then it alone failed)."""
+    raster, which streams by itself and may fail halfway: then it alone failed), and
+    each video alone."""
     batches, pictures = [], []
     for item in items:
-        if is_raster_path(item.src):
+        if is_raster_path(item.src) or is_video_file(item.src):
             batches.append([item])
             continue
         pictures.append(item)
@@ -258,7 +286,7 @@ def _batches(items: list[Item], size: int) -> list[list[Item]]:
     return batches + ([pictures] if pictures else [])
 
 
-def _share_raster(work: _Work, item: Item, ctx: Context, job: str, on_rows) -> Share:
+def _share_raster(work: _Work, item: Item, ctx: Context, job: str, on_file_progress) -> Share:
     """This process's rows of one large raster; the first process assembles the parts."""
     share, start = Share(ctx.rank), time.perf_counter()
     translator, tiling, records = work.translator, work.tiling, work.records
@@ -270,7 +298,7 @@ def _share_raster(work: _Work, item: Item, ctx: Context, job: str, on_rows) -> S
         records.started(item)
     outcome = None
     if end > first:
-        rows = (lambda d, t: on_rows(item.src, d, t)) if on_rows else None
+        rows = (lambda d, t: on_file_progress(item.src, d, t)) if on_file_progress else None
         try:
             path, pixels = raster_shards.translate_part(
                 translator,

@@ -1,5 +1,6 @@
 """Translating files and folders: which files an ``--input`` names, where each
-translation goes, and the guards that keep every input file safe.
+translation goes, and the guards that keep every input file safe. Pictures go in
+batches, rasters stream (``stream.py``), videos stream frame by frame (``video.py``).
 
 Outputs keep their input's name (and sub-folder below a folder input), in the
 input's format or the one asked for. Before any work, every output is checked
@@ -26,11 +27,13 @@ from cyclegan.data.imageio import (
     tensor_to_array,
 )
 from cyclegan.data.rasters import is_raster_path, raster_info
+from cyclegan.data.video import is_video_file
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.inference.raster_values import source_stats, target_stats
 from cyclegan.inference.stream import check_raster_job, translate_raster
 from cyclegan.inference.translate import Translator
-from cyclegan.settings import ImageOutput, Tiling
+from cyclegan.inference.video import translate_video, video_suffix
+from cyclegan.settings import ImageOutput, Tiling, VideoOutput
 
 
 def translate_files(
@@ -42,25 +45,29 @@ def translate_files(
     output: ImageOutput | None = None,
     tiling: Tiling | None = None,
     on_done: Callable[[Path, Path | None, str | None], None] | None = None,
-    on_rows: Callable[[Path, int, int], None] | None = None,
+    on_file_progress: Callable[[Path, int, int], None] | None = None,
+    video: VideoOutput | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Translate files into ``output_dir``, keeping their names (and sub-folders below
     ``root``); ``output`` says in which format, bit depth and batches (images of equal
-    size share one), ``tiling`` how large images are split.
+    size share one, as do a video's frames), ``tiling`` how large images are split,
+    ``video`` how videos are written.
 
     Rasters (a model of raster domains, or a georeferenced TIFF) stream into
-    GeoTIFFs (``stream.py``), reporting ``on_rows(src, rows_done, rows)``. A file
-    that cannot be read is reported through ``on_done(src, None, reason)`` and
-    skipped; the others are still translated. Returns the written paths.
+    GeoTIFFs (``stream.py``) and videos into videos (``video.py``), reporting
+    ``on_file_progress(src, done, total)`` in rows of tiles or frames, and what a
+    video left out or could not decode through ``on_note(text)``. A file that cannot
+    be read is reported through ``on_done(src, None, reason)`` and skipped; the
+    others are still translated. Returns the written paths.
     """
     output, tiling = output or ImageOutput(), tiling or Tiling()
     if tiling.tile is not None:  # options first, then files
         translator.check_tiling(tiling.tile, tiling.tile_overlap, tiling.tile_stats_size)
-    existing = check_outputs(translator, inputs, output_dir, direction, root, output)
+    existing = check_outputs(translator, inputs, output_dir, direction, root, output, video)
     check_new_outputs(existing, output.overwrite)
-    return translate_items(
-        translator, inputs, output_dir, direction, root, output, tiling, on_done, on_rows
-    )
+    return translate_items(translator, inputs, output_dir, direction, root, output, tiling,
+                           on_done, on_file_progress, video, on_note)  # fmt: skip
 
 
 def check_outputs(
@@ -70,6 +77,7 @@ def check_outputs(
     direction: str,
     root: Path | None,
     output: ImageOutput,
+    video: VideoOutput | None = None,
 ) -> list[Path]:
     """Before any work: every picture's output can hold the bit depth, and no output is
     an input file (refused). Returns the outputs that exist already."""
@@ -77,9 +85,10 @@ def check_outputs(
     originals = {Path(p).resolve() for p in inputs}
     existing = []
     for src in inputs:
-        dst = output_path(src, output_dir, root, output.format)
-        if not is_raster_path(src) or not translator.sides(direction)[0].raster:
-            check_bit_depth(dst, output.bit_depth, out_nc)  # (a raster's is its data type)
+        dst = output_path(src, output_dir, root, output, video)
+        raster = is_raster_path(src) and translator.sides(direction)[0].raster
+        if not (raster or is_video_file(src)):  # (theirs: the data type; 8-bit video)
+            check_bit_depth(dst, output.bit_depth, out_nc)
         if dst.resolve() in originals:
             raise ConfigError(
                 f"{dst} is an input file: translating would overwrite it. Choose another "
@@ -99,14 +108,35 @@ def translate_items(
     output: ImageOutput,
     tiling: Tiling,
     on_done: Callable[[Path, Path | None, str | None], None] | None = None,
-    on_rows: Callable[[Path, int, int], None] | None = None,
+    on_file_progress: Callable[[Path, int, int], None] | None = None,
+    video: VideoOutput | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """``translate_files`` after its checks: existing outputs are replaced (atomically)."""
-    rasters, pictures = _split_rasters(translator, direction, inputs, output, on_done)
+    videos = [src for src in inputs if is_video_file(src)]
     written = []
+    for src in videos:  # one at a time, streamed (video.py)
+        dst = output_path(src, output_dir, root, output, video)
+        frames = (lambda d, t, src=src: on_file_progress(src, d, t)) if on_file_progress else None
+        try:
+            done = translate_video(translator, src, dst, direction, tiling, video,
+                                   output.batch_size, frames)  # fmt: skip
+        except DataError as exc:
+            if on_done is None:
+                raise
+            on_done(src, None, str(exc))
+            continue
+        for note in done.notes:
+            if on_note:
+                on_note(note)
+        written.append(dst)
+        if on_done:
+            on_done(src, dst, None)
+    pictures_and_rasters = [src for src in inputs if not is_video_file(src)]
+    rasters, pictures = _split_rasters(translator, direction, pictures_and_rasters, output, on_done)
     for src in rasters:  # one at a time, streamed (stream.py)
-        dst = output_path(src, output_dir, root, output.format)
-        rows = (lambda d, t, src=src: on_rows(src, d, t)) if on_rows else None
+        dst = output_path(src, output_dir, root, output)
+        rows = (lambda d, t, src=src: on_file_progress(src, d, t)) if on_file_progress else None
         written.append(
             translate_raster(
                 translator,
@@ -148,7 +178,7 @@ def _translate_pictures(translator, pictures, output_dir, direction, root, outpu
             batch = torch.stack([array_to_tensor(arr) for _, arr in group])
             out = translator.translate_tensor(batch, direction, **tiling.arguments)
             for (src, _), img in zip(group, out, strict=True):
-                dst = output_path(src, output_dir, root, output.format)
+                dst = output_path(src, output_dir, root, output)
                 save_image(tensor_to_array(img), dst, bit_depth=output.bit_depth)
                 written.append(dst)
                 if on_done:
@@ -187,10 +217,19 @@ def _split_rasters(translator, direction, inputs, output, on_done):
     return rasters, pictures
 
 
-def output_path(src: Path, output_dir: Path, root: Path | None, out_format: str | None) -> Path:
-    """Where a translation is written: the same relative path, the chosen extension."""
+def output_path(
+    src: Path,
+    output_dir: Path,
+    root: Path | None,
+    output: ImageOutput,
+    video: VideoOutput | None = None,
+) -> Path:
+    """Where a translation is written: the same relative path, the extension of the
+    format asked for (``--format`` for pictures, ``--video-format`` for videos)."""
     dst = output_dir / (src.relative_to(root) if root else Path(src.name))
-    return dst.with_suffix("." + out_format.lower().lstrip(".")) if out_format else dst
+    if is_video_file(src):
+        return dst.with_suffix(video_suffix(src, video or VideoOutput()))
+    return dst.with_suffix("." + output.format.lower().lstrip(".")) if output.format else dst
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -212,14 +251,17 @@ def check_new_outputs(existing: list[Path], overwrite: bool) -> None:
 
 
 def collect_inputs(path: Path) -> tuple[list[Path], Path | None]:
-    """The image files a ``--input`` names, and the root their relative paths start from."""
+    """The image and video files a ``--input`` names, and the root their relative paths
+    start from."""
     path = Path(path)
     if path.is_file():
         return [path], None
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and (is_image_file(p) or is_video_file(p))
+        )
         if not files:
-            raise DataError(f"{path}: no image files in this folder")
+            raise DataError(f"{path}: no image or video files in this folder")
         return files, path
     raise DataError(f"{path}: no such file or folder")
 

@@ -52,7 +52,7 @@ from cyclegan.inference.translate import Translator
 from cyclegan.model import jsonlog
 from cyclegan.model.layout import ManifestFiles
 from cyclegan.model.locks import FolderLock
-from cyclegan.settings import ImageOutput, Tiling
+from cyclegan.settings import ImageOutput, Tiling, VideoOutput
 
 VERSION = 1
 EVENTS = ("started", "done", "failed")
@@ -63,6 +63,8 @@ IDENTITY_OPTIONS = {
     "bit_depth": "--bit-depth", "output_dtype": "--output-dtype",
     "output_nodata": "--output-nodata", "cog": "--cog", "tile": "--tile",
     "tile_overlap": "--tile-overlap", "tile_stats_size": "--tile-stats-size",
+    "video_format": "--video-format", "video_codec": "--video-codec",
+    "video_crf": "--video-crf", "temporal_smoothing": "--temporal-smoothing",
 }  # fmt: skip
 
 
@@ -96,11 +98,21 @@ def model_fingerprint(translator: Translator, direction: str) -> str:
 
 
 def job_identity(
-    translator: Translator, direction: str, output: ImageOutput, tiling: Tiling
+    translator: Translator,
+    direction: str,
+    output: ImageOutput,
+    tiling: Tiling,
+    video: VideoOutput | None = None,
 ) -> dict:
-    """Everything that decides the pixels of a job's outputs (``IDENTITY_OPTIONS``)."""
+    """Everything that decides the pixels of a job's outputs (``IDENTITY_OPTIONS``);
+    the video options where the job has videos (``video``)."""
     scale = translator.scale
+    videos = {} if video is None else {
+        name: getattr(video, name)
+        for name in ("video_format", "video_codec", "video_crf", "temporal_smoothing")
+    }  # fmt: skip
     return {
+        **videos,
         "model": model_fingerprint(translator, direction),
         "direction": direction,
         "precision": translator.precision,

@@ -16,7 +16,7 @@ folders go through ``files.py``. Inputs may be
 paths, Pillow images, ``H x W x C`` arrays (uint8 or float in [0, 1]) or
 ``(N, C, H, W)`` tensors in [-1, 1]; outputs are of the same kind. Rasters of a
 raster domain are scaled by the model's band statistics (``data/bands.py``);
-``stream.py`` turns raster files into raster files.
+``stream.py`` turns raster files into raster files, ``video.py`` videos into videos.
 
 One ``Translator`` with every way an image goes through it (whole, tiled, at the
 training scale; a raster file through ``stream.raster_to_array``) and the one
@@ -279,6 +279,18 @@ class Translator:
         if isinstance(image, np.ndarray):
             return to_uint8(out) if image.dtype == np.uint8 else out
         return array_to_pil(out)
+
+    def translate_video(self, src, dst, direction: str = "AtoB", overwrite=False, **options):
+        """Translate video file ``src`` into ``dst`` (its container by its extension),
+        the sound copied; ``options``: ``tiling``, ``video`` (``settings.VideoOutput``),
+        ``batch_size``, ``on_frames(done, total)``. See ``video.py``."""
+        from cyclegan.inference.files import check_new_outputs
+        from cyclegan.inference.video import translate_video  # it builds on this module
+
+        if Path(dst).resolve() == Path(src).resolve():
+            raise ConfigError(f"{dst} is the input video: choose another output file")
+        check_new_outputs([Path(dst)] if Path(dst).exists() else [], overwrite)
+        return translate_video(self, Path(src), Path(dst), direction, **options)
 
 
 def _reference_direction(path: Path) -> str:
