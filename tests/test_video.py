@@ -171,7 +171,7 @@ def test_flicker_is_small_for_identity_and_large_for_per_frame_recolouring(tmp_p
 
 def test_smoothing_lowers_flicker_without_smearing_motion(tmp_path):
     """On the flickering translation the warping error drops by more than a third
-    (measured 9.2 to 5.0 with Farneback's flow, 8.9 to 4.6 with DIS); on a steady one
+    (measured 9.2 to 4.8 with Farneback's flow, 8.9 to 4.4 with DIS); on a steady one
     (identity) the smoothed frames stay as close to the input as the unsmoothed, at
     the edges of the moving shapes too (the 99.9th percentile): motion is not smeared."""
     src = write_video(tmp_path / "in.mp4", moving(40), 25)
@@ -188,8 +188,10 @@ def test_smoothing_lowers_flicker_without_smearing_motion(tmp_path):
             errors[name, strength] = np.abs(out - truth).mean(axis=-1)
     assert scores["tinted", 0.6] < 0.67 * scores["tinted", 0.0]
     plain, smoothed = errors["same", 0.0], errors["same", 0.6]
-    assert smoothed.mean() < plain.mean() + 0.5  # measured 2.18 and 2.35 levels
-    assert np.percentile(smoothed, 99.9) < np.percentile(plain, 99.9) + 3  # 16.0 and 16.7
+    # Measured 2.18 and 2.54 levels, 16.0 and 18.3 at the 99.9th percentile; blending
+    # without the trust mask gave 3.59 and 60.3, a plain running average 4.46 and 66.3.
+    assert smoothed.mean() < plain.mean() + 0.75
+    assert np.percentile(smoothed, 99.9) < np.percentile(plain, 99.9) + 6
 
 
 def test_the_command_line_translates_a_folder_of_images_and_videos(tmp_path):
@@ -292,3 +294,55 @@ def test_video_options_are_checked_when_given():
         VideoOutput(temporal_smoothing=1.0)
     with pytest.raises(ConfigError, match="cannot go into webm"):
         VideoOutput(video_format="webm", video_codec="h264")
+
+
+@pytest.mark.slow
+def test_the_video_demo_runs_end_to_end(tmp_path):
+    """A 20-step video demo: it trains, translates the clip both ways, prints the
+    three scores of each, saves the strips and keeps the tone."""
+    from cyclegan.apps.demo_video import STRIP_FRAMES, run_video_demo
+
+    lines = []
+    results = run_video_demo(tmp_path / "demo", steps=20, minutes=5, log=lines.append)
+    text = "\n".join(lines)
+    assert "warping error" in text and "error vs truth" in text
+    assert set(results) == {"frame by frame", "smoothed 0.8", "true night"}
+    folder = tmp_path / "demo" / "video"
+    assert sorted(p.name for p in (folder / "strips").glob("*.png")) == [
+        f"frame_{i:03d}.png" for i in STRIP_FRAMES
+    ]
+    assert video.packets(folder / "night_smoothed.mp4") == video.packets(folder / "day.mp4")
+    assert results["true night"]["error"] == 0.0
+
+
+def test_hd_colours_keep_their_matrix_and_tags(tmp_path):
+    """A BT.709-tagged clip (colour bars): decoded and encoded again with its own
+    matrix, the output tagged the same; a BT.601 round trip would move the bars by
+    tens of levels."""
+    bars = np.zeros((32, 128, 3), np.uint8)
+    levels = [(235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 16, 235), (235, 16, 16)]
+    for i, colour in enumerate(levels):
+        bars[:, i * 24 : (i + 1) * 24] = colour
+    src = tmp_path / "hd.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 32, "yuv420p"
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc = 1, 1, 1  # BT.709
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(bars, format="rgb24")
+            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709")
+            frame.colorspace, frame.pts = 1, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    dst = tmp_path / "out.mp4"
+    translate_video(IDENTITY, src, dst)
+    with av.open(str(dst)) as container:
+        first = next(container.decode(video=0))
+        assert (first.colorspace, first.color_primaries, first.color_trc) == (1, 1, 1)
+    before = np.stack(list(video.frames(src))).astype(float)
+    after = np.stack(list(video.frames(dst))).astype(float)
+    assert np.abs(after - before).mean() < 3  # measured 1.0
+    assert np.abs(after[0, :, :120] - bars[:, :120]).mean() < 3  # the bars, as drawn

@@ -100,7 +100,7 @@ class ImageOutput:
     format: str | None = option(
         None, "output format (default: the input's)", choices=OUTPUT_FORMATS, kind=str
     )
-    batch_size: int = option(1, "images of equal size per batch")
+    batch_size: int = option(1, "images of equal size per batch (or frames of a video)")
     bit_depth: int = option(
         8,
         "16: write 16-bit files (--format tiff, or png for grayscale)",
@@ -175,7 +175,7 @@ class VideoOutput:
         0.0,
         "0 to 0.95: blend each translated frame with the previous one, moved along the "
         "input's optical flow, where the flow is reliable; less flicker, the same "
-        "motion (docs/video.md; 0.5 is a good start); 0: frame by frame",
+        "motion (docs/video.md; 0.8 is a good start); 0: frame by frame",
     )
     flicker: bool = option(
         False, "after each video, measure its flicker against the input and print it"

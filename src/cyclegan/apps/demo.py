@@ -83,8 +83,9 @@ class Demo:
     kind: str = option(
         "shapes",
         "shapes: pictures, day to night; eo: 1-band radar to 4-band optical rasters "
-        "(GeoTIFFs) and back, scored band by band",
-        choices=("shapes", "eo"),
+        "(GeoTIFFs) and back, scored band by band; video: shapes, then a moving clip "
+        "with sound translated frame by frame and smoothed, scored for flicker",
+        choices=("shapes", "eo", "video"),
     )
 
 

@@ -234,5 +234,10 @@ def run_demo(args: argparse.Namespace) -> int:
         run_eo_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
         return 0
     steps = DEMO_STEPS if demo.steps is None else demo.steps
+    if demo.kind == "video":
+        from cyclegan.apps.demo_video import run_video_demo
+
+        run_video_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
+        return 0
     run_demo(demo.out, steps=steps, minutes=demo.minutes, seed=demo.seed, log=print)
     return 0

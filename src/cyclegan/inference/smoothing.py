@@ -30,7 +30,8 @@ import numpy as np
 from cyclegan.data.flow import Flow, gray, reliable, warp
 from cyclegan.data.imageio import resize, to_uint8
 
-PHOTOMETRIC = 0.05  # an input mismatch (0-1 scale) that leaves e^-1 of the trust
+PHOTOMETRIC = 0.1  # an input mismatch (0-1 scale) that leaves e^-1 of the trust (measured:
+# 0.1 lowered the demo clip's warping error more than 0.05, and its error against the truth)
 
 
 class TemporalSmoothing:
