@@ -102,10 +102,7 @@ def run_video_demo(
     results["true night"] = {"path": truth, **flicker(day, truth), "error": 0.0}
     log("  translation        warping error  change ratio  error vs truth (0-255)")
     for name, r in results.items():
-        log(
-            f"  {name:<18} {r['warping_error']:13.2f} {r['change_ratio']:13.2f} "
-            f"{r['error']:15.1f}"
-        )
+        log(f"  {name:<18} {r['warping_error']:13.2f} {r['change_ratio']:13.2f} {r['error']:15.1f}")
     log(
         f"  (the input's own warping error: {results['true night']['input_warping_error']:.2f};"
         " lower warping error and a change ratio nearer the true night's mean less flicker)"
