@@ -234,14 +234,18 @@ def _cli_translate(tmp_path, src: Path, *extra: str):
 
 
 def test_bad_videos_are_one_clear_line_each(tmp_path):
-    """Not a video, no video stream, a damaged packet mid-file, a container that
-    cannot hold the sound: each named, in one line; the damaged one is translated."""
+    """Not a video, no video stream, a video stream without frames, a damaged packet
+    mid-file: each named, in one line; the damaged one is translated."""
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "text.mp4").write_text("not a video")
     with av.open(str(folder / "sound.mp4"), "w") as out:
         from cyclegan.data.video_writer import _write_tone
 
+        _write_tone(av, out, out.add_stream("aac", rate=48000, layout="mono"), 440, 0.3)
+    with av.open(str(folder / "empty.mkv"), "w") as out:  # a video stream, no frame
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
         _write_tone(av, out, out.add_stream("aac", rate=48000, layout="mono"), 440, 0.3)
     good = write_video(tmp_path / "good.mp4", moving(40), 20)
     data = bytearray(good.read_bytes())
@@ -253,6 +257,7 @@ def test_bad_videos_are_one_clear_line_each(tmp_path):
     lines = result.stderr.splitlines()
     assert any("text.mp4: not a video this tool reads" in line for line in lines), lines
     assert any("sound.mp4: holds no video stream (only audio)" in line for line in lines)
+    assert any("empty.mkv: its video stream holds no frames" in line for line in lines)
     assert any("damaged.mp4:" in line and "damaged packet(s)" in line for line in lines)
     assert "Traceback" not in result.stderr
     assert (tmp_path / "out" / "damaged.mp4").exists()
