@@ -33,7 +33,7 @@ from cyclegan.settings import VideoOutput
 FPS, SECONDS = 25, 6
 NOISE = 3.0  # camera noise, 0-255 levels: what makes frame-by-frame translation flicker
 SMOOTHING = 0.8  # measured on this clip: see docs/benchmarks.md, Videos
-STRIP_FRAMES = (0, 50, 100, 149)
+STRIPS = 4  # frames shown side by side, spread over the clip
 
 
 def moving_scene(seed: int, n: int = FPS * SECONDS) -> list[list]:
@@ -50,9 +50,9 @@ def moving_scene(seed: int, n: int = FPS * SECONDS) -> list[list]:
     ]
 
 
-def write_clips(folder: Path, seed: int) -> tuple[Path, Path]:
+def write_clips(folder: Path, seed: int, seconds: float = SECONDS) -> tuple[Path, Path]:
     """The day clip (noise, tone) and the true night clip, frame for frame."""
-    scenes = moving_scene(seed)
+    scenes = moving_scene(seed, round(FPS * seconds))
     rng = np.random.default_rng(seed)
 
     def day():
@@ -85,14 +85,18 @@ def run_video_demo(
     minutes: float = DEMO_MINUTES,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    seconds: float = SECONDS,
 ) -> dict[str, dict]:
-    """Train the shapes demo, then translate, score and show a moving clip."""
+    """Train the shapes demo, then translate, score and show a moving clip of
+    ``seconds``."""
     out = Path(out)
     require_av(), Flow()  # the video extra, before minutes of training
     run_demo(out, steps=steps, minutes=minutes, seed=seed, log=log)
     folder = out / "video"
-    day, truth = write_clips(folder, seed)
-    log(f"\nvideo: {day} ({FPS * SECONDS} frames of {SIZE} x {SIZE}, {FPS} fps, with a tone)")
+    day, truth = write_clips(folder, seed, seconds)
+    log(
+        f"\nvideo: {day} ({round(FPS * seconds)} frames of {SIZE} x {SIZE}, {FPS} fps, with a tone)"
+    )
     translator = load_translator(out / "run", device="cpu")
     results = {}
     for name, strength in (("frame by frame", 0.0), (f"smoothed {SMOOTHING}", SMOOTHING)):
@@ -116,7 +120,8 @@ def run_video_demo(
 def _save_strips(folder: Path, clips: list[Path]) -> Path:
     """Frames of each clip side by side, 4x larger (nearest), for the eye."""
     decoded = [list(frames(c)) for c in clips]
-    for i in STRIP_FRAMES:
+    count = len(decoded[0])
+    for i in sorted({round(k * (count - 1) / (STRIPS - 1)) for k in range(STRIPS)}):
         row = np.concatenate([d[i] for d in decoded], axis=1).astype(np.float32) / 255
         row = row.repeat(4, axis=0).repeat(4, axis=1)
         save_image(row, folder / "strips" / f"frame_{i:03d}.png")
