@@ -7,6 +7,7 @@ The public Python API:
     train(TrainConfig(data="data/horse2zebra", run="runs/h2z", n_epochs=5))
     translator = load_translator("runs/h2z")           # latest checkpoint of a run
     zebra = translator.translate("horse.jpg", direction="AtoB")   # -> PIL.Image
+    translator.translate_video("ride.mp4", "zebras/ride.mp4")      # sound kept (docs/video.md)
 
 The notebook workflow in arcgis.learn's style: ``CycleGAN`` and ``prepare_data``
 (``docs/notebook.md``). The sub-packages are the layers: ``model`` (networks, the
