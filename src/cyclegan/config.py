@@ -179,6 +179,11 @@ class TrainConfig:
         0.0, "stop (with a checkpoint) after this much training time in this process (0: no limit)"
     )
     seed: int = option(0, "seed for weights, data order, augmentation and the image pools")
+    ema: float = option(
+        0.0,
+        "also keep an exponential moving average of the generators' weights with this "
+        "decay (e.g. 0.999), which translation and validation then use; 0: none",
+    )
 
     # Bookkeeping.
     device: str = option("auto", "where to train: auto picks cuda when present", choices=DEVICES)
@@ -230,34 +235,12 @@ class TrainConfig:
         validate(self)
         if isinstance(self.network, dict):  # built from JSON
             object.__setattr__(self, "network", network_from_dict(self.network))
-        positive(
-            self,
-            "load_size",
-            "crop_size",
-            "batch_size",
-            "lr",
-            "log_every",
-            "save_epoch_freq",
-            "lr_decay_iters",
-        )
-        positive(
-            self,
-            "n_epochs",
-            "n_epochs_decay",
-            "max_dataset_size",
-            "num_workers",
-            "pool_size",
-            "lambda_a",
-            "lambda_b",
-            "lambda_identity",
-            "max_iters",
-            "save_iter_freq",
-            "keep_checkpoints",
-            "val_images",
-            "val_every",
-            "early_stop",
-            allow_zero=True,
-        )
+        positive(self, "load_size", "crop_size", "batch_size", "lr", "log_every",
+                 "save_epoch_freq", "lr_decay_iters")  # fmt: skip
+        positive(self, "n_epochs", "n_epochs_decay", "max_dataset_size", "num_workers",
+                 "pool_size", "lambda_a", "lambda_b", "lambda_identity", "max_iters",
+                 "save_iter_freq", "keep_checkpoints", "val_images", "val_every",
+                 "early_stop", allow_zero=True)  # fmt: skip
         if not 0 < self.val_budget <= 1:
             raise ConfigError(
                 f"option 'val_budget' is {self.val_budget!r}; give a share of time in (0, 1]"
@@ -284,9 +267,11 @@ class TrainConfig:
             )
 
     def _check_ranges(self) -> None:
-        """Bounds beyond the sign: Adam's rate and betas, validation's share of time."""
+        """Bounds beyond the sign: Adam's rate and betas, the average's decay."""
         if self.lr > 1:
             raise ConfigError(f"option 'lr' is {self.lr!r}; Adam's rate must be in (0, 1]")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"option 'ema' is {self.ema!r}; give a decay in [0, 1) (0: off)")
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(

@@ -141,9 +141,11 @@ def evaluate_model(
     extractor: InceptionFeatures | None = None,
     progress: Progress | None = None,
     scale: Scale | None = None,
+    averaged: bool = True,
 ) -> dict:
-    """Translate ``data``'s ``split`` folders with ``model`` (at ``scale``) and score
-    each direction (see the module's doc)."""
+    """Translate ``data``'s ``split`` folders with ``model`` (at ``scale``; its weight
+    averages where it has them, unless not ``averaged``) and score each direction
+    (see the module's doc)."""
     folders = find_domains(data)
     if split == "test":
         dir_a, dir_b = folders.test_a, folders.test_b
@@ -151,7 +153,7 @@ def evaluate_model(
             raise DataError(f"{data}: no testA/testB folders; use --split train")
     else:
         dir_a, dir_b = folders.train_a, folders.train_b
-    translator = load_translator(model, device=device, precision=precision)
+    translator = load_translator(model, device=device, precision=precision, averaged=averaged)
     translator.at_scale(scale or Scale())
     extractor = extractor or InceptionFeatures(translator.device)
     cache = FeatureCache(cache_dir)

@@ -93,6 +93,7 @@ def export_onnx(
     network: NetworkConfig | None = None,
     verify: bool = True,
     progress=None,
+    averaged: bool = True,
 ) -> dict:
     """Write ``direction``'s generator of ``model`` (as ``load_translator`` reads it) to
     ``output``; returns what was written and, with ``verify``, the largest absolute
@@ -105,7 +106,7 @@ def export_onnx(
             progress("exporting", done, steps)
 
     onnx, onnxruntime = _require_onnx()
-    translator = load_translator(model, network, device="cpu", precision="fp32")
+    translator = load_translator(model, network, "cpu", "fp32", averaged)
     generator = translator.generator(direction)
     in_nc, out_nc = translator.channels(direction)
     net = translator.network

@@ -67,6 +67,7 @@ def run_export(args: argparse.Namespace) -> int:
         reference_network(args),
         not args.no_verify,
         progress=bar,
+        averaged=not args.raw_weights,
     )
     bar.close()
     print(f"wrote {result['path']} ({args.direction}; {result['metadata']['cyclegan.input']})")
@@ -90,7 +91,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     server = from_args(Server, args)
     hardware = from_args(Hardware, args)
-    translator = load_translator(args.model, reference_network(args), **vars(hardware))
+    translator = load_translator(
+        args.model, reference_network(args), **vars(hardware), averaged=not args.raw_weights
+    )
     translator.at_scale(from_args(Scale, args))
     app = create_app(translator, from_args(Tiling, args), server)
     token = access_token(args)
@@ -151,6 +154,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "cache_dir": how.cache,
             "progress": bar,
             "scale": from_args(Scale, args),
+            "averaged": not args.raw_weights,
         }
         if how.checkpoints == "all":
             report = ev.evaluate_checkpoints(Path(args.model), args.data, how.metric, **opts)
@@ -214,7 +218,9 @@ def run_results(args: argparse.Namespace) -> int:
             f"{args.data}: no test folders (looked for testA/ and testB/, or test_a/ and "
             "test_b/); use --split train to show the training images"
         )
-    translator = load_translator(args.model, **vars(from_args(Hardware, args)))
+    translator = load_translator(
+        args.model, **vars(from_args(Hardware, args)), averaged=not args.raw_weights
+    )
     translator.at_scale(from_args(Scale, args))
     bar = TaskProgress(args.quiet)
     page = results_page(translator, *pair, args.out, progress=bar)

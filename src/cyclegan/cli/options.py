@@ -180,8 +180,14 @@ def from_args(cls: type, args: argparse.Namespace):
     )
 
 
-def add_model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help=MODEL_HELP)
+def add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--model", required=required, help=MODEL_HELP)
+    parser.add_argument(
+        "--raw-weights",
+        action="store_true",
+        help="a model trained with --ema: its generators' last weights, not their "
+        "average (which is the default)",
+    )
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,6 @@ from cyclegan.cli.options import (
 )
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.settings import (
-    MODEL_HELP,
     Bench,
     Evaluation,
     Hardware,
@@ -131,7 +130,7 @@ def add_bench(bench: argparse.ArgumentParser) -> None:
 
 
 def add_evaluate(ev: argparse.ArgumentParser) -> None:
-    ev.add_argument("--model", help=MODEL_HELP)
+    add_model(ev, required=False)
     ev.add_argument("--data", type=Path, help="dataset folder with testA/testB")
     ev.add_argument(
         "--fake",

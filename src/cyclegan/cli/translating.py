@@ -34,8 +34,9 @@ def run_translate(args: argparse.Namespace) -> int:
     ctx, device = distributed.setup(pick_device(hardware.device), timeout_minutes=24 * 60)
     try:
         translator = load_translator(
-            args.model, reference_network(args), str(device), hardware.precision
-        )
+            args.model, reference_network(args), str(device), hardware.precision,
+            averaged=not args.raw_weights,
+        )  # fmt: skip
         translator.at_scale(from_args(Scale, args))
         files, root = collect_inputs(args.input)
         if args.input.is_file() and args.output.suffix and not args.output.is_dir():

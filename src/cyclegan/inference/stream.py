@@ -63,8 +63,8 @@ from cyclegan.inference.raster_values import (
     target_stats,
 )
 from cyclegan.inference.tiling import _ramp, tile_starts
-from cyclegan.inference.translate import Translator, padding_mode
-from cyclegan.model.networks import padding_to_multiple
+from cyclegan.inference.translate import Translator
+from cyclegan.model.networks import padding_mode, padding_to_multiple
 from cyclegan.settings import OUTPUT_DTYPES, Tiling
 
 DEFAULT_TILE = 512  # rasters always stream; this bounds memory when --tile is not given

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from cyclegan import directions
@@ -53,32 +52,14 @@ from cyclegan.inference.tiling import (
     translate_in_tiles,
     with_image_statistics,
 )
-from cyclegan.model.checkpoint import load_network_config, load_weights, read_meta
-from cyclegan.model.layout import BEST, LATEST, weights_file
-from cyclegan.model.networks import build_generator, padding_to_multiple
+from cyclegan.model.checkpoint import has_averages, load_network_config, load_weights, read_meta
+from cyclegan.model.layout import BEST, LATEST, averaged_name, weights_file
+from cyclegan.model.networks import build_generator, pad_to_multiple
 from cyclegan.model.precision import autocast, pick_device
 from cyclegan.model.precision import resolve as resolve_precision
 from cyclegan.model.reference import load_into, read_state_dict
 from cyclegan.model.run_checkpoints import resolve_checkpoint
 from cyclegan.settings import Scale, Tiling
-
-
-def padding_mode(h: int, w: int, ph: int, pw: int) -> str:
-    """How an ``h x w`` image is padded by ``ph`` rows and ``pw`` columns: reflection
-    needs the pad to be smaller than the side; replication covers the rest."""
-    return "reflect" if ph < h and pw < w else "replicate"
-
-
-def pad_to_multiple(
-    x: torch.Tensor, multiple: int, minimum: int = 0
-) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad the bottom and right edges so both sides are multiples of ``multiple`` and at
-    least ``minimum``; returns the padded tensor and the original size."""
-    h, w = x.shape[-2:]
-    ph, pw = padding_to_multiple(h, w, multiple, minimum)
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode=padding_mode(h, w, ph, pw))
-    return x, (h, w)
 
 
 class Translator:
@@ -302,12 +283,15 @@ def load_translator(
     network: NetworkConfig | None = None,
     device: str = "auto",
     precision: str = "auto",
+    averaged: bool = True,
 ) -> Translator:
     """Load a checkpoint folder, a run folder (its latest checkpoint) or a reference ``.pth``.
 
     ``network`` describes a reference file's architecture (defaults: the
     reference's, resnet_9blocks with ngf 64 and instance norm); it is ignored
-    for this project's checkpoints, which carry their own configuration.
+    for this project's checkpoints, which carry their own configuration. A
+    checkpoint of a run trained with ``--ema`` gives its generators' weight
+    averages (``model/ema.py``) unless ``averaged=False`` (``--raw-weights``).
     """
     path = Path(model)
     dev = pick_device(device)
@@ -327,18 +311,21 @@ def load_translator(
     if path.is_dir() or path.name in (BEST, LATEST):  # RUN/best: a run's best checkpoint
         folder = resolve_checkpoint(path)
         network = load_network_config(folder)
+        use_average = averaged and has_averages(folder)
         gens = {}
         for direction, name, (i, o) in (
             ("AtoB", "g_ab", (network.input_nc, network.output_nc)),
             ("BtoA", "g_ba", (network.output_nc, network.input_nc)),
         ):
             gen = build_generator(network, i, o)
+            name = averaged_name(name) if use_average else name
             load_into(gen, load_weights(folder, name), str(weights_file(folder, name)))
             gens[direction] = gen
         meta = read_meta(folder)
         scale = TrainingScale.from_options(meta.get("train"))
         domains = {k: Domain.from_dict(v) for k, v in (meta.get("domains") or {}).items()}
-        return Translator(network, gens, dev, str(folder), precision, scale, domains or None)
+        source = f"{folder} (weight averages)" if use_average else str(folder)
+        return Translator(network, gens, dev, source, precision, scale, domains or None)
     if path.exists():
         raise CheckpointError(
             f"{path}: not a model this tool reads; give a run folder, a checkpoint folder or "

@@ -8,6 +8,8 @@ pruning) are ``run_checkpoints.py``; every file name is ``layout.py``'s.
         g_ba.safetensors       generator B -> A                                    }  needs
         d_a.safetensors        discriminator of domain A
         d_b.safetensors        discriminator of domain B
+        g_ab_ema.safetensors   with --ema: the generators' weight averages (model/ema.py),
+        g_ba_ema.safetensors   which translation uses by default
         training.json          the training record: options, position, time saved
         training_state.json    optimizers, schedulers, image pools, RNG states, loss
         training_state.safetensors    sums: JSON and tensors, never pickle (statefile.py)
@@ -37,6 +39,7 @@ from cyclegan.model.layout import (
     LEGACY_STATE,
     NETWORK_FILE,
     RECORD_FILE,
+    averaged_name,
     checkpoint_name,
     weights_file,
 )
@@ -142,9 +145,20 @@ def write_files(
         _fsync(f)
 
 
-def gather_weights(nets: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    """The four networks' weights on the CPU, by file name."""
-    return {name: _weights(getattr(nets, name)) for name in GENERATORS + DISCRIMINATORS}
+def gather_weights(
+    nets: torch.nn.Module, averages: dict | None = None
+) -> dict[str, dict[str, torch.Tensor]]:
+    """The four networks' weights on the CPU, by file name, and the generators' weight
+    averages (``{"g_ab": WeightAverage, ...}``, with ``--ema``)."""
+    weights = {name: _weights(getattr(nets, name)) for name in GENERATORS + DISCRIMINATORS}
+    for name, average in (averages or {}).items():
+        weights[averaged_name(name)] = _weights(average.average)
+    return weights
+
+
+def has_averages(folder: Path) -> bool:
+    """Whether a checkpoint holds the generators' weight averages (``--ema``)."""
+    return all(weights_file(folder, averaged_name(g)).is_file() for g in GENERATORS)
 
 
 def can_resume(folder: Path) -> bool:

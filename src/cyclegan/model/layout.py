@@ -37,6 +37,7 @@ STATE_TREE = "training_state.json"  # the training state's structure (statefile.
 STATE_TENSORS = "training_state.safetensors"  # ... and its tensors
 LEGACY_STATE = "training_state.pt"  # before 2026-11-30: read with torch's safe loader
 WEIGHTS_SUFFIX = ".safetensors"
+AVERAGED_SUFFIX = "_ema"  # a generator's moving average (model/ema.py): g_ab_ema.safetensors
 
 # In a run's checkpoints/ folder (model/run_checkpoints.py).
 LATEST = "latest"
@@ -60,6 +61,11 @@ def checkpoint_name(epochs_done: int, batches_done: int, global_step: int) -> st
 def weights_file(folder: Path, network: str) -> Path:
     """One network's weights in a checkpoint folder (``g_ab``, ``d_a``, ...)."""
     return Path(folder) / f"{network}{WEIGHTS_SUFFIX}"
+
+
+def averaged_name(network: str) -> str:
+    """The name of a generator's weight average (``--ema``) beside its weights."""
+    return f"{network}{AVERAGED_SUFFIX}"
 
 
 def validation_grid_name(step: int) -> str:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cyclegan.model.discriminators import NLayerDiscriminator, PixelDiscriminator
@@ -75,6 +77,24 @@ def padding_to_multiple(h, w, multiple: int, minimum: int = 0):
         return pad
 
     return extra(h), extra(w)
+
+
+def padding_mode(h: int, w: int, ph: int, pw: int) -> str:
+    """How an ``h x w`` image is padded by ``ph`` rows and ``pw`` columns: reflection
+    needs the pad to be smaller than the side; replication covers the rest."""
+    return "reflect" if ph < h and pw < w else "replicate"
+
+
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, minimum: int = 0
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad the bottom and right edges so both sides are multiples of ``multiple`` and at
+    least ``minimum``; returns the padded tensor and the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = padding_to_multiple(h, w, multiple, minimum)
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode=padding_mode(h, w, ph, pw))
+    return x, (h, w)
 
 
 def build_generator(cfg: NetworkConfig, in_nc: int, out_nc: int) -> nn.Module:

@@ -58,8 +58,10 @@ def save_checkpoint(
     position: Position,
     domains: dict | None = None,
     extra: dict | None = None,
+    averages: dict | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically and point ``latest`` at it.
+    """Write a checkpoint folder atomically and point ``latest`` at it (with the
+    generators' weight ``averages``, ``model/ema.py``, where training keeps them).
 
     Weights or optimizer state holding NaN or infinity are never written (a diverged
     run must not overwrite what it had learned); a write that fails (a full disk, a
@@ -67,7 +69,7 @@ def save_checkpoint(
     checkpoint and ``latest`` as they were. Both raise a ``CheckpointError``.
     """
     root = RunFiles(run).checkpoints
-    weights = gather_weights(nets)
+    weights = gather_weights(nets, averages)
     bad = first_non_finite(weights) or first_non_finite(training_state)
     if bad is not None:
         last = latest_checkpoint(run)

@@ -36,6 +36,7 @@ from torch import nn
 
 from cyclegan.config import TrainConfig
 from cyclegan.model import distributed
+from cyclegan.model.ema import WeightAverage
 from cyclegan.model.losses import gan_loss, gradient_penalty, l1
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.pool import ImagePool
@@ -157,6 +158,12 @@ class CycleGANStep:
         seed_a, seed_b = pool_seeds(cfg.seed, rank)
         self.pool_a = ImagePool(cfg.pool_size, seed=seed_a)
         self.pool_b = ImagePool(cfg.pool_size, seed=seed_b)
+        # --ema: the generators' weight averages, moved after every generator update.
+        self.averages = (
+            {name: WeightAverage(getattr(nets, name), cfg.ema) for name in ("g_ab", "g_ba")}
+            if cfg.ema
+            else {}
+        )
 
     @property
     def lr(self) -> float:
@@ -197,6 +204,8 @@ class CycleGANStep:
         self.scaler_g.scale(sum(losses.values())).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
+        for name, average in self.averages.items():
+            average.update(getattr(n, name))
         _set_requires_grad([n.d_a, n.d_b], True)
 
         # 2. Discriminators on real images and pooled fakes.
@@ -221,7 +230,10 @@ class CycleGANStep:
         return {k: v.detach() for k, v in losses.items()}
 
     def state_dict(self) -> dict:
+        """Everything but the weights (the averages' weights are files beside them)."""
+        averages = {"ema_updates": {k: a.updates for k, a in self.averages.items()}}
         return {
+            **(averages if self.averages else {}),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
@@ -243,6 +255,8 @@ class CycleGANStep:
         self.sched_d.load_state_dict(state["sched_d"])
         self.pool_a.load_state_dict(state["pool_a"], device)
         self.pool_b.load_state_dict(state["pool_b"], device)
+        for name, average in self.averages.items():
+            average.updates = int(state.get("ema_updates", {}).get(name, 0))
         if self.rank > 0:
             seed_a, seed_b = pool_seeds(self.cfg.seed, self.rank)
             self.pool_a.rng.seed(seed_a)

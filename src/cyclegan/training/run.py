@@ -32,7 +32,7 @@ from cyclegan.model.checkpoint import (
     read_meta,
 )
 from cyclegan.model.checkpoint_schema import check_training_state, state_template
-from cyclegan.model.layout import STATE_TREE, RunFiles, weights_file
+from cyclegan.model.layout import STATE_TREE, RunFiles, averaged_name, weights_file
 from cyclegan.model.losses import GENERATOR_LOSSES, LOSS_NAMES
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.reference import load_into
@@ -151,6 +151,7 @@ class Run:
         for name in NETWORK_NAMES:
             path = weights_file(folder, name)
             load_into(getattr(self.nets, name), load_weights(folder, name), str(path))
+        self._restore_averages(folder, note)
         self.step.load_state_dict(state["step"], self.device)
         set_rng_state(state["rng"])
         self.epoch_loss_sum = state["epoch_g_loss_sum"]
@@ -175,6 +176,25 @@ class Run:
         self.position = Position(meta["epochs_done"], batches_done, meta["global_step"])
         note(f"resuming from {folder} (step {self.position.global_step})")
 
+    def _restore_averages(self, folder: Path, note: Callable[[str], None]) -> None:
+        """The generators' weight averages (``--ema``), as saved."""
+        for name, average in self.step.averages.items():
+            path = weights_file(folder, averaged_name(name))
+            if not path.is_file():  # (saved before the average was kept: start one)
+                average.reset(getattr(self.nets, name))
+                note(f"{folder} holds no {path.name}: the weight average starts afresh")
+                continue
+            load_into(average.average, load_weights(folder, averaged_name(name)), str(path))
+
+    @property
+    def generators(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(g_ab, g_ba) as translation will use them: the weight averages with
+        ``--ema``, else the trained generators. Validation and the samples show these."""
+        averages = self.step.averages
+        if averages:
+            return averages["g_ab"].average, averages["g_ba"].average
+        return self.nets.g_ab, self.nets.g_ba
+
     def save(self) -> Path:
         """Write a checkpoint of this position (rank 0); every process waits for it."""
         folder = RunFiles(self.folder).checkpoints / self.position.folder_name()
@@ -183,7 +203,8 @@ class Run:
             losslog.sync(self.folder)
             domains = {k: d.to_dict() for k, d in self.domains.items()}
             folder = save_checkpoint(
-                self.folder, self.cfg, self.nets, self.state_dict(), self.position, domains
-            )
+                self.folder, self.cfg, self.nets, self.state_dict(), self.position, domains,
+                averages=self.step.averages,
+            )  # fmt: skip
         distributed.barrier(self.ctx)
         return folder

@@ -267,13 +267,11 @@ class Trainer:
 
     def _epoch_visuals(self, epoch: int, step: int) -> None:
         """Samples, curves and the HTML page (rank 0), and TensorBoard images if asked."""
-        nets = self.run_state.nets
         if self.report is not None:
-            self.report.epoch_done(epoch, nets.g_ab, nets.g_ba)
+            self.report.epoch_done(epoch, *self.run_state.generators)
         if self.board is not None:
             grid = sample_grid(
-                nets.g_ab,
-                nets.g_ba,
+                *self.run_state.generators,
                 *self._board_samples(),
                 self.cfg.network,
                 self.run_state.precision,

@@ -82,7 +82,7 @@ class Watch:
     def _validate(self, epoch: int) -> tuple[bool, bool]:
         r, cfg, rec = self.run, self.run.cfg, self.run.watch
         step = r.position.global_step
-        result = self.validator(r.nets.g_ab, r.nets.g_ba, cfg.network, r.precision)
+        result = self.validator(*r.generators, cfg.network, r.precision)
         rows = [row for row in losslog.read(r.folder) if row["step"] > rec.get("last_step", 0)]
         alarms = result["alarms"] + [a.as_dict() for a in health.from_losses(rows, cfg.gan_mode)]
         metric = cfg.val_metric
@@ -125,8 +125,7 @@ class Watch:
     def _save_grid(self, step: int) -> None:
         r, sample = self.run, self.validator.sample
         grid = sample_grid(
-            r.nets.g_ab,
-            r.nets.g_ba,
+            *r.generators,
             sample.a[:GRID_IMAGES],
             sample.b[:GRID_IMAGES],
             r.cfg.network,
