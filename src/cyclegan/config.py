@@ -26,6 +26,7 @@ from cyclegan.errors import ConfigError
 from cyclegan.fields import from_dict as build_from_dict
 from cyclegan.fields import option, positive, validate
 from cyclegan.model import networks
+from cyclegan.model.augment import parse_policies
 
 GENERATORS = tuple(networks.GENERATORS)
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
@@ -153,6 +154,12 @@ class TrainConfig:
         0.5, "identity loss weight, relative to lambda_a/lambda_b", ref="lambda_identity"
     )
     pool_size: int = option(50, "past fakes kept for the discriminators (0: none)", ref="pool_size")
+    diffaug: str = option(
+        "",
+        "augment every image the discriminators see, real and fake, with these "
+        "differentiable policies: color, translation, cutout (comma-separated; for small "
+        "datasets, model/augment.py); empty: none",
+    )
 
     # Optimization and schedule.
     lr: float = option(2e-4, "Adam learning rate", ref="lr")
@@ -270,6 +277,10 @@ class TrainConfig:
         """Bounds beyond the sign: Adam's rate and betas, the average's decay."""
         if self.lr > 1:
             raise ConfigError(f"option 'lr' is {self.lr!r}; Adam's rate must be in (0, 1]")
+        try:
+            parse_policies(self.diffaug)
+        except ValueError as exc:
+            raise ConfigError(f"option 'diffaug': {exc}") from None
         if not 0 <= self.ema < 1:
             raise ConfigError(f"option 'ema' is {self.ema!r}; give a decay in [0, 1) (0: off)")
         for name in ("beta1", "beta2"):

@@ -36,6 +36,7 @@ from torch import nn
 
 from cyclegan.config import TrainConfig
 from cyclegan.model import distributed
+from cyclegan.model.augment import augment, parse_policies
 from cyclegan.model.ema import WeightAverage
 from cyclegan.model.losses import gan_loss, gradient_penalty, l1
 from cyclegan.model.networks import CycleGANNetworks
@@ -158,6 +159,8 @@ class CycleGANStep:
         seed_a, seed_b = pool_seeds(cfg.seed, rank)
         self.pool_a = ImagePool(cfg.pool_size, seed=seed_a)
         self.pool_b = ImagePool(cfg.pool_size, seed=seed_b)
+        # --diffaug: what every image the discriminators judge goes through.
+        self.policies = parse_policies(cfg.diffaug)
         # --ema: the generators' weight averages, moved after every generator update.
         self.averages = (
             {name: WeightAverage(getattr(nets, name), cfg.ema) for name in ("g_ab", "g_ba")}
@@ -191,8 +194,9 @@ class CycleGANStep:
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             img = self.generators(real_a, real_b)
-            losses["g_ab"] = gan_loss(n.d_b(img["fake_b"]), True, cfg.gan_mode)
-            losses["g_ba"] = gan_loss(n.d_a(img["fake_a"]), True, cfg.gan_mode)
+            judged_b, judged_a = self._seen(img["fake_b"]), self._seen(img["fake_a"])
+            losses["g_ab"] = gan_loss(n.d_b(judged_b), True, cfg.gan_mode)
+            losses["g_ba"] = gan_loss(n.d_a(judged_a), True, cfg.gan_mode)
         losses["cycle_a"] = l1(img["rec_a"], real_a) * cfg.lambda_a
         losses["cycle_b"] = l1(img["rec_b"], real_b) * cfg.lambda_b
         if cfg.identity_active:
@@ -210,8 +214,9 @@ class CycleGANStep:
 
         # 2. Discriminators on real images and pooled fakes.
         self.opt_d.zero_grad(set_to_none=True)
-        fake_a = self.pool_a.query(img["fake_a"]).to(real_a.dtype)
-        fake_b = self.pool_b.query(img["fake_b"]).to(real_b.dtype)
+        fake_a = self._seen(self.pool_a.query(img["fake_a"]).to(real_a.dtype))
+        fake_b = self._seen(self.pool_b.query(img["fake_b"]).to(real_b.dtype))
+        real_a, real_b = self._seen(real_a), self._seen(real_b)
         mode = cfg.gan_mode
         with self.autocast():
             pred = self.discriminators(real_a, fake_a, real_b, fake_b)
@@ -228,6 +233,11 @@ class CycleGANStep:
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         return {k: v.detach() for k, v in losses.items()}
+
+    def _seen(self, images: torch.Tensor) -> torch.Tensor:
+        """What a discriminator is shown of ``images``: them, or with ``--diffaug``
+        their augmentation (``augment.py``), drawn afresh."""
+        return augment(images, self.policies) if self.policies else images
 
     def state_dict(self) -> dict:
         """Everything but the weights (the averages' weights are files beside them)."""
