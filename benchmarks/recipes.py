@@ -5,7 +5,9 @@ changes training). Each run is then evaluated twice on the same held-out images,
 with its trained generators (the reference's recipe: what a run without ``--ema``
 gives) and with their weight averages: a paired comparison, free of the run-to-run
 noise of GAN training. It reports KID (and FID) both ways per seed, and their mean
-and spread over the seeds.
+and spread over the seeds. With ``--diffaug POLICIES`` the runs also augment what
+the discriminators see (that changes training: compare with a run without it, at
+the same seeds).
 
 Data (``--data``):
 - ``cat2dog``: ``../shared/datasets/cat2dog_afhq``; the first 399 cats and 400 dogs
@@ -90,6 +92,7 @@ def config(data: Path, run: Path, args, seed: int) -> TrainConfig:
         report=False,
         num_workers=1,
         ema=args.ema,
+        diffaug=args.diffaug,
     )
 
 
@@ -100,6 +103,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--diffaug", default="", help="e.g. color,translation,cutout")
     parser.add_argument("--out", type=Path, default=REPO / "bench_out" / "recipes")
     args = parser.parse_args()
     if not DATASETS.is_dir():
@@ -112,14 +116,16 @@ def main() -> None:
         start = time.perf_counter()
         train(config(data, run, args, seed))
         seconds = time.perf_counter() - start
-        for recipe, averaged in (("reference", False), (f"ema {args.ema}", True)):
+        aug = f"diffaug {args.diffaug}, " if args.diffaug else ""
+        for recipe, averaged in ((aug or "reference", False), (f"{aug}ema {args.ema}", True)):
             report = evaluate_model(run, data, device="cpu", extractor=extractor,
                                     cache_dir=args.out / "cache", averaged=averaged)  # fmt: skip
             d = report["directions"]
             scores = {f"{k}_{m}": d[k][m] for k in d for m in ("kid_mean", "fid")}
             rows.append({"seed": seed, "recipe": recipe, "train_seconds": seconds, **scores})
             print(json.dumps(rows[-1]), flush=True)
-    (args.out / f"{args.data}.json").write_text(json.dumps(rows, indent=2))
+    name = f"{args.data}{'_diffaug' if args.diffaug else ''}"
+    (args.out / f"{name}.json").write_text(json.dumps(rows, indent=2))
     print(f"\n{args.data}, {args.steps} steps at {args.size} px, seeds {args.seeds}")
     print(f"{'recipe':14} {'KID A->B':>18} {'KID B->A':>18} {'FID A->B':>14} {'FID B->A':>14}")
     for recipe in dict.fromkeys(r["recipe"] for r in rows):

@@ -15,7 +15,8 @@ MODULES = sorted(SRC.rglob("*.py"))
 # The packages in the README's order: each imports only from those before it, and
 # from the shared top-level modules.
 LAYERS = ("model", "data", "inference", "evaluation", "training", "apps", "curate", "cli")
-SHARED = {"config", "settings", "fields", "domain_options", "errors", "seeds", "directions"}
+SHARED = {"config", "settings", "fields", "domain_options", "errors", "seeds", "directions",
+          "presets"}  # fmt: skip
 # The two documented exceptions: config.py reads the generator names from the model's
 # registry, settings.py the output image formats from the one table of them.
 SHARED_MAY_USE = {"config": {"model"}, "settings": {"data"}}

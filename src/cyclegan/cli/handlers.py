@@ -15,6 +15,7 @@ from cyclegan.config import TrainConfig
 from cyclegan.errors import CycleGANError
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.run_checkpoints import is_run_folder
+from cyclegan.presets import preset_summary
 from cyclegan.settings import Bench, Evaluation, Hardware, Scale, Server, Tiling
 
 
@@ -26,11 +27,15 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         if not getattr(args, "run", None):
             raise CycleGANError("--resume needs --run RUN: the run folder to continue")
+        if args.preset:
+            raise CycleGANError("--preset is for a new run; a resumed run keeps its options")
         limits = {k: getattr(args, k) for k in ("max_iters", "max_minutes") if hasattr(args, k)}
         cfg = TrainConfig(run=args.run, **limits)
         overrides = {k: getattr(args, k) for k in RESUME_OVERRIDES if hasattr(args, k)}
     else:
         cfg = config_from_args(args)
+        if args.preset and os.environ.get("RANK", "0") == "0":
+            print(f"preset {args.preset}: {preset_summary(args.preset)} (options given win)")
     # Under torchrun every process runs this; only rank 0 draws progress and prints.
     main_process = os.environ.get("RANK", "0") == "0"
     progress = TrainingProgress() if main_process else None

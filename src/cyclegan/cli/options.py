@@ -17,6 +17,7 @@ import dataclasses
 import os
 
 from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.presets import preset_options
 from cyclegan.settings import (
     MODEL_HELP,
 )
@@ -76,11 +77,14 @@ def add_field(parser: argparse._ActionsContainer, f: dataclasses.Field) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's options: those given, over ``--preset``'s (``presets.py``) if named."""
     given = {
         k: v
         for k, v in vars(args).items()
         if k in {f.name for f in dataclasses.fields(TrainConfig)} | _NETWORK_FIELDS
     }
+    if getattr(args, "preset", None):
+        given = preset_options(args.preset, given)
     network = NetworkConfig(**{k: v for k, v in given.items() if k in _NETWORK_FIELDS})
     return TrainConfig(
         network=network, **{k: v for k, v in given.items() if k not in _NETWORK_FIELDS}

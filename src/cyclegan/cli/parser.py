@@ -27,6 +27,7 @@ from cyclegan.cli.options import (
     all_parsers,
 )
 from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.presets import PRESETS
 from cyclegan.settings import (
     Bench,
     Evaluation,
@@ -52,6 +53,12 @@ def _version() -> str:
 
 
 def add_train(train: argparse.ArgumentParser) -> None:
+    train.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="a recipe for a kind of data, under the options given with it (README, "
+        "Training recipes): paper (the defaults), small-data, cpu-trial",
+    )
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --run from its latest checkpoint"
     )
