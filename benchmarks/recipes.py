@@ -35,6 +35,8 @@ from cyclegan import NetworkConfig, TrainConfig, train
 from cyclegan.apps.evaluate import evaluate_model
 from cyclegan.data.imageio import load_image, resize, save_image
 from cyclegan.evaluation.inception import InceptionFeatures
+from cyclegan.model.checkpoint import read_meta
+from cyclegan.model.run_checkpoints import list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -87,6 +89,7 @@ def config(data: Path, run: Path, args, seed: int) -> TrainConfig:
         n_epochs_decay=epochs - epochs // 2,
         max_iters=args.steps,
         save_epoch_freq=1_000_000,
+        save_iter_freq=args.steps // 2,  # also the end of the constant rate: see main
         log_every=100,
         val_images=0,
         report=False,
@@ -109,7 +112,7 @@ def main() -> None:
     if not DATASETS.is_dir():
         raise SystemExit(f"{DATASETS} is absent: this benchmark needs ../shared/datasets")
     data = prepare(args.data, args.out, args.size)
-    extractor = InceptionFeatures("cpu")
+    extractor, cache = InceptionFeatures("cpu"), args.out / "cache"
     rows = []
     for seed in args.seeds:
         run = args.out / args.data / f"run_seed{seed}_{time.strftime('%H%M%S')}"
@@ -117,26 +120,34 @@ def main() -> None:
         train(config(data, run, args, seed))
         seconds = time.perf_counter() - start
         aug = f"diffaug {args.diffaug}, " if args.diffaug else ""
-        for recipe, averaged in ((aug or "reference", False), (f"{aug}ema {args.ema}", True)):
-            report = evaluate_model(run, data, device="cpu", extractor=extractor,
-                                    cache_dir=args.out / "cache", averaged=averaged)  # fmt: skip
-            d = report["directions"]
-            scores = {f"{k}_{m}": d[k][m] for k in d for m in ("kid_mean", "fid")}
-            rows.append({"seed": seed, "recipe": recipe, "train_seconds": seconds, **scores})
-            print(json.dumps(rows[-1]), flush=True)
+        # The end of the constant rate, where the weights still move and an average
+        # differs most from the last weights, and the end of the decay.
+        for checkpoint in list_checkpoints(run):
+            step = read_meta(checkpoint)["global_step"]
+            recipes = ((aug or "reference", False), (f"{aug}ema {args.ema}", True))
+            for recipe, averaged in recipes:
+                report = evaluate_model(checkpoint, data, device="cpu", extractor=extractor,
+                                        cache_dir=cache, averaged=averaged)  # fmt: skip
+                d = report["directions"]
+                scores = {f"{k}_{m}": d[k][m] for k in d for m in ("kid_mean", "fid")}
+                rows.append({"seed": seed, "step": step, "recipe": recipe,
+                             "train_seconds": seconds, **scores})  # fmt: skip
+                print(json.dumps(rows[-1]), flush=True)
     name = f"{args.data}{'_diffaug' if args.diffaug else ''}"
     (args.out / f"{name}.json").write_text(json.dumps(rows, indent=2))
     print(f"\n{args.data}, {args.steps} steps at {args.size} px, seeds {args.seeds}")
-    print(f"{'recipe':14} {'KID A->B':>18} {'KID B->A':>18} {'FID A->B':>14} {'FID B->A':>14}")
-    for recipe in dict.fromkeys(r["recipe"] for r in rows):
-        mine = [r for r in rows if r["recipe"] == recipe]
+    heads = ("KID A->B", "KID B->A", "FID A->B", "FID B->A")
+    print(f"{'recipe @ step':22} " + " ".join(f"{h:>18}" for h in heads))
+    for recipe, step in dict.fromkeys((r["recipe"], r["step"]) for r in rows):
+        mine = [r for r in rows if (r["recipe"], r["step"]) == (recipe, step)]
 
         def cell(key, digits, mine=mine):
             v = np.array([r[key] for r in mine])
             return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if len(v) > 1 else 0:.{digits}f}"
 
-        print(f"{recipe:14} {cell('AtoB_kid_mean', 4):>18} {cell('BtoA_kid_mean', 4):>18} "
-              f"{cell('AtoB_fid', 1):>14} {cell('BtoA_fid', 1):>14}")  # fmt: skip
+        cells = [cell(f"{d}_kid_mean", 4) for d in ("AtoB", "BtoA")]
+        cells += [cell(f"{d}_fid", 1) for d in ("AtoB", "BtoA")]
+        print(f"{recipe + f' @{step}':22} " + " ".join(f"{c:>18}" for c in cells))
 
 
 if __name__ == "__main__":
