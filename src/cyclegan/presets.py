@@ -12,9 +12,10 @@ its choices rest on (docs/benchmarks.md, "Better models from the same data"):
 ``small-data``  a few hundred images or fewer: differentiable augmentation of the
                 discriminators' inputs (color, translation, cutout) and a weight
                 average of the generators (decay 0.999); everything else the
-                paper's. The measurements so far found no gain over the paper's
-                recipe at 64 px on two CPU cores; it is offered as what the
-                literature recommends, to be measured at full size
+                paper's. Measured at 64 px on two CPU cores it did worse than the
+                paper's recipe (DiffAugment) or the same (the average); it is
+                offered as what the literature recommends, to be measured at full
+                size
 ``cpu-trial``   a first look on a CPU in minutes: ResNet-6 with ngf 32 at 128 px
                 (143 scaled), 5 + 5 epochs, no validation metrics but cycle L1
 ==============  =================================================================
