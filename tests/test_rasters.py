@@ -454,6 +454,31 @@ def test_the_eo_demo_runs_end_to_end_and_prints_band_errors(tmp_path, monkeypatc
     assert sorted((tmp_path / "demo" / "strips" / "AtoB").glob("*.png"))
 
 
+def test_the_eo_demo_scenes_keep_bare_soil_rare():
+    """The design that lets the EO demo learn on every seed tried (docs/benchmarks.md):
+    vegetation several times as common as bare soil, so a swap of the two shows."""
+    from cyclegan.apps.demo_eo import land_cover
+
+    rng = np.random.default_rng(0)
+    share = np.mean([np.bincount(land_cover(rng).ravel(), minlength=4) for _ in range(100)], 0)
+    water, vegetation, soil, buildings = share / share.sum()
+    assert 0.12 < soil < 0.22 and vegetation > 3 * soil and 0.1 < water < 0.3 and buildings > 0
+
+
+def test_the_eo_demo_calls_it_learned_only_when_every_band_beats_every_baseline():
+    from cyclegan.apps.demo_eo import learned
+
+    def scores(trained_nir):
+        return {
+            "trained": {"AtoB": {"rmse": [500.0, trained_nir]}, "BtoA": {"rmse": [3.0]}},
+            "untrained": {"AtoB": {"rmse": [900.0, 1500.0]}, "BtoA": {"rmse": [7.0]}},
+            "input unchanged": {"AtoB": {"rmse": [800.0, 1000.0]}, "BtoA": {"rmse": [6.0]}},
+        }
+
+    assert learned(scores(900.0))
+    assert not learned(scores(1000.0))  # a tie with the input unchanged is not learning
+
+
 def test_python_api_translates_a_raster_path_into_data_units(eo_run):
     data, run = eo_run
     tr = load_translator(run)
