@@ -124,7 +124,7 @@ def main() -> None:
         # differs most from the last weights, and the end of the decay.
         for checkpoint in list_checkpoints(run):
             step = read_meta(checkpoint)["global_step"]
-            recipes = ((aug or "reference", False), (f"{aug}ema {args.ema}", True))
+            recipes = ((aug.rstrip(", ") or "reference", False), (f"{aug}ema {args.ema}", True))
             for recipe, averaged in recipes:
                 report = evaluate_model(checkpoint, data, device="cpu", extractor=extractor,
                                         cache_dir=cache, averaged=averaged)  # fmt: skip
