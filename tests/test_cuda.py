@@ -1,0 +1,121 @@
+"""The CUDA path against the CPU path (issue 20): run with ``pytest -m cuda`` on a GPU.
+
+Without a GPU every test here marked ``cuda`` skips, and says why. The tolerances
+are first guesses for fp32 with TF32 off, to be replaced by the spread measured on
+a GPU (``benchmarks/gpu_session.sh`` runs these and prints it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from cyclegan.cli.main import main
+from cyclegan.config import NetworkConfig, TrainConfig
+from cyclegan.inference.translate import Translator, load_translator
+from cyclegan.model.losses import LOSS_NAMES
+from cyclegan.model.networks import CycleGANNetworks
+from cyclegan.model.step import CycleGANStep
+
+cuda = pytest.mark.cuda
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA GPU on this machine: these run with pytest -m cuda on a GPU machine",
+)
+
+
+def _nets(seed=0):
+    cfg = NetworkConfig(net_g="resnet_6blocks", ngf=8, ndf=8)
+    torch.manual_seed(seed)
+    nets = CycleGANNetworks(cfg)
+    nets.init_weights(cfg)
+    return nets, TrainConfig(network=cfg, pool_size=0)
+
+
+def _batch(size=64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(1, 3, size, size, generator=g) * 2 - 1 for _ in range(2))
+
+
+@pytest.fixture
+def no_tf32():
+    """Plain fp32 on the GPU, so it can be held to the CPU's numbers."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    args = ["train", "--data", str(tmp_path), "--run", str(tmp_path / "r"), "--device", "cuda"]
+    assert main(args) != 0
+    err = capsys.readouterr().err.strip()
+    assert err == "error: option 'device' is 'cuda' but no CUDA device is available"
+
+
+@cuda
+@needs_cuda
+@pytest.mark.parametrize("steps", [1, 3])
+def test_an_fp32_cuda_step_agrees_with_the_cpu_step(no_tf32, steps):
+    nets, cfg = _nets()
+    on_gpu = copy.deepcopy(nets).cuda()
+    cpu_step, gpu_step = CycleGANStep(nets, cfg, "fp32"), CycleGANStep(on_gpu, cfg, "fp32")
+    a, b = _batch()
+    for _ in range(steps):
+        cpu, gpu = cpu_step(a, b), gpu_step(a.cuda(), b.cuda())
+    for k in LOSS_NAMES:
+        assert gpu[k].item() == pytest.approx(cpu[k].item(), rel=1e-3, abs=1e-5), k
+
+
+@cuda
+@needs_cuda
+def test_the_default_mixed_precision_step_trains_a_fixed_batch():
+    from cyclegan.model.precision import resolve
+
+    nets, cfg = _nets()
+    device = torch.device("cuda")
+    cfg = replace(cfg, lr=1e-3)  # so that 60 steps of a tiny network show the fall
+    step = CycleGANStep(nets.to(device), cfg, resolve("auto", device), fused=True)
+    # smooth images, which a small network can learn to give back within a few steps
+    a, b = (torch.nn.functional.interpolate(x[..., :4, :4], 64, mode="bilinear") for x in _batch())
+    a, b = a.to(device), b.to(device)
+    first = step(a, b)
+    for _ in range(60):
+        last = step(a, b)
+    assert all(torch.isfinite(v).all() for v in last.values())
+    assert (last["cycle_a"] + last["cycle_b"]).item() < 0.7 * (
+        first["cycle_a"] + first["cycle_b"]
+    ).item()
+
+
+@cuda
+@needs_cuda
+def test_cuda_translation_equals_cpu_translation(no_tf32):
+    nets, cfg = _nets()
+    image = np.random.default_rng(0).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    outputs = []
+    for device in ("cpu", "cuda"):
+        g = copy.deepcopy(nets.g_ab).to(device).eval()
+        translator = Translator(cfg.network, {"AtoB": g}, torch.device(device), "test")
+        outputs.append(translator.translate(image, "AtoB").astype(np.int16))
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1
+
+
+@cuda
+@needs_cuda
+def test_a_gpu_trained_checkpoint_translates_on_the_cpu(tiny_data, tmp_path):
+    from conftest import tiny_config
+    from cyclegan.training.trainer import train
+
+    data, run = tiny_data, tmp_path / "run"
+    train(tiny_config(data, run, device="cuda", max_iters=3, deterministic=False))
+    image = np.zeros((32, 32, 3), np.uint8)
+    out_cpu = load_translator(run, device="cpu").translate(image, "AtoB")
+    out_gpu = load_translator(run, device="cuda").translate(image, "AtoB")
+    assert out_cpu.shape == (32, 32, 3)
+    assert np.abs(out_cpu.astype(int) - out_gpu.astype(int)).max() <= 2
