@@ -119,3 +119,24 @@ def test_a_gpu_trained_checkpoint_translates_on_the_cpu(tiny_data, tmp_path):
     out_gpu = load_translator(run, device="cuda").translate(image, "AtoB")
     assert out_cpu.shape == (32, 32, 3)
     assert np.abs(out_cpu.astype(int) - out_gpu.astype(int)).max() <= 2
+
+
+def test_running_out_of_device_memory_is_one_line_naming_what_to_lower(
+    tiny_data, tmp_path, monkeypatch, capsys
+):
+    """A CUDA out-of-memory error raised inside training (simulated: it is the same
+    exception type on every device) comes out as one line, no traceback."""
+    from cyclegan.model import step
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(step.CycleGANStep, "__call__", out_of_memory)
+    args = ["train", "--data", str(tiny_data), "--run", str(tmp_path / "run"), "--max-iters", "1"]
+    assert main([*args, "--crop-size", "32", "--load-size", "36", "--num-workers", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "error: the device ran out of memory; lower --batch-size or --crop-size, "
+        "or use --precision bf16 or fp16"
+    )
+    assert not any("Traceback" in line for line in err)

@@ -20,6 +20,8 @@ import argparse
 import functools
 import sys
 
+import torch
+
 from cyclegan.cli import handlers, parser, translating
 from cyclegan.cli.curate import CURATE
 from cyclegan.cli.parser import Command
@@ -113,6 +115,21 @@ COMMANDS = (
 )
 
 
+# What to lower when the accelerator runs out of memory, by command: said in one line
+# instead of the allocator's traceback.
+MEMORY_ADVICE = {
+    "train": "--batch-size or --crop-size, or use --precision bf16 or fp16",
+    "translate": "--batch-size, or --tile (large images go through in tiles)",
+    "serve": "--tile, or use --precision bf16 or fp16",
+    "bench": "--batch-size or --size",
+}
+
+
+def out_of_memory_line(command: str) -> str:
+    advice = MEMORY_ADVICE.get(command, "the image size, or use --precision bf16 or fp16")
+    return f"error: the device ran out of memory; lower {advice}"
+
+
 @functools.cache
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the whole table, built once a process (about 12 ms: every option
@@ -132,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # the file system said no (permissions, a full disk): not a bug
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except torch.OutOfMemoryError:  # CUDA's (and other accelerators') allocator
+        print(out_of_memory_line(args.command), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
