@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -228,3 +229,21 @@ def test_a_deterministic_run_does_not_leave_the_process_deterministic(tiny_data,
     assert torch.are_deterministic_algorithms_enabled()
     build_run(tiny_config(tiny_data, tmp_path / "b", deterministic=False)).close()
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_the_progress_line_shows_the_share_of_time_spent_waiting_for_data(
+    tiny_data, tmp_path, capsys
+):
+    """A GPU starved by decoding shows it in the progress line, not only in the log."""
+    from cyclegan.cli.progress import TrainingProgress
+
+    shares = []
+
+    class Recorder(TrainingProgress):
+        def stepped(self, info):
+            shares.append(info["data_wait_share"])
+            super().stepped(info)
+
+    train(tiny_config(tiny_data, tmp_path / "r", max_iters=3), events=Recorder())
+    assert len(shares) == 3 and all(0 <= s < 1 for s in shares)
+    assert re.search(r"img/s, data wait \d+%", capsys.readouterr().err)

@@ -54,7 +54,9 @@ class TrainingProgress:
             for p in LOSS_PANELS
             if p.headline
         )
-        text = f"epoch {info['epoch']}/{info['epochs']} {pairs} {info['images_per_s']:.2f} img/s"
+        # The data wait: a GPU starved by decoding shows it here first (issue 20).
+        speed = f"{info['images_per_s']:.2f} img/s, data wait {info['data_wait_share']:.0%}"
+        text = f"epoch {info['epoch']}/{info['epochs']} {pairs} {speed}"
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(1)

@@ -122,6 +122,7 @@ class Trainer:
         self._started()
         r.window.start = time.perf_counter()  # speed counts from here; the sums carry over
         self.clock = (time.perf_counter(), r.position.global_step)
+        self.waited = 0.0  # seconds this process sat waiting for batches, for the progress line
         for epoch in range(r.position.epochs_done + 1, cfg.total_epochs + 1):
             r.plan.set_epoch(epoch, r.position.batches_done)
             batches = iter(r.loader)
@@ -134,6 +135,7 @@ class Trainer:
                 lr = r.step.lr  # the rate this step trains at
                 losses = r.train_step(batch, epoch)
                 r.window.add(losses, waited)
+                self.waited += waited
                 self._log(batch, epoch, lr)
                 self._progress(epoch, losses)
                 why = self._stop_reason(stop)
@@ -190,7 +192,8 @@ class Trainer:
         r = self.run_state
         start, start_step = self.clock
         step = r.position.global_step
-        per_step = (time.perf_counter() - start) / max(step - start_step, 1)
+        elapsed = time.perf_counter() - start
+        per_step = elapsed / max(step - start_step, 1)
         self.events.stepped(
             {
                 "epoch": epoch,
@@ -199,6 +202,7 @@ class Trainer:
                 "total_steps": r.total_steps,
                 "losses": losses,
                 "images_per_s": self.cfg.batch_size / per_step,
+                "data_wait_share": self.waited / elapsed if elapsed > 0 else 0.0,
                 "eta_s": per_step * (r.total_steps - step),
             }
         )
