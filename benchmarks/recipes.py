@@ -119,12 +119,13 @@ def main() -> None:
         start = time.perf_counter()
         train(config(data, run, args, seed))
         seconds = time.perf_counter() - start
-        aug = f"diffaug {args.diffaug}, " if args.diffaug else ""
+        aug = f"diffaug {args.diffaug}" if args.diffaug else ""
         # The end of the constant rate, where the weights still move and an average
         # differs most from the last weights, and the end of the decay.
         for checkpoint in list_checkpoints(run):
             step = read_meta(checkpoint)["global_step"]
-            recipes = ((aug.rstrip(", ") or "reference", False), (f"{aug}ema {args.ema}", True))
+            ema = f"ema {args.ema}"
+            recipes = ((aug or "reference", False), (f"{aug}, {ema}" if aug else ema, True))
             for recipe, averaged in recipes:
                 report = evaluate_model(checkpoint, data, device="cpu", extractor=extractor,
                                         cache_dir=cache, averaged=averaged)  # fmt: skip

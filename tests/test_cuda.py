@@ -1,8 +1,9 @@
 """The CUDA path against the CPU path (issue 20): run with ``pytest -m cuda`` on a GPU.
 
 Without a GPU every test here marked ``cuda`` skips, and says why. The tolerances
-are first guesses for fp32 with TF32 off, to be replaced by the spread measured on
-a GPU (``benchmarks/gpu_session.sh`` runs these and prints it).
+are first guesses for fp32 with TF32 off, not yet measured: no session has had a GPU.
+``benchmarks/gpu_session.sh`` runs these; the differences they see there are what
+the tolerances should be derived from.
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ Speckle filtering before training is common practice for that reason.
 
 Why bare soil is rare (about 17% of a scene, against 65% vegetation): the cycle loss
 cannot tell the right translation from one that swaps two classes or moves the
-scene around, and what decides is the discriminators' sense of how common each
-class is. With soil at 27% and vegetation at 55%, training learned on 1 seed of 3;
-with soil rarer, on every seed of the demo tried (docs/benchmarks.md). Giving the
-two their own texture, or adding a structure (MIND) loss, did not make the earlier
-design learn (one run each).
+scene around; what can tell them apart is the discriminators' sense of how common
+each class is, which a rare class makes stronger. With soil at 27% and vegetation
+at 55%, training learned on 1 seed of 3; with soil rarer, on every seed of the demo
+tried (docs/benchmarks.md). Giving the two their own texture, or adding a structure
+(MIND) loss, did not make the earlier design learn (one run each).
 """
 
 from __future__ import annotations
