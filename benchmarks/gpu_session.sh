@@ -24,7 +24,8 @@
 #   1. the machine: nvidia-smi, torch, the GPU;                        machine.txt
 #   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py);            pytest_cuda.txt
 #   3. our step and inference, default path against fp32 eager,
-#      256 px batch 1 (with torch.compile inference) and batch 4;     bench_b1.json, bench_b4.json
+#      256 px batch 1 (with torch.compile inference) and batch 4,
+#      each also on channels-last tensors;                            bench_b1.json, bench_b4.json
 #   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
 #   5. a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
 #      its loss log (the data-wait share), sample grids and the
@@ -61,9 +62,10 @@ $PY -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$OUT
 
 step "3. our step and inference"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 --steps $STEPS \
-    --warmup $WARMUP --infer-sizes $INFER --compile --json | tee "$OUT/bench_b1.json"
+    --warmup $WARMUP --infer-sizes $INFER --compile --channels-last --json \
+    | tee "$OUT/bench_b1.json"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 4 --steps $STEPS \
-    --warmup $WARMUP --infer-sizes $SIZE --json | tee "$OUT/bench_b4.json"
+    --warmup $WARMUP --infer-sizes $SIZE --channels-last --json | tee "$OUT/bench_b4.json"
 
 step "4. the reference's step on the same device"
 REF=$SHARED/reference/code/ref_step.py

@@ -45,10 +45,13 @@ def _batch(size=64, seed=1):
 @pytest.fixture
 def no_tf32():
     """Plain fp32 on the GPU, so it can be held to the CPU's numbers."""
-    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    # The new API only: training sets TF32 through it (device_setup.py), and torch
+    # refuses to read flags that were set through both.
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = matmul.fp32_precision, conv.fp32_precision
+    matmul.fp32_precision = conv.fp32_precision = "ieee"
     yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+    matmul.fp32_precision, conv.fp32_precision = before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
@@ -76,7 +79,7 @@ def test_an_fp32_cuda_step_agrees_with_the_cpu_step(no_tf32, steps):
 @cuda
 @needs_cuda
 def test_the_default_mixed_precision_step_trains_a_fixed_batch():
-    from cyclegan.model.precision import resolve
+    from cyclegan.model.device_setup import resolve
 
     nets, cfg = _nets()
     device = torch.device("cuda")

@@ -37,12 +37,6 @@ def _batch(seed=1, size=32):
     )
 
 
-def test_auto_resolves_per_device():
-    cpu = torch.device("cpu")
-    assert precision.resolve("auto", cpu) == ("bf16" if precision.cpu_has_bf16() else "fp32")
-    assert precision.resolve("fp32", cpu) == "fp32"
-
-
 @pytest.mark.parametrize("prec", ["fp32", pytest.param("bf16", marks=needs_bf16)])
 def test_fused_first_step_equals_reference_calls(prec):
     """Before any update the fused and unfused orders compute the same losses."""
@@ -100,6 +94,7 @@ def test_bench_json_has_the_promised_fields(capsys):
             "1",
             "--warmup",
             "0",
+            "--channels-last",
             "--json",
         ]
     )
@@ -116,6 +111,9 @@ def test_bench_json_has_the_promised_fields(capsys):
         "train_tflops",
         "peak_memory_mb",
         "machine",
+        "setup",
+        "channels_last_train_step_s",
+        "channels_last_speedup",
         "torch",
     ):
         assert key in result, key

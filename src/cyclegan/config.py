@@ -197,10 +197,13 @@ class TrainConfig:
     precision: str = option(
         "auto",
         "arithmetic: fp32 (the reference's), bf16 or fp16 mixed precision; auto picks bf16 "
-        "where the hardware has it",
+        "where the hardware has it, fp16 on GPUs with tensor cores but no bf16",
         choices=PRECISIONS,
     )
     deterministic: bool = option(False, "deterministic kernels (bitwise-repeatable on CPU)")
+    channels_last: bool = option(
+        False, "channels-last (NHWC) images and weights: slower on CPUs; time it with bench"
+    )
     save_epoch_freq: int = option(
         5, "save a checkpoint every N epochs (and always at the end)", ref="save_epoch_freq"
     )

@@ -231,6 +231,7 @@ class Bench:
     )
     baseline: bool = option(True, "also time the plain fp32 eager form (--no-baseline: skip)")
     compile: bool = option(False, "also time inference under torch.compile")
+    channels_last: bool = option(False, "also time the step on channels-last (NHWC) tensors")
 
     def __post_init__(self) -> None:
         for name in ("size", "batch_size", "steps"):

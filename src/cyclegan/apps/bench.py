@@ -4,8 +4,11 @@ Both forms run in the same process on the same weights and inputs, so the
 speed-up is a ratio measured side by side, not against a number from another day:
 
 - baseline: float32, the reference's sequence of network calls (``fused=False``);
-- fast: the precision asked for (``auto``: bf16 where the hardware has it) with
-  the fused calls that ``cyclegan train`` uses.
+- fast: what ``cyclegan train`` runs with on this device (``device_setup.py``: the
+  precision asked for, ``auto`` by default; Adam's fused kernel; the fused calls).
+
+With ``channels_last`` it also times the fast step on channels-last (NHWC) tensors,
+what ``train --channels-last`` does: the measurement that option is there to take.
 
 It also counts the step's floating-point operations (``torch.utils.flop_counter``),
 and measures, in the same run, what this machine's convolutions can do at best:
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import json
-import platform
 import re
 import resource
 import statistics
@@ -32,6 +34,7 @@ from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.inference import budget
 from cyclegan.inference.budget import check_fits
 from cyclegan.model import precision as precision_module
+from cyclegan.model.device_setup import DeviceSetup, DeviceTraits, choose
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
 from cyclegan.model.step import CycleGANStep
@@ -81,7 +84,9 @@ def run_bench(bench: Bench | None = None, hardware: Hardware | None = None) -> d
     """Measure and return the numbers ``cyclegan bench`` prints."""
     bench, hardware = bench or Bench(), hardware or Hardware()
     dev = pick_device(hardware.device)
-    prec = precision_module.resolve(hardware.precision, dev)
+    setup = choose(DeviceTraits.probe(dev), hardware.precision)
+    setup.apply()
+    prec = setup.precision
     network = NetworkConfig(net_g=bench.net_g)
     _check_sizes(bench, network, dev)
     torch.manual_seed(0)
@@ -93,12 +98,13 @@ def run_bench(bench: Bench | None = None, hardware: Hardware | None = None) -> d
         "net_g": bench.net_g,
         "batch_size": bench.batch_size,
         "precision": prec,
+        "setup": setup.summary(),
         "device": str(dev),
         "machine": describe_machine(dev),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
-    result.update(_time_training(nets, bench, prec, dev))
+    result.update(_time_training(nets, bench, setup, dev))
     gen = nets.g_ab.eval()
     result.update(_time_inference(gen, bench, prec, dev))
     if bench.compile:
@@ -124,15 +130,18 @@ def _check_sizes(bench: Bench, network: NetworkConfig, dev: torch.device) -> Non
                    "give smaller --infer-sizes", free)  # fmt: skip
 
 
-def _time_training(nets: CycleGANNetworks, bench: Bench, prec: str, dev: torch.device) -> dict:
-    """The fused step at ``prec`` against the reference's fp32 sequence, on copies of
-    the same networks and the same images."""
+def _time_training(
+    nets: CycleGANNetworks, bench: Bench, setup: DeviceSetup, dev: torch.device
+) -> dict:
+    """The step as training runs it against the reference's fp32 sequence, on copies
+    of the same networks and the same images."""
     cfg = TrainConfig(network=NetworkConfig(net_g=bench.net_g), batch_size=bench.batch_size)
-    base_nets = copy.deepcopy(nets)
+    base_nets, nhwc_nets = copy.deepcopy(nets), copy.deepcopy(nets)
     shape = (bench.batch_size, 3, bench.size, bench.size)
     real_a = torch.rand(shape, device=dev) * 2 - 1
     real_b = torch.rand(shape, device=dev) * 2 - 1
-    fast = CycleGANStep(nets, cfg, prec, fused=True)
+    prec = setup.precision
+    fast = CycleGANStep(nets, cfg, prec, fused=True, adam=setup.adam)
     flops = FlopCounterMode(display=False)
     with flops:
         fast(real_a, real_b)
@@ -144,6 +153,14 @@ def _time_training(nets: CycleGANNetworks, bench: Bench, prec: str, dev: torch.d
             lambda: base(real_a, real_b), dev, bench.steps, bench.warmup
         )
         out["train_speedup"] = out["baseline_train_step_s"] / out["train_step_s"]
+    if bench.channels_last:
+        layout = torch.channels_last
+        nhwc = CycleGANStep(nhwc_nets.to(memory_format=layout), cfg, prec, True, adam=setup.adam)
+        a, b = (x.contiguous(memory_format=layout) for x in (real_a, real_b))
+        out["channels_last_train_step_s"] = _time(
+            lambda: nhwc(a, b), dev, bench.steps, bench.warmup
+        )
+        out["channels_last_speedup"] = out["train_step_s"] / out["channels_last_train_step_s"]
     out["images_per_s"] = bench.batch_size / out["train_step_s"]
     out["train_tflops"] = out["train_step_flops"] / out["train_step_s"] / 1e12
     return out
@@ -186,24 +203,17 @@ def _time_compiled(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.dev
 
 
 def describe_machine(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and the threads torch uses."""
+    """The GPU's name and compute capability, or the CPU's model and torch's threads."""
+    traits = DeviceTraits.probe(device)
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {torch.get_num_threads()} threads"
+        return traits.describe()
+    return f"{traits.name}, {torch.get_num_threads()} threads"
 
 
 def format_report(r: dict) -> str:
     lines = [
         f"cyclegan bench  {r['date']}  torch {r['torch']}  {r['device']}: {r['machine']}",
-        f"{r['net_g']}, {r['size']} px, batch {r['batch_size']}, fast path: {r['precision']}"
+        f"{r['net_g']}, {r['size']} px, batch {r['batch_size']}, fast path: {r['setup']}"
         " + fused calls; baseline: fp32, reference calls",
         f"  train step   {r['train_step_s']:8.3f} s   {r['images_per_s']:.2f} img/s   "
         f"{r['train_tflops']:.3f} TFLOP/s ({r['train_step_flops'] / 1e12:.2f} TFLOP/step)",
@@ -212,6 +222,11 @@ def format_report(r: dict) -> str:
         lines.append(
             f"  baseline     {r['baseline_train_step_s']:8.3f} s   "
             f"speed-up {r['train_speedup']:.2f}x"
+        )
+    if "channels_last_train_step_s" in r:
+        lines.append(
+            f"  channels-last {r['channels_last_train_step_s']:7.3f} s   "
+            f"{r['channels_last_speedup']:.2f}x the fast path"
         )
     for key in sorted(k for k in r if re.fullmatch(r"infer_s(_\d+)?", k)):
         suffix = key[len("infer_s") :]

@@ -31,9 +31,11 @@ class TrainingProgress:
             print(f"  {path}: {why}", file=sys.stderr)
 
     def started(self, info: dict) -> None:
+        # What the run runs with, as device_setup.py picked it, then what it trains on.
+        print(f"training on {info['setup']}", file=sys.stderr)
         print(
-            f"training on {info['device']}: {info['images_a']} A / {info['images_b']} B "
-            f"images, {info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
+            f"{info['images_a']} A / {info['images_b']} B images, "
+            f"{info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
             file=sys.stderr,
         )
         if self.tty:

@@ -53,10 +53,10 @@ from cyclegan.inference.tiling import (
     with_image_statistics,
 )
 from cyclegan.model.checkpoint import has_averages, load_network_config, load_weights, read_meta
+from cyclegan.model.device_setup import resolve as resolve_precision
 from cyclegan.model.layout import BEST, LATEST, averaged_name, weights_file
 from cyclegan.model.networks import build_generator, pad_to_multiple
 from cyclegan.model.precision import autocast, pick_device
-from cyclegan.model.precision import resolve as resolve_precision
 from cyclegan.model.reference import load_into, read_state_dict
 from cyclegan.model.run_checkpoints import resolve_checkpoint
 from cyclegan.settings import Scale, Tiling

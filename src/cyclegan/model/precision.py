@@ -8,8 +8,9 @@
   bfloat16 has float32's exponent range, so no loss scaling is needed.
 - ``fp16``: mixed precision with float16 and dynamic loss scaling, for GPUs
   without bfloat16 (before Ampere).
-- ``auto``: bf16 where the hardware runs it natively (CUDA with bf16 support;
-  CPUs with AVX-512 BF16 or AMX), fp16 on older CUDA GPUs, fp32 elsewhere.
+- ``auto``: what ``device_setup.py`` picks for the device: bf16 where the hardware
+  runs it natively (CUDA compute capability 8.0 and later; CPUs with AVX-512 BF16 or
+  AMX), fp16 on GPUs with tensor cores but no bfloat16, fp32 elsewhere.
 """
 
 from __future__ import annotations
@@ -27,15 +28,6 @@ def cpu_has_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-
-
-def resolve(precision: str, device: torch.device) -> str:
-    """The concrete precision ``auto`` stands for on ``device``."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_bf16() else "fp32"
 
 
 def autocast(precision: str, device: torch.device):

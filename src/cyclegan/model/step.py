@@ -116,7 +116,8 @@ class CycleGANStep:
     with several processes ``distribute`` wraps each in DistributedDataParallel. The
     generator update calls the discriminators directly: they are frozen there, get
     no gradient, and so have nothing to synchronize. ``rank`` gives every process
-    image pools of its own (``seeds.pool_seeds``).
+    image pools of its own (``seeds.pool_seeds``). ``adam`` is Adam's kernel,
+    ``"foreach"`` or ``"fused"`` (what training picks: ``device_setup.py``).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class CycleGANStep:
         precision: str = "fp32",
         fused: bool = False,
         rank: int = 0,
+        adam: str = "foreach",
     ):
         self.nets = nets
         self.cfg = cfg
@@ -138,19 +140,21 @@ class CycleGANStep:
         self.discriminators: nn.Module = DiscriminatorPair(nets.d_a, nets.d_b, self.fused)
         device = next(nets.parameters()).device
         self.autocast = lambda: autocast(precision, device)
+        # Adam's kernel, same arithmetic: "foreach" is one kernel per group of tensors
+        # rather than one per tensor; "fused", one for all (device_setup.py).
+        kernel = {adam: True}
         betas = (cfg.beta1, cfg.beta2)
-        # foreach: one kernel per group of tensors rather than one per tensor (same math).
         self.opt_g = torch.optim.Adam(
             list(nets.g_ab.parameters()) + list(nets.g_ba.parameters()),
             lr=cfg.lr,
             betas=betas,
-            foreach=True,
+            **kernel,
         )
         self.opt_d = torch.optim.Adam(
             list(nets.d_a.parameters()) + list(nets.d_b.parameters()),
             lr=cfg.lr,
             betas=betas,
-            foreach=True,
+            **kernel,
         )
         self.sched_g = build_scheduler(self.opt_g, cfg)
         self.sched_d = build_scheduler(self.opt_d, cfg)

@@ -22,13 +22,14 @@ from cyclegan.data.domain import build_domains
 from cyclegan.errors import CheckpointError, ConfigError
 from cyclegan.evaluation.validation import validation_sample, write_split
 from cyclegan.fields import write_json
-from cyclegan.model import distributed, precision
+from cyclegan.model import distributed
 from cyclegan.model.checkpoint import (
     check_writable,
     load_network_config,
     load_weights,
     read_meta,
 )
+from cyclegan.model.device_setup import DeviceTraits, choose
 from cyclegan.model.layout import RECORD_FILE, RunFiles, weights_file
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
@@ -156,21 +157,22 @@ def _processes(cfg: TrainConfig) -> tuple[distributed.Context, torch.device]:
     # of the process deterministic; and only on a change (the first call costs a second).
     if cfg.deterministic != torch.are_deterministic_algorithms_enabled():
         torch.use_deterministic_algorithms(cfg.deterministic)
-    if not cfg.deterministic and device.type == "cuda":
-        # Training crops have one size, so cuDNN's per-shape autotuning pays once.
-        torch.backends.cudnn.benchmark = True
     return ctx, device
 
 
 def _assemble(cfg, ctx, device, files: dict, domains: dict, resuming: bool) -> Run:
     """The networks, the step, the dataset and its epoch plan, as a ``Run`` at step 0."""
-    nets = _build_networks(cfg, ctx, resuming).to(device).train()
-    prec = precision.resolve(cfg.precision, device)
-    step = CycleGANStep(nets, cfg, prec, fused=True, rank=ctx.rank)
+    # Precision, TF32, cuDNN autotuning, Adam's kernel, memory format: device_setup.py.
+    setup = choose(DeviceTraits.probe(device), cfg.precision, cfg.deterministic,
+                   cfg.channels_last)  # fmt: skip
+    setup.apply()
+    nets = _build_networks(cfg, ctx, resuming)
+    nets = nets.to(device, memory_format=setup.memory_format).train()
+    step = CycleGANStep(nets, cfg, setup.precision, fused=True, rank=ctx.rank, adam=setup.adam)
     dataset = UnpairedImages(files["A"], files["B"], cfg, domains)
     plan = EpochPlan(*dataset.sizes, cfg.batch_size, cfg.seed, ctx.rank, ctx.world)
-    run = Run(cfg, ctx, device, prec, files["A"], files["B"], nets, step, plan)
-    run.domains, run.dataset = domains, dataset
+    run = Run(cfg, ctx, device, setup.precision, files["A"], files["B"], nets, step, plan)
+    run.domains, run.dataset, run.setup = domains, dataset, setup
     return run
 
 

@@ -32,6 +32,7 @@ from cyclegan.model.checkpoint import (
     read_meta,
 )
 from cyclegan.model.checkpoint_schema import check_training_state, state_template
+from cyclegan.model.device_setup import DeviceSetup
 from cyclegan.model.layout import STATE_TREE, RunFiles, averaged_name, weights_file
 from cyclegan.model.losses import GENERATOR_LOSSES, LOSS_NAMES
 from cyclegan.model.networks import CycleGANNetworks
@@ -78,6 +79,7 @@ class Run:
     window: losslog.LossWindow = field(default_factory=losslog.LossWindow)
     epoch_loss_sum: float = 0.0  # the generator losses of this epoch, for ``plateau``
     val_files: dict[str, list[Path]] = field(default_factory=dict)  # "A", "B": held out
+    setup: DeviceSetup | None = None  # what the step runs with (device_setup.py)
     val_source: str = ""  # where the validation sample comes from, in words
     watch: dict = field(default_factory=dict)  # validation's record (trainer.py)
     domains: dict[str, Domain] = field(default_factory=dict)  # how each domain's files read
@@ -105,8 +107,9 @@ class Run:
     def train_step(self, batch: dict, epoch: int) -> dict[str, float]:
         """One step on ``batch`` of epoch ``epoch``; returns the losses, averaged over
         processes. A loss that is NaN or infinite anywhere stops every process."""
-        real_a = batch["a"].to(self.device, non_blocking=True)
-        real_b = batch["b"].to(self.device, non_blocking=True)
+        layout = self.setup.memory_format if self.setup else torch.contiguous_format
+        real_a = batch["a"].to(self.device, non_blocking=True, memory_format=layout)
+        real_b = batch["b"].to(self.device, non_blocking=True, memory_format=layout)
         losses = self.step(real_a, real_b)
         values = torch.stack([losses[k] for k in LOSS_NAMES]).float()
         values = distributed.average(values, self.ctx).cpu()

@@ -162,6 +162,7 @@ class Trainer:
             {
                 "device": str(r.device),
                 "precision": r.precision,
+                "setup": r.setup.summary() if r.setup else str(r.device),
                 "images_a": len(r.files_a),
                 "images_b": len(r.files_b),
                 "steps_per_epoch": r.steps_per_epoch,
