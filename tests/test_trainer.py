@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -15,7 +16,9 @@ from conftest import tiny_config
 from cyclegan.errors import CheckpointError, ConfigError, TrainingDiverged
 from cyclegan.inference.translate import load_translator
 from cyclegan.model import checkpoint as checkpoint_module
+from cyclegan.model import step as step_module
 from cyclegan.model.checkpoint import read_meta
+from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.model.run_checkpoints import latest_checkpoint, list_checkpoints
 from cyclegan.model.step import CycleGANStep
 from cyclegan.training import losslog
@@ -218,6 +221,68 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tiny_data, tmp_path, 
     assert "cycle_a" in message and "step 3" in message
     assert "epoch_0001_step_00000002" in message
     assert [c.name for c in list_checkpoints(run)] == ["epoch_0001_step_00000002"]
+
+
+def _overflowing(monkeypatch, at_calls):
+    """Make the GAN losses of the steps numbered in ``at_calls`` overflow, as an fp16
+    forward pass beyond 65504 does: loss and gradients inf or NaN. Returns what the
+    poisoned steps saw: the step object, and whether they changed any weight."""
+    real_call, real_loss = CycleGANStep.__call__, step_module.gan_loss
+    seen = {"calls": 0, "changed": [], "step": None}
+
+    def poisoned_loss(pred, target_is_real, mode):
+        return real_loss(pred * float("inf") if seen["on"] else pred, target_is_real, mode)
+
+    def counted(self, real_a, real_b):
+        seen["calls"] += 1
+        seen["on"], seen["step"] = seen["calls"] in at_calls, self
+        before = [p.detach().clone() for p in self.nets.parameters()]
+        losses = real_call(self, real_a, real_b)
+        if seen["on"]:
+            after = self.nets.parameters()
+            changed = any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+            seen["changed"].append(changed)
+        return losses
+
+    monkeypatch.setattr(step_module, "gan_loss", poisoned_loss)
+    monkeypatch.setattr(CycleGANStep, "__call__", counted)
+    return seen
+
+
+class _Notes(TrainingEvents):
+    def __init__(self):
+        self.notes = []
+
+    def note(self, message):
+        self.notes.append(message)
+
+
+def test_an_fp16_overflow_skips_the_step_and_training_goes_on(tiny_data, tmp_path, monkeypatch):
+    """Issue 20: under fp16 the loss scaler has the first word. The overflowing step
+    changes no weight, leaves no fake in the pools and no row in the log."""
+    seen = _overflowing(monkeypatch, at_calls={3})
+    run, events = tmp_path / "run", _Notes()
+    train(tiny_config(tiny_data, run, precision="fp16"), events=events)
+    assert seen["changed"] == [False]
+    assert [n for n in events.notes if "overflowed float16" in n] == [
+        "step 3: a loss overflowed float16; the loss scaler skipped the update and "
+        "training goes on (1 such step(s) in a row; the run stops at 11)"
+    ]
+    rows = losslog.read(run)
+    assert 3 not in [r["step"] for r in rows] and len(rows) == seen["calls"] - 1
+    assert all(math.isfinite(r[k]) for r in rows for k in LOSS_NAMES)
+    step = seen["step"]
+    assert len(step.pool_a.images) == len(step.pool_b.images) == seen["calls"] - 1
+
+
+def test_fp16_overflows_in_a_row_stop_the_run(tiny_data, tmp_path, monkeypatch):
+    seen = _overflowing(monkeypatch, at_calls=set(range(2, 100)))
+    with pytest.raises(TrainingDiverged) as err:
+        train(tiny_config(tiny_data, tmp_path / "run", precision="fp16", n_epochs=3))
+    assert seen["calls"] == 12 and seen["changed"] == [False] * 11
+    message = str(err.value)
+    assert "at step 12 (epoch 3) after 10 skipped fp16 steps in a row" in message
+    assert "--precision bf16 or fp32" in message
 
 
 def test_a_deterministic_run_does_not_leave_the_process_deterministic(tiny_data, tmp_path):

@@ -40,6 +40,17 @@ class ImagePool:
                 out.append(image)
         return torch.cat(out, 0)
 
+    def snapshot(self) -> tuple:
+        """What ``rewind`` puts back: the stored images (replaced, never changed in
+        place, so a copy of the list keeps them) and the draw state."""
+        return list(self.images), self.rng.getstate()
+
+    def rewind(self, snapshot: tuple) -> None:
+        """Forget the queries since ``snapshot``: a step whose update was skipped."""
+        images, rng = snapshot
+        self.images = list(images)
+        self.rng.setstate(rng)
+
     def state_dict(self) -> dict:
         stored = torch.cat(self.images).cpu() if self.images else torch.empty(0)
         return {"size": self.size, "images": stored, "rng": self.rng.getstate()}

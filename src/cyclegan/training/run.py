@@ -44,7 +44,7 @@ from cyclegan.model.step import CycleGANStep
 from cyclegan.training import losslog
 from cyclegan.training.resume import rng_state, set_rng_state
 from cyclegan.training.runfolder import RunLock
-from cyclegan.training.stops import check_finite
+from cyclegan.training.stops import FP16_SKIPS_IN_A_ROW, check_finite, not_finite
 
 NETWORK_NAMES = GENERATORS + DISCRIMINATORS  # the four weight files of a checkpoint
 
@@ -80,6 +80,7 @@ class Run:
     epoch_loss_sum: float = 0.0  # the generator losses of this epoch, for ``plateau``
     val_files: dict[str, list[Path]] = field(default_factory=dict)  # "A", "B": held out
     setup: DeviceSetup | None = None  # what the step runs with (device_setup.py)
+    fp16_skips: int = 0  # steps in a row skipped as fp16 overflows (stops.py)
     val_source: str = ""  # where the validation sample comes from, in words
     watch: dict = field(default_factory=dict)  # validation's record (trainer.py)
     domains: dict[str, Domain] = field(default_factory=dict)  # how each domain's files read
@@ -104,9 +105,12 @@ class Run:
         total = self.cfg.total_epochs * self.steps_per_epoch
         return min(total, self.cfg.max_iters) if self.cfg.max_iters else total
 
-    def train_step(self, batch: dict, epoch: int) -> dict[str, float]:
+    def train_step(self, batch: dict, epoch: int) -> dict[str, float] | None:
         """One step on ``batch`` of epoch ``epoch``; returns the losses, averaged over
-        processes. A loss that is NaN or infinite anywhere stops every process."""
+        processes. A loss that is NaN or infinite anywhere stops every process; under
+        fp16 the step is first skipped (returns None; see ``stops.py``)."""
+        fp16 = self.precision == "fp16"
+        pools = (self.step.pool_a.snapshot(), self.step.pool_b.snapshot()) if fp16 else None
         layout = self.setup.memory_format if self.setup else torch.contiguous_format
         real_a = batch["a"].to(self.device, non_blocking=True, memory_format=layout)
         real_b = batch["b"].to(self.device, non_blocking=True, memory_format=layout)
@@ -115,8 +119,15 @@ class Run:
         values = distributed.average(values, self.ctx).cpu()
         vals = dict(zip(LOSS_NAMES, values.tolist(), strict=True))
         pos = self.position
-        check_finite(vals, pos.global_step + 1, epoch, self.folder)
-        self.epoch_loss_sum += sum(vals[k] for k in GENERATOR_LOSSES)
+        skipped = bool(fp16 and not_finite(vals) and self.fp16_skips < FP16_SKIPS_IN_A_ROW)
+        if skipped:  # the scaler skipped the update; the pools forget the step's fakes
+            self.step.pool_a.rewind(pools[0])
+            self.step.pool_b.rewind(pools[1])
+            self.fp16_skips += 1
+        else:
+            check_finite(vals, pos.global_step + 1, epoch, self.folder, self.fp16_skips)
+            self.fp16_skips = 0
+            self.epoch_loss_sum += sum(vals[k] for k in GENERATOR_LOSSES)
         pos = Position(epoch - 1, pos.batches_done + 1, pos.global_step + 1)
         if pos.batches_done == self.steps_per_epoch:
             # The epoch is complete: schedules move on before any save of this position.
@@ -124,7 +135,7 @@ class Run:
             self.step.end_epoch(self.epoch_loss_sum / self.steps_per_epoch)
             self.epoch_loss_sum = 0.0
         self.position = pos
-        return vals
+        return None if skipped else vals
 
     def state_dict(self) -> dict:
         return {

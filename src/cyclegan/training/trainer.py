@@ -37,7 +37,7 @@ from cyclegan.training.build import build_run
 from cyclegan.training.grids import fixed_samples, sample_grid
 from cyclegan.training.report import RunReport, build_report
 from cyclegan.training.run import Run, TrainingEvents
-from cyclegan.training.stops import StopFlag, TrainingInterrupted
+from cyclegan.training.stops import FP16_SKIPS_IN_A_ROW, StopFlag, TrainingInterrupted
 from cyclegan.training.watch import Watch
 
 
@@ -123,6 +123,7 @@ class Trainer:
         r.window.start = time.perf_counter()  # speed counts from here; the sums carry over
         self.clock = (time.perf_counter(), r.position.global_step)
         self.waited = 0.0  # seconds this process sat waiting for batches, for the progress line
+        self.shown = dict.fromkeys(LOSS_NAMES, float("nan"))  # the latest losses trained on
         for epoch in range(r.position.epochs_done + 1, cfg.total_epochs + 1):
             r.plan.set_epoch(epoch, r.position.batches_done)
             batches = iter(r.loader)
@@ -134,10 +135,14 @@ class Trainer:
                 waited = time.perf_counter() - wait_start  # time the step sat idle
                 lr = r.step.lr  # the rate this step trains at
                 losses = r.train_step(batch, epoch)
-                r.window.add(losses, waited)
+                if losses is None:  # an fp16 overflow: the update was skipped (stops.py)
+                    self._skipped_fp16()
+                else:
+                    r.window.add(losses, waited)
+                    self.shown = losses
                 self.waited += waited
                 self._log(batch, epoch, lr)
-                self._progress(epoch, losses)
+                self._progress(epoch, self.shown)
                 why = self._stop_reason(stop)
                 pos = r.position
                 if why == "signal":
@@ -172,10 +177,19 @@ class Trainer:
             }
         )
 
+    def _skipped_fp16(self) -> None:
+        r = self.run_state
+        self.events.note(
+            f"step {r.position.global_step}: a loss overflowed float16; the loss scaler "
+            f"skipped the update and training goes on ({r.fp16_skips} such step(s) in a "
+            f"row; the run stops at {FP16_SKIPS_IN_A_ROW + 1})"
+        )
+
     def _log(self, batch: dict, epoch: int, lr: float) -> None:
-        """A row of the loss log (and TensorBoard scalars) every ``log_every`` steps."""
+        """A row of the loss log (and TensorBoard scalars) every ``log_every`` steps
+        (none while every step since the last row was skipped as an fp16 overflow)."""
         r, step = self.run_state, self.run_state.position.global_step
-        if step % self.cfg.log_every and step != r.total_steps:
+        if (step % self.cfg.log_every and step != r.total_steps) or not r.window.steps:
             return
         # Which A images each process trained on in this step (several processes).
         seen = distributed.gather_ints(batch["a_index"].tolist(), r.ctx, r.device)
