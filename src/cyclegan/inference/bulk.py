@@ -17,7 +17,9 @@ How it runs:
    heaviest process ends within one item of the lightest). No item is repeated to
    even the shares out, as ``DistributedSampler`` pads with duplicates, and none
    is left out: the shares are a partition of the pending items. A process
-   translates its share in input order, in batches of ``--batch-size``.
+   translates its share's TIFFs and videos one at a time, then its pictures in
+   input order, in batches of ``--batch-size``, read and written while the
+   translator works (``pictures.py``).
 3. **One large raster** alone (a single scene, more than one row of tiles) is
    shared by rows of tiles instead (``raster_shards.py``).
 4. **The summary**: each process's items, pixels, time and failures are gathered
@@ -237,53 +239,47 @@ class _Work:
 
 
 def _share_items(work: _Work, mine: list[Item], sizes: dict, rank: int, on_item, on_file_progress):
-    """Translate this process's items, in batches, recording each."""
+    """Translate this process's items, recording each: each TIFF and video alone (a
+    TIFF may be a raster, which streams by itself and may fail halfway: then it alone
+    failed), then the pictures in batches of ``--batch-size``, in input order."""
     share, start, finished = Share(rank), time.perf_counter(), 0
-    records = work.records
-    for batch in _batches(mine, work.output.batch_size):
-        by_src = {item.src: item for item in batch}
-        for item in batch:
-            records.started(item)
-        began = time.perf_counter()
+    records, by_src, began = work.records, {item.src: item for item in mine}, {}
 
-        def done(src, dst, error, by_src=by_src, began=began):
-            nonlocal finished
-            item, finished = by_src[src], finished + 1
-            if error:
-                records.failed(item, error)
-                share.failures.append((item.key, error))
-            else:
-                records.done(item, sizes[item.key], time.perf_counter() - began)
-                share.items, share.pixels = share.items + 1, share.pixels + sizes[item.key]
-            if on_item:
-                on_item(finished, len(mine))
+    def started(sources):
+        for src in sources:
+            records.started(by_src[src])
+            began[src] = time.perf_counter()
 
+    def done(src, dst, error):
+        nonlocal finished
+        item, finished = by_src[src], finished + 1
+        if error:
+            records.failed(item, error)
+            share.failures.append((item.key, error))
+        else:
+            seconds = time.perf_counter() - began.get(src, start)
+            records.done(item, sizes[item.key], seconds)
+            share.items, share.pixels = share.items + 1, share.pixels + sizes[item.key]
+        if on_item:
+            on_item(finished, len(mine))
+
+    def translate(sources, on_start=None):
+        translate_items(work.translator, sources, work.output_dir, work.direction,
+                        work.root, work.output, work.tiling, done, on_file_progress,
+                        work.video, share.notes.append, on_start)  # fmt: skip
+
+    alone = {item.key for item in mine if is_raster_path(item.src) or is_video_file(item.src)}
+    for item in (item for item in mine if item.key in alone):
+        started([item.src])
         try:
-            sources = [item.src for item in batch]
-            translate_items(work.translator, sources, work.output_dir, work.direction,
-                            work.root, work.output, work.tiling, done, on_file_progress,
-                            work.video, share.notes.append)  # fmt: skip
-        except DataError as exc:  # a raster that fails while it streams (alone in its batch)
-            (item,) = batch
+            translate([item.src])
+        except DataError as exc:  # a raster that fails while it streams
             done(item.src, None, str(exc))
+    pictures = [item.src for item in mine if item.key not in alone]
+    if pictures:  # one call, so that reading and writing overlap across its batches
+        translate(pictures, on_start=started)
     share.seconds = time.perf_counter() - start
     return share
-
-
-def _batches(items: list[Item], size: int) -> list[list[Item]]:
-    """Pictures in batches of ``size``, in input order; each TIFF alone (it may be a
-    raster, which streams by itself and may fail halfway: then it alone failed), and
-    each video alone."""
-    batches, pictures = [], []
-    for item in items:
-        if is_raster_path(item.src) or is_video_file(item.src):
-            batches.append([item])
-            continue
-        pictures.append(item)
-        if len(pictures) >= max(size, 1):
-            batches.append(pictures)
-            pictures = []
-    return batches + ([pictures] if pictures else [])
 
 
 def _share_raster(work: _Work, item: Item, ctx: Context, job: str, on_file_progress) -> Share:

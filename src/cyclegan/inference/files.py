@@ -1,6 +1,7 @@
 """Translating files and folders: which files an ``--input`` names, where each
 translation goes, and the guards that keep every input file safe. Pictures go in
-batches, rasters stream (``stream.py``), videos stream frame by frame (``video.py``).
+batches, read and written while the translator works (``pictures.py``); rasters
+stream (``stream.py``), videos stream frame by frame (``video.py``).
 
 Outputs keep their input's name (and sub-folder below a folder input), in the
 input's format or the one asked for. Before any work, every output is checked
@@ -15,20 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import torch
-
 from cyclegan import directions
-from cyclegan.data.imageio import (
-    array_to_tensor,
-    check_bit_depth,
-    is_image_file,
-    load_image,
-    save_image,
-    tensor_to_array,
-)
+from cyclegan.data.imageio import check_bit_depth, is_image_file
 from cyclegan.data.rasters import is_raster_path, raster_info
 from cyclegan.data.video import is_video_file
 from cyclegan.errors import ConfigError, DataError
+from cyclegan.inference.pictures import translate_picture_batches
 from cyclegan.inference.raster_values import source_stats, target_stats
 from cyclegan.inference.stream import check_raster_job, translate_raster
 from cyclegan.inference.translate import Translator
@@ -111,8 +104,10 @@ def translate_items(
     on_file_progress: Callable[[Path, int, int], None] | None = None,
     video: VideoOutput | None = None,
     on_note: Callable[[str], None] | None = None,
+    on_start: Callable[[list[Path]], None] | None = None,
 ) -> list[Path]:
-    """``translate_files`` after its checks: existing outputs are replaced (atomically)."""
+    """``translate_files`` after its checks: existing outputs are replaced (atomically).
+    ``on_start(batch)`` when a batch of pictures starts being read."""
     videos = [src for src in inputs if is_video_file(src)]
     written = []
     for src in videos:  # one at a time, streamed (video.py)
@@ -154,36 +149,25 @@ def translate_items(
         if on_done:
             on_done(src, dst, None)
     written += _translate_pictures(
-        translator, pictures, output_dir, direction, root, output, tiling, on_done
+        translator, pictures, output_dir, direction, root, output, tiling, on_done, on_start
     )
     return written
 
 
-def _translate_pictures(translator, pictures, output_dir, direction, root, output, tiling, on_done):
-    """Pictures in batches of equal size, saved as ``output`` says; returns the written."""
-    in_nc, _ = translator.channels(direction)
-    written = []
-    for chunk in _chunks(pictures, output.batch_size):
-        loaded = []
-        for src in chunk:
-            try:
-                loaded.append((src, load_image(src, in_nc, output.max_pixels)))
-            except DataError as exc:
-                if on_done:
-                    on_done(src, None, str(exc))
-        by_size: dict[tuple, list] = {}
-        for src, arr in loaded:
-            by_size.setdefault(arr.shape, []).append((src, arr))
-        for group in by_size.values():
-            batch = torch.stack([array_to_tensor(arr) for _, arr in group])
-            out = translator.translate_tensor(batch, direction, **tiling.arguments)
-            for (src, _), img in zip(group, out, strict=True):
-                dst = output_path(src, output_dir, root, output)
-                save_image(tensor_to_array(img), dst, bit_depth=output.bit_depth)
-                written.append(dst)
-                if on_done:
-                    on_done(src, dst, None)
-    return written
+def _translate_pictures(translator, pictures, output_dir, direction, root, output, tiling, on_done,
+                        on_start=None):  # fmt: skip
+    """Pictures in batches of ``output.batch_size``, reading and writing overlapped with
+    the translation (``pictures.py``); returns the written."""
+    return translate_picture_batches(
+        translator,
+        list(_chunks(pictures, output.batch_size)),
+        direction,
+        lambda src: output_path(src, output_dir, root, output),
+        output,
+        tiling,
+        on_done,
+        on_start,
+    )
 
 
 def _split_rasters(translator, direction, inputs, output, on_done):
