@@ -99,6 +99,24 @@ def test_the_default_mixed_precision_step_trains_a_fixed_batch():
 
 @cuda
 @needs_cuda
+@pytest.mark.parametrize("mode", [None, "reduce-overhead"])  # plain, and with CUDA graphs
+def test_a_compiled_step_gives_the_eager_losses(no_tf32, mode):
+    """Five steps, with image pools small enough to hand back stored fakes: a CUDA
+    graph's outputs are overwritten by its next replay, so the pools must keep copies."""
+    nets, cfg = _nets()
+    cfg = replace(cfg, pool_size=2)
+    eager = CycleGANStep(copy.deepcopy(nets).cuda(), cfg, "fp32", fused=True)
+    compiled = CycleGANStep(nets.cuda(), cfg, "fp32", fused=True)
+    compiled.compile(mode=mode)
+    a, b = (x.cuda() for x in _batch())
+    for _ in range(5):
+        want, got = eager(a, b), compiled(a, b)
+        for k in LOSS_NAMES:
+            assert got[k].item() == pytest.approx(want[k].item(), rel=1e-3, abs=1e-5), k
+
+
+@cuda
+@needs_cuda
 def test_cuda_translation_equals_cpu_translation(no_tf32):
     nets, cfg = _nets()
     image = np.random.default_rng(0).integers(0, 256, (96, 80, 3), dtype=np.uint8)

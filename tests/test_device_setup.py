@@ -6,14 +6,20 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from conftest import tiny_config
+from cyclegan.config import TrainConfig
+from cyclegan.errors import ConfigError
 from cyclegan.inference.translate import load_translator
 from cyclegan.model.device_setup import DeviceTraits, choose, resolve, resolve_precision
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.model.precision import cpu_has_bf16
+from cyclegan.model.run_checkpoints import latest_checkpoint
+from cyclegan.model.step import CycleGANStep
 from cyclegan.training.build import build_run
+from cyclegan.training.resume import resumed_config
 from cyclegan.training.trainer import TrainingEvents, train
 
 H100 = DeviceTraits("cuda", "NVIDIA H100 80GB HBM3", (9, 0), native_bf16=True)
@@ -141,3 +147,44 @@ def test_channels_last_reaches_the_weights(tiny_data, tmp_path):
         assert not all(w.is_contiguous() for w in convs)
     finally:
         run.close()
+
+
+def test_a_compiled_step_trains_as_the_eager_one(tiny_data, tmp_path, monkeypatch):
+    """``--compile`` wraps what the step calls, not the networks: the same losses and
+    weights as eager (``aot_eager``, torch.compile's graph capture without inductor's
+    code generation, keeps the arithmetic: bit-equal here), checkpoints with the same
+    names that translate, and a resume that compiles again."""
+    compile_step, graphs = CycleGANStep.compile, torch._dynamo.utils.counters["stats"]
+    monkeypatch.setattr(CycleGANStep, "compile", lambda self: compile_step(self, "aot_eager"))
+    graphs_before = graphs["unique_graphs"]
+    runs = {}
+    for compiled in (False, True):
+        runs[compiled] = tmp_path / f"run_{compiled}"
+        cfg = tiny_config(tiny_data, runs[compiled], precision="fp32", compile=compiled,
+                          max_iters=3 if compiled else 0)  # fmt: skip
+        events = _Started()
+        train(cfg, events=events)
+        assert events.info["setup"].endswith("torch.compile") == compiled
+    train(tiny_config(tiny_data, runs[True], compile=True), resume=True)
+    assert graphs["unique_graphs"] > graphs_before  # the step did run compiled code
+    logs = {}
+    for compiled, run in runs.items():
+        rows = [json.loads(row) for row in RunFiles(run).loss_log.read_text().splitlines()]
+        logs[compiled] = [{k: row[k] for k in ("step", *LOSS_NAMES)} for row in rows]
+    assert logs[True] == logs[False]  # every loss of every step, the resume's included
+    final = {c: latest_checkpoint(run) for c, run in runs.items()}
+    for name in ("g_ab", "g_ba", "d_a", "d_b"):
+        eager, compiled = (load_file(final[c] / f"{name}.safetensors") for c in (False, True))
+        assert eager.keys() == compiled.keys()
+        for key in eager:
+            assert torch.equal(eager[key], compiled[key]), f"{name}.{key}"
+    assert load_translator(runs[True]).translate(torch.zeros(1, 3, 32, 32), "AtoB").isfinite().all()
+
+
+def test_a_resumed_run_may_change_how_fast_it_runs_but_not_what():
+    saved = TrainConfig(data="d", run="r").to_dict()
+    caller = TrainConfig(run="r")
+    faster = resumed_config(saved, caller, {"compile": True, "channels_last": True})
+    assert faster.compile and faster.channels_last and faster.data == "d"
+    with pytest.raises(ConfigError, match="options lr cannot change when resuming"):
+        resumed_config(saved, caller, {"lr": 1.0})

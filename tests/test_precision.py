@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 
 import pytest
@@ -82,24 +84,18 @@ def test_bf16_translation_is_close_to_fp32():
     assert (low - full).abs().mean() < 0.01  # [-1, 1] scale: about 1 level in 255
 
 
-def test_bench_json_has_the_promised_fields(capsys):
-    code = main(
-        [
-            "bench",
-            "--size",
-            "32",
-            "--net-g",
-            "resnet_6blocks",
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-            "--channels-last",
-            "--json",
-        ]
-    )
+@pytest.fixture(scope="module")
+def bench_result():
+    """One small bench run, in JSON, for the tests that read its result."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        args = "bench --size 32 --net-g resnet_6blocks --steps 1 --warmup 0 --channels-last --json"
+        code = main(args.split())
     assert code == 0
-    result = json.loads(capsys.readouterr().out)
+    return json.loads(out.getvalue())
+
+
+def test_bench_json_has_the_promised_fields(bench_result):
+    result = bench_result  # the fixture's name, shorter
     for key in (
         "train_step_s",
         "baseline_train_step_s",
@@ -121,3 +117,18 @@ def test_bench_json_has_the_promised_fields(capsys):
         result["baseline_train_step_s"] / result["train_step_s"]
     )
     assert result["train_step_flops"] > 0
+
+
+def test_bench_reports_a_failed_compiled_step_and_goes_on(bench_result):
+    """On a device session a compile error must not cost the other numbers."""
+    from cyclegan.apps.bench import _time_compiled_step, format_report
+    from cyclegan.settings import Bench
+
+    def broken(a, b):
+        raise RuntimeError("inductor could not lower an op")
+
+    x, cpu = torch.zeros(1), torch.device("cpu")
+    out = _time_compiled_step("cudagraph", broken, x, x, Bench(steps=1, warmup=0), cpu)
+    assert out == {"cudagraph_train_error": "RuntimeError: inductor could not lower an op"}
+    report = format_report({**bench_result, **out})
+    assert "cudagraph step failed: RuntimeError: inductor could not lower an op" in report

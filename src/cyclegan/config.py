@@ -204,6 +204,7 @@ class TrainConfig:
     channels_last: bool = option(
         False, "channels-last (NHWC) images and weights: slower on CPUs; time it with bench"
     )
+    compile: bool = option(False, "torch.compile the step's networks; time it with bench first")
     save_epoch_freq: int = option(
         5, "save a checkpoint every N epochs (and always at the end)", ref="save_epoch_freq"
     )

@@ -230,7 +230,7 @@ class Bench:
         None, "inference sizes (default: --size)", kind=int, metavar="SIZE"
     )
     baseline: bool = option(True, "also time the plain fp32 eager form (--no-baseline: skip)")
-    compile: bool = option(False, "also time inference under torch.compile")
+    compile: bool = option(False, "also time inference and the step under torch.compile")
     channels_last: bool = option(False, "also time the step on channels-last (NHWC) tensors")
 
     def __post_init__(self) -> None:

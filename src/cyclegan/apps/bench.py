@@ -13,8 +13,10 @@ what ``train --channels-last`` does: the measurement that option is there to tak
 It also counts the step's floating-point operations (``torch.utils.flop_counter``),
 and measures, in the same run, what this machine's convolutions can do at best:
 a 3x3, 256-channel convolution (the ResNet blocks' shape) in the fast precision.
-With ``compile_infer`` it also times the generator under ``torch.compile`` (what
-``translate --compile`` does) and how long the compile took.
+With ``compile`` it also times the generator under ``torch.compile`` (what
+``translate --compile`` does) and the step under it (what ``train --compile``
+does), with how long each compile took; on a GPU also the step with CUDA graphs
+(``mode="reduce-overhead"``), which training does not offer until this measures it.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def _time_training(
     """The step as training runs it against the reference's fp32 sequence, on copies
     of the same networks and the same images."""
     cfg = TrainConfig(network=NetworkConfig(net_g=bench.net_g), batch_size=bench.batch_size)
+    pristine = copy.deepcopy(nets)
     base_nets, nhwc_nets = copy.deepcopy(nets), copy.deepcopy(nets)
     shape = (bench.batch_size, 3, bench.size, bench.size)
     real_a = torch.rand(shape, device=dev) * 2 - 1
@@ -161,9 +164,35 @@ def _time_training(
             lambda: nhwc(a, b), dev, bench.steps, bench.warmup
         )
         out["channels_last_speedup"] = out["train_step_s"] / out["channels_last_train_step_s"]
+    if bench.compile:
+        modes = {"compiled": None}
+        if dev.type == "cuda":
+            modes["cudagraph"] = "reduce-overhead"
+        for name, mode in modes.items():
+            step = CycleGANStep(copy.deepcopy(pristine), cfg, prec, True, adam=setup.adam)
+            step.compile(mode=mode)
+            out.update(_time_compiled_step(name, step, real_a, real_b, bench, dev))
+            if f"{name}_train_step_s" in out:
+                out[f"{name}_train_speedup"] = out["train_step_s"] / out[f"{name}_train_step_s"]
     out["images_per_s"] = bench.batch_size / out["train_step_s"]
     out["train_tflops"] = out["train_step_flops"] / out["train_step_s"] / 1e12
     return out
+
+
+def _time_compiled_step(name, step, real_a, real_b, bench: Bench, dev: torch.device) -> dict:
+    """A compiled step's compile (its first two steps: the pools start returning
+    copies at the second) and speed; a failure is reported, not raised, so that the
+    other numbers of a device session still come back."""
+    try:
+        start = time.perf_counter()
+        for _ in range(2):
+            step(real_a, real_b)
+        _sync(dev)
+        seconds = time.perf_counter() - start
+        timed = _time(lambda: step(real_a, real_b), dev, bench.steps, bench.warmup)
+    except Exception as exc:  # noqa: BLE001 - a measurement, reported as such
+        return {f"{name}_train_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    return {f"{name}_train_compile_s": seconds, f"{name}_train_step_s": timed}
 
 
 def _time_inference(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.device) -> dict:
@@ -238,6 +267,15 @@ def format_report(r: dict) -> str:
                 f"speed-up {r[f'infer_speedup{suffix}']:.2f}x"
             )
         lines.append(line)
+    for name in ("compiled", "cudagraph"):
+        if f"{name}_train_step_s" in r:
+            lines.append(
+                f"  {name + ' step':<14}{r[f'{name}_train_step_s']:6.3f} s   "
+                f"{r[f'{name}_train_speedup']:.2f}x the fast path "
+                f"(compile {r[f'{name}_train_compile_s']:.1f} s)"
+            )
+        elif f"{name}_train_error" in r:
+            lines.append(f"  {name + ' step':<14} failed: {r[f'{name}_train_error']}")
     if "infer_compiled_s" in r:
         lines.append(
             f"  compiled     {r['infer_compiled_s']:8.3f} s   (infer {r['size']} px, "

@@ -27,6 +27,9 @@ The choices, and why:
 - channels-last (NHWC) tensors only when asked for (``--channels-last``): measured
   slower on the CPU (1.10-1.13x per step, same run and machine), and on a GPU
   only a measurement (``cyclegan bench --channels-last``) can say.
+- ``torch.compile`` only when asked for (``--compile``): its first steps compile
+  for a minute or more, which a short run does not win back, and its speed on a
+  GPU is not measured yet (``cyclegan bench --compile``).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class DeviceSetup:
     cudnn_benchmark: bool
     adam: str  # "fused" or "foreach"
     channels_last: bool
+    compile: bool = False  # the step's networks under torch.compile (step.py)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -99,6 +103,8 @@ class DeviceSetup:
         parts.append(f"{self.adam} Adam")
         if self.channels_last:
             parts.append("channels-last tensors")
+        if self.compile:
+            parts.append("torch.compile")
         return f"{self.traits.type} ({self.traits.describe()}): {', '.join(parts)}"
 
 
@@ -114,6 +120,7 @@ def choose(
     precision: str = "auto",
     deterministic: bool = False,
     channels_last: bool = False,
+    compile: bool = False,
 ) -> DeviceSetup:
     """The setup for a run with these options on a device with these traits."""
     cuda = traits.type == "cuda"
@@ -124,6 +131,7 @@ def choose(
         cudnn_benchmark=cuda and not deterministic,
         adam="fused" if traits.type in ("cuda", "cpu") else "foreach",
         channels_last=channels_last,
+        compile=compile,
     )
 
 

@@ -28,13 +28,14 @@ class ImagePool:
             return images.detach()
         out = []
         for image in images.detach():
-            image = image.unsqueeze(0)
+            # A copy: a compiled step's outputs may live in memory its next run reuses.
+            image = image.unsqueeze(0).clone()
             if len(self.images) < self.size:
                 self.images.append(image)
                 out.append(image)
             elif self.rng.uniform(0, 1) > 0.5:
                 slot = self.rng.randint(0, self.size - 1)
-                out.append(self.images[slot].clone())
+                out.append(self.images[slot])  # no longer stored: no copy needed
                 self.images[slot] = image
             else:
                 out.append(image)

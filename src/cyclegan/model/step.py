@@ -118,6 +118,9 @@ class CycleGANStep:
     no gradient, and so have nothing to synchronize. ``rank`` gives every process
     image pools of its own (``seeds.pool_seeds``). ``adam`` is Adam's kernel,
     ``"foreach"`` or ``"fused"`` (what training picks: ``device_setup.py``).
+    ``compile`` runs the modules the step calls under ``torch.compile`` from then on
+    (``--compile``); the networks themselves, which validation, sample grids and
+    checkpoints use, stay as they are.
     """
 
     def __init__(
@@ -138,6 +141,8 @@ class CycleGANStep:
             nets.g_ab, nets.g_ba, cfg.identity_active, self.fused
         )
         self.discriminators: nn.Module = DiscriminatorPair(nets.d_a, nets.d_b, self.fused)
+        self.judges: dict[str, nn.Module] = {"a": nets.d_a, "b": nets.d_b}  # frozen, for L_G
+        self.graphs = False  # CUDA graphs (``compile``)
         device = next(nets.parameters()).device
         self.autocast = lambda: autocast(precision, device)
         # Adam's kernel, same arithmetic: "foreach" is one kernel per group of tensors
@@ -183,6 +188,19 @@ class CycleGANStep:
         self.generators = distributed.wrap(self.generators, ctx, device)
         self.discriminators = distributed.wrap(self.discriminators, ctx, device)
 
+    def compile(self, backend: str = "inductor", mode: str | None = None) -> None:
+        """Call the generators and discriminators through ``torch.compile`` from now
+        on: the first steps pay for a compile (once for each shape and for each of the
+        discriminators' frozen and training states), later ones run the compiled
+        kernels. Call it after ``distribute``, so that it compiles what runs.
+        ``mode="reduce-overhead"`` adds CUDA graphs (what ``bench --compile`` times on
+        a GPU; each step then marks its start, and the pools keep copies)."""
+        options = {"backend": backend, "mode": mode}
+        self.generators = torch.compile(self.generators, **options)
+        self.discriminators = torch.compile(self.discriminators, **options)
+        self.judges = {side: torch.compile(d, **options) for side, d in self.judges.items()}
+        self.graphs = mode == "reduce-overhead"
+
     def end_epoch(self, mean_generator_loss: float) -> None:
         """Move both schedules to the next epoch (``plateau`` reads the epoch's mean loss)."""
         step_scheduler(self.sched_g, mean_generator_loss)
@@ -192,6 +210,8 @@ class CycleGANStep:
         """Run one step; returns the detached losses (tensors, so no device sync here)."""
         cfg, n = self.cfg, self.nets
         losses: dict[str, torch.Tensor] = {}
+        if self.graphs:  # the outputs of the last step's graphs may now be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
 
         # 1. Generators, discriminators frozen so their weights get no gradient.
         _set_requires_grad([n.d_a, n.d_b], False)
@@ -199,8 +219,8 @@ class CycleGANStep:
         with self.autocast():
             img = self.generators(real_a, real_b)
             judged_b, judged_a = self._seen(img["fake_b"]), self._seen(img["fake_a"])
-            losses["g_ab"] = gan_loss(n.d_b(judged_b), True, cfg.gan_mode)
-            losses["g_ba"] = gan_loss(n.d_a(judged_a), True, cfg.gan_mode)
+            losses["g_ab"] = gan_loss(self.judges["b"](judged_b), True, cfg.gan_mode)
+            losses["g_ba"] = gan_loss(self.judges["a"](judged_a), True, cfg.gan_mode)
         losses["cycle_a"] = l1(img["rec_a"], real_a) * cfg.lambda_a
         losses["cycle_b"] = l1(img["rec_b"], real_b) * cfg.lambda_b
         if cfg.identity_active:

@@ -17,6 +17,8 @@ from cyclegan.errors import CheckpointError, ConfigError
 # What a resumed run may change: where and how fast it runs, never what it computes.
 RESUME_OVERRIDES = (
     "device",
+    "channels_last",  # a memory layout: the same sums within rounding
+    "compile",  # the same operations, as compiled kernels
     "num_workers",
     "log_every",
     "save_epoch_freq",
