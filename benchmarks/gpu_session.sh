@@ -22,14 +22,17 @@
 #
 # In order, each step's output under $OUT (the GPU's name is in every bench JSON):
 #   1. the machine: nvidia-smi, torch, the GPU;                        machine.txt
-#   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py);            pytest_cuda.txt
+#   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py), each
+#      printing the difference it measured ("measured: ...");         pytest_cuda.txt
 #   3. our step and inference, default path against fp32 eager,
-#      256 px batch 1 (with torch.compile inference) and batch 4,
-#      each also on channels-last tensors;                            bench_b1.json, bench_b4.json
+#      256 px batch 1 and batch 4, each also on channels-last tensors; bench_b1.json, bench_b4.json
 #   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
 #   5. a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
 #      its loss log (the data-wait share), sample grids and the
 #      held-out images translated both ways.                          c2d_*
+#   6. last, as its compiles take minutes: the step under torch.compile,
+#      without and with CUDA graphs, and compiled inference, within what
+#      is left of BUDGET_S (default 520 s from the start);            bench_compiled.json
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to a folder for the results}
@@ -37,6 +40,8 @@ DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:-0}
 TRAIN_MINUTES=${TRAIN_MINUTES:-3}
 SHARED=${SHARED:-../shared}
+BUDGET_S=${BUDGET_S:-520}  # the device call's timeout, less a margin to bring $OUT back
+START=$SECONDS
 # The project's environment where there is one (here), the image's python3 elsewhere.
 PY=${PY:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -58,11 +63,11 @@ step "1. machine"
 } | tee "$OUT/machine.txt"
 
 step "2. CUDA tests"
-$PY -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$OUT/pytest_cuda.txt"
+$PY -m pytest -q -s -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$OUT/pytest_cuda.txt"
 
 step "3. our step and inference"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 --steps $STEPS \
-    --warmup $WARMUP --infer-sizes $INFER --compile --channels-last --json \
+    --warmup $WARMUP --infer-sizes $INFER --channels-last --json \
     | tee "$OUT/bench_b1.json"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 4 --steps $STEPS \
     --warmup $WARMUP --infer-sizes $SIZE --channels-last --json | tee "$OUT/bench_b4.json"
@@ -106,4 +111,13 @@ shares = [r["data_wait_share"] for r in rows if "data_wait_share" in r]
 print(f"{len(rows)} loss rows, last step {rows[-1].get('step')}; data wait share: "
       f"mean {sum(shares) / max(len(shares), 1):.3f}, last {shares[-1] if shares else 'n/a'}")
 PY
+step "6. the compiled step, and compiled inference"
+LEFT=$(( BUDGET_S - (SECONDS - START) ))
+if [ "$LEFT" -gt 60 ]; then
+    timeout "$LEFT" $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 \
+        --steps $STEPS --warmup $WARMUP --infer-sizes $SIZE --no-baseline --compile --json \
+        | tee "$OUT/bench_compiled.json"
+else
+    echo "skipped: ${LEFT} s of BUDGET_S left"
+fi
 step "done"

@@ -22,14 +22,14 @@ The choices, and why:
   one size, so the per-shape search pays once.
 - Adam's fused kernel: one kernel updates every weight, where ``foreach`` needs
   several per group. Same arithmetic; on a 2-core CPU the update of the four
-  ResNet-9 networks' weights took 15 ms fused against 70 ms foreach (2026-12-07,
-  AMD EPYC Zen 4), about 5% of a 64 px step.
+  ResNet-9 networks' weights took 10-15 ms fused against 50-70 ms foreach
+  (``benchmarks/adam_kernels.py``, AMD EPYC Zen 4), about 5% of a 64 px step.
 - channels-last (NHWC) tensors only when asked for (``--channels-last``): measured
-  slower on the CPU (1.10-1.13x per step, same run and machine), and on a GPU
+  slower on the CPU (1.10-1.15x per step, same run and machine), and on a GPU
   only a measurement (``cyclegan bench --channels-last``) can say.
 - ``torch.compile`` only when asked for (``--compile``): its first steps compile
-  for a minute or more, which a short run does not win back, and its speed on a
-  GPU is not measured yet (``cyclegan bench --compile``).
+  for about two minutes on the CPU, for 0.86x-1.16x the eager speed there, and its
+  speed on a GPU is not measured yet (``cyclegan bench --compile``).
 """
 
 from __future__ import annotations
