@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,8 @@ def test_train_then_translate_writes_the_expected_files(tiny_data, tmp_path):
     result = _process("train", "--data", str(tiny_data), "--run", str(run), *TINY)
     assert result.returncode == 0, result.stderr
     assert "done: " in result.stdout and "resume" not in result.stderr
+    assert re.search(r"training on cpu \(.+\): .+\n\d+ A / \d+ B images, \d+ steps per epoch, "
+                     r"2 epochs, data read in this process\n", result.stderr)  # fmt: skip
     # the default saves every 5 epochs and at the end: here only the end
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_0002", "latest"]
     out = tmp_path / "out"

@@ -19,7 +19,8 @@ TRAIN_NUMERIC = [
     f.name
     for cls in (TrainConfig, NetworkConfig)
     for f in dataclasses.fields(cls)
-    if isinstance(f.default, int | float) and not isinstance(f.default, bool)
+    if (isinstance(f.default, int | float) and not isinstance(f.default, bool)
+        or f.metadata.get("kind") in (int, float))  # None: "decided later"
     and f.metadata.get("choices") is None
 ]  # fmt: skip
 

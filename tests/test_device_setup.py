@@ -12,7 +12,13 @@ from conftest import tiny_config
 from cyclegan.config import TrainConfig
 from cyclegan.errors import ConfigError
 from cyclegan.inference.translate import load_translator
-from cyclegan.model.device_setup import DeviceTraits, choose, resolve, resolve_precision
+from cyclegan.model.device_setup import (
+    DeviceTraits,
+    choose,
+    data_workers,
+    resolve,
+    resolve_precision,
+)
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.losses import LOSS_NAMES
 from cyclegan.model.precision import cpu_has_bf16
@@ -188,3 +194,30 @@ def test_a_resumed_run_may_change_how_fast_it_runs_but_not_what():
     assert faster.compile and faster.channels_last and faster.data == "d"
     with pytest.raises(ConfigError, match="options lr cannot change when resuming"):
         resumed_config(saved, caller, {"lr": 1.0})
+
+
+def test_data_workers_are_sized_to_the_machine_unless_asked(monkeypatch):
+    assert data_workers(None, "cpu", cores=64) == 2  # the cores are the convolutions'
+    assert data_workers(None, "cuda", cores=16) == 8  # up to 8
+    assert data_workers(None, "cuda", cores=4) == 3  # one core for the training process
+    assert data_workers(None, "cuda", cores=1) == 1
+    assert data_workers(0, "cuda", cores=16) == 0 and data_workers(5, "cpu") == 5
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun, four GPUs sharing the cores
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert data_workers(None, "cuda") == 3
+
+
+SAID = [(0, "data read in this process"), (1, "1 data worker"), (8, "8 data workers")]
+
+
+@pytest.mark.parametrize("workers, said", SAID)
+def test_the_run_says_how_it_reads_its_data(capsys, workers, said):
+    from cyclegan.cli.progress import TrainingProgress
+
+    info = dict(setup="cpu (X): fp32", images_a=3, images_b=4, steps_per_epoch=4, epochs=2,
+                total_steps=8, start_step=0, data_workers=workers)  # fmt: skip
+    progress = TrainingProgress()
+    progress.tty = False
+    progress.started(info)
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line == f"3 A / 4 B images, 4 steps per epoch, 2 epochs, {said}"

@@ -115,9 +115,9 @@ class TrainConfig:
         0, "use at most this many images per domain (0: all)", ref="max_dataset_size"
     )
     skip_bad_images: bool = option(False, "skip unreadable images (listed) instead of stopping")
-    num_workers: int = option(
-        2, "data loading worker processes (0: load in the main process)", ref="num_threads"
-    )
+    num_workers: int | None = option(None, "data loading worker processes (0: in the main "
+        "process; default: 2 on a CPU, a GPU's cores up to 8)",
+        kind=int, ref="num_threads")  # fmt: skip
 
     # Raster domains (multi-band, 16-bit, float, georeferenced TIFFs: data/bands.py).
     band_stats: str = option(

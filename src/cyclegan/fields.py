@@ -72,6 +72,8 @@ def validate(obj: Any) -> None:
 def positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
     for name in names:
         value = getattr(obj, name)
+        if value is None:  # "decided later" (an option whose default is None)
+            continue
         if value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else "> 0"
             raise ConfigError(f"option {name!r} must be {bound}, got {value!r}")

@@ -33,9 +33,12 @@ class TrainingProgress:
     def started(self, info: dict) -> None:
         # What the run runs with, as device_setup.py picked it, then what it trains on.
         print(f"training on {info['setup']}", file=sys.stderr)
+        workers = info.get("data_workers", 0)
+        plural = "s" if workers > 1 else ""
+        reading = f"{workers} data worker{plural}" if workers else "data read in this process"
         print(
             f"{info['images_a']} A / {info['images_b']} B images, "
-            f"{info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs",
+            f"{info['steps_per_epoch']} steps per epoch, {info['epochs']} epochs, {reading}",
             file=sys.stderr,
         )
         if self.tty:

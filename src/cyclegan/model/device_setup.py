@@ -27,6 +27,11 @@ The choices, and why:
 - channels-last (NHWC) tensors only when asked for (``--channels-last``): measured
   slower on the CPU (1.10-1.15x per step, same run and machine), and on a GPU
   only a measurement (``cyclegan bench --channels-last``) can say.
+- data loader workers, unless ``--num-workers`` says: on a GPU one per core this
+  process has (its share of the machine under torchrun), less one for the process
+  itself, up to 8, so that decoding keeps up; on a CPU 2, which leave the
+  convolutions the cores (each sample's randomness is its own, so the count
+  changes nothing but speed).
 - ``torch.compile`` only when asked for (``--compile``): its first steps compile
   for about two minutes on the CPU, for 0.86x-1.16x the eager speed there, and its
   speed on a GPU is not measured yet (``cyclegan bench --compile``).
@@ -34,11 +39,15 @@ The choices, and why:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 
 from cyclegan.model.precision import cpu_has_bf16
+
+MAX_GPU_WORKERS = 8  # past this, more processes mostly add memory and start-up time
+CPU_WORKERS = 2
 
 # Compute capabilities: tensor cores from Volta (7.0), bfloat16 and TF32 from Ampere (8.0).
 TENSOR_CORES = (7, 0)
@@ -149,6 +158,19 @@ def resolve_precision(precision: str, traits: DeviceTraits) -> str:
 def resolve(precision: str, device: torch.device) -> str:
     """The concrete precision ``auto`` stands for on ``device`` (probed)."""
     return resolve_precision(precision, DeviceTraits.probe(device))
+
+
+def data_workers(asked: int | None, device_type: str, cores: int | None = None) -> int:
+    """The data loader's worker processes: ``asked`` where given, else sized to the
+    machine: on a GPU the cores of this process's share, less its own, up to 8."""
+    if asked is not None:
+        return asked
+    if device_type != "cuda":
+        return CPU_WORKERS
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores //= int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: processes here
+    return max(1, min(MAX_GPU_WORKERS, (cores or 1) - 1))
 
 
 def _cpu_name() -> str:

@@ -29,7 +29,7 @@ from cyclegan.model.checkpoint import (
     load_weights,
     read_meta,
 )
-from cyclegan.model.device_setup import DeviceTraits, choose
+from cyclegan.model.device_setup import DeviceTraits, choose, data_workers
 from cyclegan.model.layout import RECORD_FILE, RunFiles, weights_file
 from cyclegan.model.networks import CycleGANNetworks
 from cyclegan.model.precision import pick_device
@@ -206,11 +206,12 @@ def _domains(cfg: TrainConfig, files: dict, checkpoint: Path | None, events: Tra
 
 def _loader(run: Run) -> DataLoader:
     cfg = run.cfg
+    workers = data_workers(cfg.num_workers, run.device.type)  # device_setup.py
     return DataLoader(
         run.dataset,
         batch_sampler=run.plan,
-        num_workers=cfg.num_workers,
-        persistent_workers=cfg.num_workers > 0,
+        num_workers=workers,
+        persistent_workers=workers > 0,
         pin_memory=run.device.type == "cuda",
         # its own generator: worker seeds must not draw from the
         # global RNG, or a resumed run would drift from an unbroken one

@@ -174,6 +174,7 @@ class Trainer:
                 "total_steps": r.total_steps,
                 "epochs": self.cfg.total_epochs,
                 "start_step": r.position.global_step,
+                "data_workers": r.loader.num_workers if r.loader else 0,
             }
         )
 
