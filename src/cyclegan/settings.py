@@ -265,6 +265,12 @@ class Evaluation:
         Path.home() / ".cache" / "cyclegan" / "features",
         "where Inception features are kept (by content hash)",
     )
+    batch_size: int = option(
+        8, "images of one size translated at once (at most 2 megapixels): faster on a GPU"
+    )
+
+    def __post_init__(self) -> None:
+        _at_least(self, "batch_size", 1, "give 1 or more images")
 
 
 __all__ = [

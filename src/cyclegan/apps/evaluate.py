@@ -27,20 +27,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cyclegan import directions
 from cyclegan.apps.evaluate_rasters import evaluate_raster_direction, format_bands
 from cyclegan.data.datasets import find_domains, list_images
-from cyclegan.data.imageio import load_image, to_uint8
+from cyclegan.data.imageio import (
+    array_to_tensor,
+    load_image,
+    match_channels,
+    tensor_to_array,
+    to_uint8,
+)
 from cyclegan.errors import ConfigError, DataError
 from cyclegan.evaluation import metrics
 from cyclegan.evaluation.inception import PROTOCOL, FeatureCache, InceptionFeatures, set_distance
 from cyclegan.fields import write_json
+from cyclegan.inference.batching import one_size_batches
 from cyclegan.inference.translate import Translator, load_translator
 from cyclegan.model.layout import RunFiles
 from cyclegan.model.precision import pick_device
 from cyclegan.model.run_checkpoints import list_checkpoints
-from cyclegan.settings import Scale
+from cyclegan.settings import Evaluation, Scale
 
 # ``progress(stage, done, total)``: how the CLI draws its bars (progress.TaskProgress).
 Progress = Callable[[str, int, int], None]
@@ -85,6 +93,20 @@ def load_folder(folder: Path, progress: Progress | None = None) -> ImageSet:
     return ImageSet([str(p.relative_to(folder)) for p in files], images)
 
 
+def _translated(translator: Translator, images: list, direction: str, batch_size: int,
+                done: Callable[[int], None]) -> list[np.ndarray]:  # fmt: skip
+    """8-bit ``images`` translated as ``Translator.translate`` translates an array, up
+    to ``batch_size`` of one size at a time (``batching.py``)."""
+    in_nc, _ = translator.channels(direction)
+    out: list[np.ndarray] = []
+    for batch in one_size_batches([img.shape for img in images], batch_size):
+        arrays = [match_channels(images[i].astype(np.float32) / 255, in_nc) for i in batch]
+        x = torch.stack([array_to_tensor(arr) for arr in arrays])
+        out += [to_uint8(tensor_to_array(y)) for y in translator.translate_tensor(x, direction)]
+        done(len(out))
+    return out
+
+
 def _gray_to_rgb(img: np.ndarray) -> np.ndarray:
     return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
 
@@ -97,22 +119,23 @@ def evaluate_direction(
     extractor: InceptionFeatures,
     cache: FeatureCache,
     progress: Progress | None = None,
+    batch_size: int = Evaluation.batch_size,
 ) -> dict:
     back = directions.back(direction)
     tick = progress or (lambda stage, done, total: None)
     n = len(source.images)
-    fakes = []
-    for img in source.images:
-        fakes.append(_gray_to_rgb(translator.translate(img, direction)))
-        tick(f"translating {direction}", len(fakes), n)
+    fakes = _translated(translator, source.images, direction, batch_size,
+                        lambda done: tick(f"translating {direction}", done, n))  # fmt: skip
+    fakes = [_gray_to_rgb(f) for f in fakes]
     result = set_distance(fakes, target.images, extractor, cache, progress=progress)
     if back in translator.directions:
+        recs = _translated(translator, fakes, back, batch_size,
+                           lambda done: tick(f"translating back {back}", done, n))  # fmt: skip
         l1s, psnrs = [], []
-        for img, fake in zip(source.images, fakes, strict=True):
-            rec = _gray_to_rgb(translator.translate(fake, back)).astype(np.float64) / 255
+        for img, rec in zip(source.images, recs, strict=True):
+            rec = _gray_to_rgb(rec).astype(np.float64) / 255
             l1s.append(float(np.abs(rec - img / 255).mean()))
             psnrs.append(metrics.psnr(rec, img / 255))
-            tick(f"translating back {back}", len(l1s), n)
         result["cycle_l1"], result["cycle_psnr"] = float(np.mean(l1s)), float(np.mean(psnrs))
     truth = dict(zip(target.names, target.images, strict=True))
     pairs = [
@@ -142,10 +165,11 @@ def evaluate_model(
     progress: Progress | None = None,
     scale: Scale | None = None,
     averaged: bool = True,
+    batch_size: int = Evaluation.batch_size,
 ) -> dict:
     """Translate ``data``'s ``split`` folders with ``model`` (at ``scale``; its weight
-    averages where it has them, unless not ``averaged``) and score each direction
-    (see the module's doc)."""
+    averages where it has them, unless not ``averaged``; ``batch_size`` images of one
+    size at a time) and score each direction (see the module's doc)."""
     folders = find_domains(data)
     if split == "test":
         dir_a, dir_b = folders.test_a, folders.test_b
@@ -180,7 +204,7 @@ def evaluate_model(
             )
             continue
         report["directions"][d] = evaluate_direction(
-            translator, d, sets[src], sets[dst], extractor, cache, progress
+            translator, d, sets[src], sets[dst], extractor, cache, progress, batch_size
         )
     if not report["directions"]:
         raise ConfigError(f"{translator.source} cannot translate {direction}")

@@ -160,6 +160,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "progress": bar,
             "scale": from_args(Scale, args),
             "averaged": not args.raw_weights,
+            "batch_size": how.batch_size,
         }
         if how.checkpoints == "all":
             report = ev.evaluate_checkpoints(Path(args.model), args.data, how.metric, **opts)

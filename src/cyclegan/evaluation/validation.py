@@ -41,8 +41,10 @@ from cyclegan.evaluation.inception import (
     set_distance,
 )
 from cyclegan.fields import write_json
+from cyclegan.inference.batching import one_size_batches
 from cyclegan.inference.translate import Translator
 from cyclegan.model.layout import RunFiles
+from cyclegan.settings import Evaluation
 
 MIN_IMAGES = 8  # test folders with fewer images per domain than this are too few to score
 
@@ -147,8 +149,8 @@ class Validator:
 
     def _direction(self, live: Translator, direction: str, source: list, target: list, shown):
         back = directions.back(direction)
-        fakes = [live.translate_tensor(x.to(live.device), direction).cpu() for x in source]
-        recs = [live.translate_tensor(f.to(live.device), back).cpu() for f in fakes]
+        fakes = _translated(live, source, direction)
+        recs = _translated(live, fakes, back)
         errors = [(r - x).abs().mean().item() / 2 for r, x in zip(recs, source, strict=True)]
         scores = {"cycle_l1": float(np.mean(errors)), "n": len(source)}
         if self.extractor is not None and len(fakes) >= 2 and len(target) >= 2:
@@ -158,6 +160,16 @@ class Validator:
         if len({tuple(x.shape) for x in source + fakes}) == 1:  # one size: compare as a batch
             alarms = health.translations(torch.cat(source), torch.cat(fakes), direction)
         return scores, alarms
+
+
+def _translated(live: Translator, images: list[torch.Tensor], direction: str) -> list:
+    """``(1, C, H, W)`` images translated in batches of one size (``batching.py``)."""
+    sizes = [(*x.shape[-2:], x.shape[-3]) for x in images]
+    out: list[torch.Tensor] = []
+    for batch in one_size_batches(sizes, Evaluation.batch_size):
+        x = torch.cat([images[i] for i in batch]).to(live.device)
+        out += live.translate_tensor(x, direction).cpu().split(1)
+    return out
 
 
 def validation_sample(cfg: TrainConfig, folders, files: dict, note: Callable[[str], None]):
