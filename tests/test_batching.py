@@ -3,13 +3,16 @@ by validation while training, with the numbers each image gets alone."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from cyclegan.apps.evaluate import _translated
 from cyclegan.evaluation import validation
-from cyclegan.inference.batching import MAX_BATCH_PIXELS, one_size_batches
+from cyclegan.inference.batching import MAX_BATCH_PIXELS, SharedBatches, one_size_batches
 from cyclegan.inference.translate import load_translator
 
 
@@ -52,3 +55,83 @@ def test_validation_translates_in_batches_as_one_by_one(tiny_run):
         alone = translator.translate_tensor(x, "AtoB")
         assert got.shape == alone.shape
         torch.testing.assert_close(got, alone, rtol=0, atol=2 / 255)  # one 8-bit level
+
+
+def _callers(batches, images, **call):
+    """Each image through ``batches`` on a thread of its own; the results in order."""
+    results: list = [None] * len(images)
+
+    def call_one(i):
+        try:
+            results[i] = batches(images[i], "AtoB", **call)
+        except RuntimeError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=call_one, args=(i,)) for i in range(len(images))]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+class _Device:
+    """A translation that holds the device until ``waiting`` more callers wait."""
+
+    def __init__(self, waiting: int, fail=False):
+        self.waiting, self.fail, self.batches = waiting, fail, None
+
+    def __call__(self, x, direction):
+        if self.batches.sizes == [1]:  # the first batch: let the others queue up
+            _until(lambda: len(self.batches.waiting) >= self.waiting)
+        if self.fail and len(self.batches.sizes) > 1:
+            raise RuntimeError("CUDA out of memory")
+        return x * 2  # each image's own answer, so a mix-up shows
+
+
+def _until(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _shared(waiting, together=True, fail=False):
+    device = _Device(waiting, fail)
+    device.batches = SharedBatches(device, together)
+    return device.batches
+
+
+def test_uploads_that_wait_go_through_together_each_with_its_own_answer():
+    batches = _shared(waiting=5)
+    first, _ = _callers(batches, [torch.zeros(1, 3, 8, 8)])
+    _until(lambda: batches.sizes == [1])  # the first holds the device
+    images = [torch.full((1, 3, 8, 8), float(i)) for i in range(4)] + [torch.ones(1, 3, 8, 16)]
+    threads, results = _callers(batches, images)
+    for t in first + threads:
+        t.join(10)
+    assert sorted(batches.sizes) == [1, 1, 4]  # the lone first, four of one size, the other
+    for image, result in zip(images, results, strict=True):
+        assert torch.equal(result, image * 2)
+    assert batches.waiting == []
+
+
+@pytest.mark.parametrize("together, alone", [(False, False), (True, True)])
+def test_on_a_cpu_and_for_tiled_uploads_each_runs_alone(together, alone):
+    batches = _shared(waiting=3, together=together)
+    first, _ = _callers(batches, [torch.zeros(1, 3, 8, 8)], alone=alone)
+    _until(lambda: batches.sizes == [1])
+    threads, results = _callers(batches, [torch.ones(1, 3, 8, 8)] * 3, alone=alone)
+    for t in first + threads:
+        t.join(10)
+    assert batches.sizes == [1, 1, 1, 1] and all(torch.equal(r, torch.ones(1, 3, 8, 8) * 2)
+                                                 for r in results)  # fmt: skip
+
+
+def test_a_failed_batch_fails_each_of_its_callers_and_the_next_run():
+    batches = _shared(waiting=2, fail=True)
+    first, firsts = _callers(batches, [torch.zeros(1, 3, 8, 8)])
+    _until(lambda: batches.sizes == [1])
+    threads, results = _callers(batches, [torch.ones(1, 3, 8, 8)] * 2)
+    for t in first + threads:
+        t.join(10)
+    assert torch.equal(firsts[0], torch.zeros(1, 3, 8, 8))
+    assert batches.sizes == [1, 2]
+    assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in results)

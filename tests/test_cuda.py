@@ -174,3 +174,49 @@ def test_running_out_of_device_memory_is_one_line_naming_what_to_lower(
         "or use --precision bf16 or fp16"
     )
     assert not any("Traceback" in line for line in err)
+
+
+@cuda
+@needs_cuda
+def test_concurrent_uploads_to_serve_on_a_gpu_come_back_each_its_own(tiny_run, no_tf32):
+    """On a GPU the uploads that wait run as one batch; each answer is its own image's
+    translation, as one upload alone gets it."""
+    import io
+    import threading
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from cyclegan.apps.serve import create_app
+    from cyclegan.settings import Server
+
+    def _decoded(png: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(png))).astype(int)
+
+    translator = load_translator(tiny_run, device="cuda", precision="fp32")
+    app = create_app(translator, server=Server(queue=7))  # all eight may wait
+    client = TestClient(app)
+    rng = np.random.default_rng(0)
+    uploads = []
+    for _ in range(8):
+        png = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(png, "PNG")
+        uploads.append(png.getvalue())
+    alone = [client.post("/api/translate", content=u).content for u in uploads]
+    answers: list = [None] * len(uploads)
+
+    def upload(i):
+        answers[i] = client.post("/api/translate", content=uploads[i])
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(len(uploads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for single, answer in zip(alone, answers, strict=True):
+        assert answer.status_code == 200
+        got, want = (_decoded(b) for b in (answer.content, single))
+        print(f"\nmeasured: serve batch against alone: {np.abs(got - want).max()} levels")
+        assert np.abs(got - want).max() <= 1
+    # how they went: whether uploads met in a batch depends on their timing
+    print(f"measured: serve batch sizes {app.state.batches.sizes}")

@@ -22,8 +22,10 @@ never a traceback: 400 for a body that is not an image or a direction the model 
 413 for an upload over ``max_upload_mb`` (counted as it streams in) or ``max_pixels``,
 503 with Retry-After when ``queue`` translations already wait. One translation runs
 at a time, in a worker thread (the model's threads already use every core), so the
-page and the API answer meanwhile. Who may connect: ``webguard.py``; clients that
-hold a connection and send nothing are closed: ``httpserver.py``.
+page and the API answer meanwhile; on a GPU the uploads of one size that waited
+behind it run as one batch next (``batching.SharedBatches``). Who may connect:
+``webguard.py``; clients that hold a connection and send nothing are closed:
+``httpserver.py``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from cyclegan.apps import httpserver
 from cyclegan.apps.webguard import guard
 from cyclegan.data.imageio import array_to_pil, array_to_tensor, load_image, tensor_to_array
 from cyclegan.errors import ConfigError, DataError, TooLarge
+from cyclegan.inference.batching import SharedBatches
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import Server, Tiling
 
@@ -80,7 +83,12 @@ def create_app(
     app = FastAPI(title="cyclegan serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.max_body = int(max_upload_mb * 2**20)  # what serve() lets webguard enforce
     page = resources.files("cyclegan.apps").joinpath("serve_page.html").read_text()
-    lock = threading.Lock()
+    # One batch on the device at a time; on a GPU the uploads that wait go together.
+    batches = SharedBatches(
+        lambda x, direction: translator.translate_tensor(x, direction, **tiling.arguments),
+        together=translator.device.type == "cuda",
+    )
+    app.state.batches = batches  # its record of batch sizes: for tests and benchmarks
     places = threading.BoundedSemaphore(1 + queue)  # the one running, and those waiting
 
     @app.get("/", response_class=HTMLResponse)
@@ -105,10 +113,9 @@ def create_app(
         """Decode, translate, encode: in a worker thread, one at a time."""
         pixels = load_image(body, translator.channels(direction)[0], max_pixels, name)
         x = array_to_tensor(pixels)[None]
-        with lock:
-            start = time.perf_counter()
-            y = translator.translate_tensor(x, direction, **tiling.arguments)
-            seconds = time.perf_counter() - start
+        start = time.perf_counter()  # waiting for the device included
+        y = batches(x, direction, alone=max(x.shape[-2:]) > tile)  # tiled: one by one
+        seconds = time.perf_counter() - start
         png = io.BytesIO()
         array_to_pil(tensor_to_array(y[0])).save(png, format="PNG")
         return png.getvalue(), seconds, f"{x.shape[-1]}x{x.shape[-2]}"
