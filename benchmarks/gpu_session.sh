@@ -25,7 +25,8 @@
 #   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py), each
 #      printing the difference it measured ("measured: ...");         pytest_cuda.txt
 #   3. our step and inference, default path against fp32 eager,
-#      256 px batch 1 and batch 4, each also on channels-last tensors; bench_b1.json, bench_b4.json
+#      256 px batch 1 and batch 4, each also on channels-last tensors,
+#      inference at batch 1 (256, 512, 1024 px) and 32 (256 px);      bench_b1.json, bench_b4.json
 #   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
 #   5. a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
 #      its loss log (the data-wait share), sample grids and the
@@ -49,10 +50,10 @@ mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log") 2>&1
 
 if [ "$QUICK" = 1 ]; then  # the dry run: every step, at sizes a CPU does in a minute or two
-    SIZE=64; STEPS=2; WARMUP=1; INFER="64"; TRAIN_MINUTES=0.3
+    SIZE=64; STEPS=2; WARMUP=1; INFER="64"; INFER_BATCH=4; TRAIN_MINUTES=0.3
     NET="--net-g resnet_6blocks"; REF_NET="--netG resnet_6blocks"
 else
-    SIZE=256; STEPS=20; WARMUP=5; INFER="256 512 1024"; NET=""; REF_NET=""
+    SIZE=256; STEPS=20; WARMUP=5; INFER="256 512 1024"; INFER_BATCH=32; NET=""; REF_NET=""
 fi
 step() { echo; echo "== $* ($(date +%T))"; }
 
@@ -70,7 +71,8 @@ $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 --step
     --warmup $WARMUP --infer-sizes $INFER --channels-last --json \
     | tee "$OUT/bench_b1.json"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 4 --steps $STEPS \
-    --warmup $WARMUP --infer-sizes $SIZE --channels-last --json | tee "$OUT/bench_b4.json"
+    --warmup $WARMUP --infer-sizes $SIZE --infer-batch $INFER_BATCH --channels-last --json \
+    | tee "$OUT/bench_b4.json"
 
 step "4. the reference's step on the same device"
 REF=$SHARED/reference/code/ref_step.py

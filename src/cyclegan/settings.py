@@ -229,12 +229,13 @@ class Bench:
     infer_sizes: tuple[int, ...] | None = option(
         None, "inference sizes (default: --size)", kind=int, metavar="SIZE"
     )
+    infer_batch: int = option(1, "images per inference call (a GPU's throughput needs many)")
     baseline: bool = option(True, "also time the plain fp32 eager form (--no-baseline: skip)")
     compile: bool = option(False, "also time inference and the step under torch.compile")
     channels_last: bool = option(False, "also time the step on channels-last (NHWC) tensors")
 
     def __post_init__(self) -> None:
-        for name in ("size", "batch_size", "steps"):
+        for name in ("size", "batch_size", "steps", "infer_batch"):
             _at_least(self, name, 1, "give 1 or more")
         _at_least(self, "warmup", 0, "give 0 or more")
         for size in self.infer_sizes or ():

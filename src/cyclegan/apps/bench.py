@@ -99,6 +99,7 @@ def run_bench(bench: Bench | None = None, hardware: Hardware | None = None) -> d
         "size": bench.size,
         "net_g": bench.net_g,
         "batch_size": bench.batch_size,
+        "infer_batch": bench.infer_batch,
         "precision": prec,
         "setup": setup.summary(),
         "device": str(dev),
@@ -128,8 +129,9 @@ def _check_sizes(bench: Bench, network: NetworkConfig, dev: torch.device) -> Non
         free,
     )
     for px in bench.infer_sizes or ():
-        check_fits(budget.network_bytes(1, network.ngf, px), f"bench --infer-sizes {px}",
-                   "give smaller --infer-sizes", free)  # fmt: skip
+        check_fits(budget.network_bytes(bench.infer_batch, network.ngf, px),
+                   f"bench --infer-sizes {px} (--infer-batch {bench.infer_batch})",
+                   "give smaller --infer-sizes or --infer-batch", free)  # fmt: skip
 
 
 def _time_training(
@@ -198,7 +200,7 @@ def _time_compiled_step(name, step, real_a, real_b, bench: Bench, dev: torch.dev
 def _time_inference(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.device) -> dict:
     out = {}
     for px in bench.infer_sizes or (bench.size,):
-        x = torch.rand(1, 3, px, px, device=dev) * 2 - 1
+        x = torch.rand(bench.infer_batch, 3, px, px, device=dev) * 2 - 1
         suffix = "" if px == bench.size else f"_{px}"
 
         def infer(p=prec, x=x):
@@ -206,6 +208,7 @@ def _time_inference(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.de
                 gen(x)
 
         out[f"infer_s{suffix}"] = _time(infer, dev, bench.steps, bench.warmup)
+        out[f"infer_images_per_s{suffix}"] = bench.infer_batch / out[f"infer_s{suffix}"]
         if bench.baseline:
             base = _time(lambda: infer("fp32"), dev, bench.steps, bench.warmup)
             out[f"baseline_infer_s{suffix}"] = base
@@ -216,7 +219,7 @@ def _time_inference(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.de
 def _time_compiled(gen: torch.nn.Module, bench: Bench, prec: str, dev: torch.device) -> dict:
     """What ``translate --compile`` buys at the main size: the compile, then the speed."""
     compiled = torch.compile(gen)
-    x = torch.rand(1, 3, bench.size, bench.size, device=dev) * 2 - 1
+    x = torch.rand(bench.infer_batch, 3, bench.size, bench.size, device=dev) * 2 - 1
 
     def infer_compiled():
         with torch.inference_mode(), precision_module.autocast(prec, dev):
@@ -261,6 +264,8 @@ def format_report(r: dict) -> str:
         suffix = key[len("infer_s") :]
         px = suffix.lstrip("_") or r["size"]
         line = f"  infer {px} px {r[key]:8.3f} s"
+        if f"infer_images_per_s{suffix}" in r:  # not in reports before 2026-12-07
+            line += f"   {r[f'infer_images_per_s{suffix}']:.1f} img/s (batch {r['infer_batch']})"
         if f"baseline_{key}" in r:
             line += (
                 f"   baseline {r[f'baseline_{key}']:.3f} s   "
