@@ -28,9 +28,10 @@
 #      256 px batch 1 and batch 4, each also on channels-last tensors,
 #      inference at batch 1 (256, 512, 1024 px) and 32 (256 px);      bench_b1.json, bench_b4.json
 #   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
-#   5. a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
+#   5. the loader alone (pairs/s with 0, 4, 8 workers), then
+#      a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
 #      its loss log (the data-wait share), sample grids and the
-#      held-out images translated both ways.                          c2d_*
+#      held-out images translated both ways.                          data_throughput.txt, c2d_*
 #   6. last, as its compiles take minutes: the step under torch.compile,
 #      without and with CUDA graphs, and compiled inference, within what
 #      is left of BUDGET_S (default 520 s from the start);            bench_compiled.json
@@ -81,7 +82,9 @@ for b in 1 4; do
         $REF_NET | tee "$OUT/ref_b$b.json"
 done
 
-step "5. a real run: cat2dog at $SIZE px for $TRAIN_MINUTES minutes"
+step "5. the loader alone, then a real run: cat2dog at $SIZE px for $TRAIN_MINUTES minutes"
+$PY benchmarks/data_throughput.py --data "$SHARED/datasets/cat2dog_afhq" --crop-size $SIZE \
+    --workers 0 4 8 --batches $((STEPS * 10)) | tee "$OUT/data_throughput.txt"
 RUN=/tmp/gpu_session_c2d
 rm -rf "$RUN"
 $PY -m cyclegan train --data "$SHARED/datasets/cat2dog_afhq" --run "$RUN" --device "$DEVICE" \
