@@ -22,8 +22,8 @@
 #
 # In order, each step's output under $OUT (the GPU's name is in every bench JSON):
 #   1. the machine: nvidia-smi, torch, the GPU;                        machine.txt
-#   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py), each
-#      printing the difference it measured ("measured: ...");         pytest_cuda.txt
+#   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py) that do not
+#      compile, each printing the difference it measured ("measured: ...");  pytest_cuda.txt
 #   3. our step and inference, default path against fp32 eager,
 #      256 px batch 1 and batch 4, each also on channels-last tensors,
 #      inference at batch 1 (256, 512, 1024 px) and 32 (256 px);      bench_b1.json, bench_b4.json
@@ -32,9 +32,11 @@
 #      a real run: cat2dog at 256 px for TRAIN_MINUTES (default 3),
 #      its loss log (the data-wait share), sample grids and the
 #      held-out images translated both ways.                          data_throughput.txt, c2d_*
-#   6. last, as its compiles take minutes: the step under torch.compile,
-#      without and with CUDA graphs, and compiled inference, within what
-#      is left of BUDGET_S (default 520 s from the start);            bench_compiled.json
+#   6. last, as its compiles take minutes, within what is left of BUDGET_S
+#      (default 520 s from the start): the CUDA tests that compile
+#      (the step with and without CUDA graphs, train --cuda-graphs),
+#      then the compiled step's and inference's speed;                pytest_cuda_compiled.txt,
+#                                                                     bench_compiled.json
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to a folder for the results}
@@ -65,7 +67,9 @@ step "1. machine"
 } | tee "$OUT/machine.txt"
 
 step "2. CUDA tests"
-$PY -m pytest -q -s -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$OUT/pytest_cuda.txt"
+COMPILING="compiled or cuda_graphs"  # the tests that compile for minutes: in step 6
+$PY -m pytest -q -s -p no:cacheprovider -m cuda -k "not ($COMPILING)" tests/test_cuda.py 2>&1 \
+    | tee "$OUT/pytest_cuda.txt"
 
 step "3. our step and inference"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 --steps $STEPS \
@@ -116,7 +120,14 @@ shares = [r["data_wait_share"] for r in rows if "data_wait_share" in r]
 print(f"{len(rows)} loss rows, last step {rows[-1].get('step')}; data wait share: "
       f"mean {sum(shares) / max(len(shares), 1):.3f}, last {shares[-1] if shares else 'n/a'}")
 PY
-step "6. the compiled step, and compiled inference"
+step "6. the compiled step: its tests, then its speed, and compiled inference"
+LEFT=$(( BUDGET_S - (SECONDS - START) ))
+if [ "$LEFT" -gt 60 ]; then
+    timeout "$LEFT" $PY -m pytest -q -s -p no:cacheprovider -m cuda -k "$COMPILING" \
+        tests/test_cuda.py 2>&1 | tee "$OUT/pytest_cuda_compiled.txt"
+else
+    echo "tests skipped: ${LEFT} s of BUDGET_S left"
+fi
 LEFT=$(( BUDGET_S - (SECONDS - START) ))
 if [ "$LEFT" -gt 60 ]; then
     timeout "$LEFT" $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 \

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_config
+from cyclegan.cli.main import main
 from cyclegan.config import TrainConfig
 from cyclegan.errors import ConfigError
 from cyclegan.inference.translate import load_translator
@@ -161,7 +162,8 @@ def test_a_compiled_step_trains_as_the_eager_one(tiny_data, tmp_path, monkeypatc
     code generation, keeps the arithmetic: bit-equal here), checkpoints with the same
     names that translate, and a resume that compiles again."""
     compile_step, graphs = CycleGANStep.compile, torch._dynamo.utils.counters["stats"]
-    monkeypatch.setattr(CycleGANStep, "compile", lambda self: compile_step(self, "aot_eager"))
+    monkeypatch.setattr(CycleGANStep, "compile",
+                        lambda self, mode=None: compile_step(self, "aot_eager", mode))  # fmt: skip
     graphs_before = graphs["unique_graphs"]
     runs = {}
     for compiled in (False, True):
@@ -221,3 +223,16 @@ def test_the_run_says_how_it_reads_its_data(capsys, workers, said):
     progress.started(info)
     line = capsys.readouterr().err.splitlines()[-1]
     assert line == f"3 A / 4 B images, 4 steps per epoch, 2 epochs, {said}"
+
+
+def test_cuda_graphs_compile_on_a_gpu_and_are_refused_elsewhere(tiny_data, tmp_path, capsys):
+    h100 = DeviceTraits("cuda", "NVIDIA H100 80GB HBM3", (9, 0), native_bf16=True)
+    graphs = choose(h100, cuda_graphs=True)
+    assert graphs.compile and graphs.compile_mode == "reduce-overhead"
+    assert graphs.summary().endswith("fused Adam, torch.compile with CUDA graphs")
+    assert choose(h100, compile=True).compile_mode is None
+    args = ["train", "--data", str(tiny_data), "--run", str(tmp_path / "run"), "--cuda-graphs"]
+    assert main([*args, "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: option 'cuda_graphs' needs a CUDA GPU; this run is on cpu"
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -201,10 +201,9 @@ class TrainConfig:
         choices=PRECISIONS,
     )
     deterministic: bool = option(False, "deterministic kernels (bitwise-repeatable on CPU)")
-    channels_last: bool = option(
-        False, "channels-last (NHWC) images and weights: slower on CPUs; time it with bench"
-    )
+    channels_last: bool = option(False, "NHWC images and weights: slower on CPUs; see bench")
     compile: bool = option(False, "torch.compile the step's networks; time it with bench first")
+    cuda_graphs: bool = option(False, "compile with CUDA graphs (a GPU, fixed sizes); see bench")
     save_epoch_freq: int = option(
         5, "save a checkpoint every N epochs (and always at the end)", ref="save_epoch_freq"
     )

@@ -34,7 +34,9 @@ The choices, and why:
   changes nothing but speed).
 - ``torch.compile`` only when asked for (``--compile``): its first steps compile
   for about two minutes on the CPU, for 0.86x-1.16x the eager speed there, and its
-  speed on a GPU is not measured yet (``cyclegan bench --compile``).
+  speed on a GPU is not measured yet (``cyclegan bench --compile``); the same for
+  CUDA graphs (``--cuda-graphs``), which replay a step's kernels without launching
+  each, the overhead a batch-1 step at 256 px is thought to be bound by on a GPU.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cyclegan.errors import ConfigError
 from cyclegan.model.precision import cpu_has_bf16
 
 MAX_GPU_WORKERS = 8  # past this, more processes mostly add memory and start-up time
@@ -88,6 +91,12 @@ class DeviceSetup:
     adam: str  # "fused" or "foreach"
     channels_last: bool
     compile: bool = False  # the step's networks under torch.compile (step.py)
+    cuda_graphs: bool = False  # ... in CUDA graphs: torch.compile's "reduce-overhead"
+
+    @property
+    def compile_mode(self) -> str | None:
+        """``torch.compile``'s mode for the step (None: its default)."""
+        return "reduce-overhead" if self.cuda_graphs else None
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -113,7 +122,7 @@ class DeviceSetup:
         if self.channels_last:
             parts.append("channels-last tensors")
         if self.compile:
-            parts.append("torch.compile")
+            parts.append("torch.compile" + (" with CUDA graphs" if self.cuda_graphs else ""))
         return f"{self.traits.type} ({self.traits.describe()}): {', '.join(parts)}"
 
 
@@ -130,9 +139,13 @@ def choose(
     deterministic: bool = False,
     channels_last: bool = False,
     compile: bool = False,
+    cuda_graphs: bool = False,
 ) -> DeviceSetup:
-    """The setup for a run with these options on a device with these traits."""
+    """The setup for a run with these options on a device with these traits;
+    ``cuda_graphs`` implies ``compile``, and needs a CUDA device."""
     cuda = traits.type == "cuda"
+    if cuda_graphs and not cuda:
+        raise ConfigError(f"option 'cuda_graphs' needs a CUDA GPU; this run is on {traits.type}")
     return DeviceSetup(
         traits=traits,
         precision=resolve_precision(precision, traits),
@@ -140,7 +153,8 @@ def choose(
         cudnn_benchmark=cuda and not deterministic,
         adam="fused" if traits.type in ("cuda", "cpu") else "foreach",
         channels_last=channels_last,
-        compile=compile,
+        compile=compile or cuda_graphs,
+        cuda_graphs=cuda_graphs,
     )
 
 

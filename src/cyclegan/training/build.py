@@ -138,8 +138,8 @@ def _build(cfg: TrainConfig, events: TrainingEvents, resume: bool, overrides: di
         if val_files:
             write_split(run.folder, cfg.data, val_files, val_source)
     run.step.distribute(ctx, device)
-    if cfg.compile:
-        run.step.compile()
+    if run.setup.compile:
+        run.step.compile(mode=run.setup.compile_mode)
     if ctx.rank > 0:  # own dropout draws; rank 0 keeps the single-process stream
         torch.manual_seed(rank_torch_seed(cfg.seed, ctx.rank, run.position.global_step))
     run.loader = _loader(run)
@@ -166,7 +166,7 @@ def _assemble(cfg, ctx, device, files: dict, domains: dict, resuming: bool) -> R
     """The networks, the step, the dataset and its epoch plan, as a ``Run`` at step 0."""
     # Precision, TF32, cuDNN autotuning, Adam's kernel, memory format: device_setup.py.
     setup = choose(DeviceTraits.probe(device), cfg.precision, cfg.deterministic,
-                   cfg.channels_last, cfg.compile)  # fmt: skip
+                   cfg.channels_last, cfg.compile, cfg.cuda_graphs)  # fmt: skip
     setup.apply()
     nets = _build_networks(cfg, ctx, resuming)
     nets = nets.to(device, memory_format=setup.memory_format).train()

@@ -19,6 +19,7 @@ RESUME_OVERRIDES = (
     "device",
     "channels_last",  # a memory layout: the same sums within rounding
     "compile",  # the same operations, as compiled kernels
+    "cuda_graphs",  # ... replayed
     "num_workers",
     "log_every",
     "save_epoch_freq",
