@@ -82,8 +82,10 @@ class _Device:
     def __call__(self, x, direction):
         if self.batches.sizes == [1]:  # the first batch: let the others queue up
             _until(lambda: len(self.batches.waiting) >= self.waiting)
-        if self.fail and len(self.batches.sizes) > 1:
-            raise RuntimeError("CUDA out of memory")
+        if self.fail == "error" and len(self.batches.sizes) > 1:
+            raise RuntimeError("inductor could not lower an op")
+        if self.fail == "memory" and len(x) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory")
         return x * 2  # each image's own answer, so a mix-up shows
 
 
@@ -126,7 +128,7 @@ def test_on_a_cpu_and_for_tiled_uploads_each_runs_alone(together, alone):
 
 
 def test_a_failed_batch_fails_each_of_its_callers_and_the_next_run():
-    batches = _shared(waiting=2, fail=True)
+    batches = _shared(waiting=2, fail="error")
     first, firsts = _callers(batches, [torch.zeros(1, 3, 8, 8)])
     _until(lambda: batches.sizes == [1])
     threads, results = _callers(batches, [torch.ones(1, 3, 8, 8)] * 2)
@@ -134,4 +136,17 @@ def test_a_failed_batch_fails_each_of_its_callers_and_the_next_run():
         t.join(10)
     assert torch.equal(firsts[0], torch.zeros(1, 3, 8, 8))
     assert batches.sizes == [1, 2]
-    assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in results)
+    assert all(isinstance(r, RuntimeError) and "could not lower" in str(r) for r in results)
+
+
+def test_a_batch_out_of_memory_runs_again_one_by_one():
+    batches = _shared(waiting=3, fail="memory")
+    first, _ = _callers(batches, [torch.zeros(1, 3, 8, 8)])
+    _until(lambda: batches.sizes == [1])
+    images = [torch.full((1, 3, 8, 8), float(i)) for i in range(3)]
+    threads, results = _callers(batches, images)
+    for t in first + threads:
+        t.join(10)
+    assert batches.sizes == [1, 3, 1, 1, 1]
+    for image, result in zip(images, results, strict=True):
+        assert torch.equal(result, image * 2)

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import REFERENCE, guarded_client, launch_chromium, need, served
@@ -80,6 +81,18 @@ def test_bad_uploads_are_answered_with_a_reason(translator):
             "detail"
         ]
     )
+
+
+def test_running_out_of_device_memory_is_a_503_with_a_reason(tiny_run, monkeypatch):
+    translator = load_translator(tiny_run, device="cpu", precision="fp32")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+
+    monkeypatch.setattr(translator, "translate_tensor", out_of_memory)
+    answer = TestClient(create_app(translator)).post("/api/translate", content=_png())
+    assert answer.status_code == 503
+    assert answer.json()["detail"].startswith("the device ran out of memory for this image")
 
 
 def test_one_direction_model_refuses_the_other():

@@ -20,7 +20,8 @@ Uploads are decoded as files are (``imageio.load_image``: 16-bit colour
 TIFFs at full depth). Bad requests are answered with a message and a 4xx status,
 never a traceback: 400 for a body that is not an image or a direction the model lacks,
 413 for an upload over ``max_upload_mb`` (counted as it streams in) or ``max_pixels``,
-503 with Retry-After when ``queue`` translations already wait. One translation runs
+503 with Retry-After when ``queue`` translations already wait, 503 when the device
+runs out of memory. One translation runs
 at a time, in a worker thread (the model's threads already use every core), so the
 page and the API answer meanwhile; on a GPU the uploads of one size that waited
 behind it run as one batch next (``batching.SharedBatches``). Who may connect:
@@ -38,6 +39,7 @@ from importlib import resources
 from urllib.parse import unquote
 
 import anyio.to_thread
+import torch
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -138,6 +140,9 @@ def create_app(
             png, seconds, size = await anyio.to_thread.run_sync(work, body, direction, name)
         except DataError as exc:  # TooLarge: refused from its header, never decoded
             return _error(413 if isinstance(exc, TooLarge) else 400, str(exc))
+        except torch.OutOfMemoryError:  # after a batch's retry one by one (batching.py)
+            return _error(503, "the device ran out of memory for this image; send a smaller "
+                          "one, or restart the server with a smaller --tile")  # fmt: skip
         finally:
             places.release()
         return Response(

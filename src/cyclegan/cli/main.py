@@ -121,7 +121,8 @@ MEMORY_ADVICE = {
     "train": "--batch-size or --crop-size, or use --precision bf16 or fp16",
     "translate": "--batch-size, or --tile (large images go through in tiles)",
     "serve": "--tile, or use --precision bf16 or fp16",
-    "bench": "--batch-size or --size",
+    "bench": "--batch-size, --size, --infer-sizes or --infer-batch",
+    "evaluate": "--batch-size, or use --precision bf16 or fp16",
 }
 
 

@@ -47,7 +47,8 @@ class SharedBatches:
     it on a GPU, where a batch takes about the time of one image; on a CPU a batch
     takes as long as its images one by one, and the first would wait for the last,
     so there ``together=False`` runs each alone, in turn. ``alone=True`` in a call
-    keeps that image out of batches (``serve``'s tiled uploads).
+    keeps that image out of batches (``serve``'s tiled uploads). A batch that runs
+    out of device memory is run again one image at a time.
     """
 
     def __init__(self, translate: Callable[[torch.Tensor, str], torch.Tensor], together=True):
@@ -84,6 +85,14 @@ class SharedBatches:
             out = self.translate(torch.cat([w.x for w in batch]), batch[0].direction)
             for w, y in zip(batch, out.split(1), strict=True):
                 w.result = y
+        except torch.OutOfMemoryError as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:  # what fits alone must not fail for its company: each again, alone
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                for w in batch:
+                    self._run([w])
         except Exception as exc:  # noqa: BLE001 - every caller of the batch gets it
             for w in batch:
                 w.error = exc
