@@ -10,10 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_images
 from cyclegan.apps.evaluate import _translated
 from cyclegan.evaluation import validation
-from cyclegan.inference.batching import MAX_BATCH_PIXELS, SharedBatches, one_size_batches
+from cyclegan.inference.batching import (
+    MAX_BATCH_PIXELS,
+    SharedBatches,
+    default_batch,
+    one_size_batches,
+)
+from cyclegan.inference.files import translate_files
 from cyclegan.inference.translate import load_translator
+from cyclegan.settings import ImageOutput
 
 
 def test_batches_are_runs_of_one_size_within_the_limits():
@@ -150,3 +158,27 @@ def test_a_batch_out_of_memory_runs_again_one_by_one():
     assert batches.sizes == [1, 3, 1, 1, 1]
     for image, result in zip(images, results, strict=True):
         assert torch.equal(result, image * 2)
+
+
+def test_translate_batches_by_device_unless_told_and_within_the_pixel_bound(
+    tiny_run, tmp_path, monkeypatch
+):
+    assert default_batch(None, torch.device("cpu")) == 1
+    assert default_batch(None, torch.device("cuda")) == 8
+    assert default_batch(3, torch.device("cuda")) == 3
+    translator = load_translator(tiny_run, device="cpu")
+    seen, translate_tensor = [], translator.translate_tensor
+
+    def counting(x, *args, **kwargs):
+        seen.append((len(x), *x.shape[-2:]))
+        return translate_tensor(x, *args, **kwargs)
+
+    monkeypatch.setattr(translator, "translate_tensor", counting)
+    small = write_images(tmp_path / "in", 5, size=(40, 36))
+    large = write_images(tmp_path / "in" / "large", 3, size=(1000, 1000), seed=1)
+    out = translate_files(translator, small + large, tmp_path / "out", "AtoB", tmp_path / "in",
+                          ImageOutput(batch_size=8))  # fmt: skip
+    assert len(out) == 8
+    fits = MAX_BATCH_PIXELS // (1000 * 1000)
+    assert fits == 2  # of these 1 MP images in a batch, not 3
+    assert sorted(seen) == sorted([(5, 36, 40), (fits, 1000, 1000), (3 - fits, 1000, 1000)])

@@ -100,7 +100,12 @@ class ImageOutput:
     format: str | None = option(
         None, "output format (default: the input's)", choices=OUTPUT_FORMATS, kind=str
     )
-    batch_size: int = option(1, "images of equal size per batch (or frames of a video)")
+    batch_size: int | None = option(
+        None,
+        "images of equal size per batch, or frames of a video (default: 8 on a GPU, 1 on "
+        "a CPU; at most 2 megapixels a batch)",
+        kind=int,
+    )
     bit_depth: int = option(
         8,
         "16: write 16-bit files (--format tiff, or png for grayscale)",

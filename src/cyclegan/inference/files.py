@@ -14,6 +14,7 @@ rule of every command that writes files).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from cyclegan import directions
@@ -21,6 +22,7 @@ from cyclegan.data.imageio import check_bit_depth, is_image_file
 from cyclegan.data.rasters import is_raster_path, raster_info
 from cyclegan.data.video import is_video_file
 from cyclegan.errors import ConfigError, DataError
+from cyclegan.inference.batching import default_batch
 from cyclegan.inference.pictures import translate_picture_batches
 from cyclegan.inference.raster_values import source_stats, target_stats
 from cyclegan.inference.stream import check_raster_job, translate_raster
@@ -109,6 +111,7 @@ def translate_items(
     """``translate_files`` after its checks: existing outputs are replaced (atomically).
     ``on_start(batch)`` when a batch of pictures starts being read."""
     videos = [src for src in inputs if is_video_file(src)]
+    output = replace(output, batch_size=default_batch(output.batch_size, translator.device))
     written = []
     for src in videos:  # one at a time, streamed (video.py)
         dst = output_path(src, output_dir, root, output, video)

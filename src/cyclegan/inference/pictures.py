@@ -28,6 +28,7 @@ import torch
 
 from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.errors import DataError
+from cyclegan.inference.batching import one_size_batches
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import ImageOutput, Tiling
 
@@ -94,12 +95,14 @@ def translate_picture_batches(
                         on_done(src, None, error)
                     continue
                 by_size.setdefault(arr.shape, []).append((src, arr))
-            for group in by_size.values():
-                batch = torch.stack([array_to_tensor(arr) for _, arr in group])
-                out = translator.translate_tensor(batch, direction, **tiling.arguments)
-                waiting.append(writer.submit(write, [src for src, _ in group], out))
-                while len(waiting) > WRITES_WAITING or (waiting and waiting[0].done()):
-                    report(waiting.popleft())
+            for same_size in by_size.values():  # within the pixel bound (batching.py)
+                for part in one_size_batches([a.shape for _, a in same_size], len(same_size)):
+                    group = [same_size[i] for i in part]
+                    batch = torch.stack([array_to_tensor(arr) for _, arr in group])
+                    out = translator.translate_tensor(batch, direction, **tiling.arguments)
+                    waiting.append(writer.submit(write, [src for src, _ in group], out))
+                    while len(waiting) > WRITES_WAITING or (waiting and waiting[0].done()):
+                        report(waiting.popleft())
         while waiting:
             report(waiting.popleft())
     return written

@@ -21,6 +21,7 @@ from cyclegan.data.imageio import array_to_tensor, match_channels, tensor_to_arr
 from cyclegan.data.video import CONTAINER_OF_SUFFIX
 from cyclegan.data.video_writer import Encoding, Transcoded, transcode
 from cyclegan.errors import ConfigError, DataError
+from cyclegan.inference.batching import one_size_batches
 from cyclegan.inference.smoothing import TemporalSmoothing
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import Tiling, VideoOutput
@@ -63,11 +64,12 @@ def translate_video(
     smooth = TemporalSmoothing(video.temporal_smoothing) if video.temporal_smoothing else None
 
     def convert(frames: list[np.ndarray]) -> list[np.ndarray]:
-        batch = torch.stack(
-            [array_to_tensor(match_channels(f.astype(np.float32) / 255, in_nc)) for f in frames]
-        )
-        out = translator.translate_tensor(batch, direction, **tiling.arguments)
-        arrays = [match_channels(tensor_to_array(t), 3) for t in out]
+        arrays = []
+        for part in one_size_batches([f.shape for f in frames], len(frames)):  # pixel bound
+            scaled = [match_channels(frames[i].astype(np.float32) / 255, in_nc) for i in part]
+            batch = torch.stack([array_to_tensor(f) for f in scaled])
+            out = translator.translate_tensor(batch, direction, **tiling.arguments)
+            arrays += [match_channels(tensor_to_array(t), 3) for t in out]
         if smooth is not None:
             arrays = [smooth(f, a) for f, a in zip(frames, arrays, strict=True)]
         return [to_uint8(a) for a in arrays]
