@@ -13,6 +13,7 @@ import torch
 from conftest import write_images
 from cyclegan.apps.evaluate import _translated
 from cyclegan.evaluation import validation
+from cyclegan.inference import files
 from cyclegan.inference.batching import (
     MAX_BATCH_PIXELS,
     SharedBatches,
@@ -160,12 +161,12 @@ def test_a_batch_out_of_memory_runs_again_one_by_one():
         assert torch.equal(result, image * 2)
 
 
-def test_translate_batches_by_device_unless_told_and_within_the_pixel_bound(
+def test_translate_batches_by_device_within_the_pixel_bound_unless_told(
     tiny_run, tmp_path, monkeypatch
 ):
-    assert default_batch(None, torch.device("cpu")) == 1
-    assert default_batch(None, torch.device("cuda")) == 8
-    assert default_batch(3, torch.device("cuda")) == 3
+    assert default_batch(None, torch.device("cpu")) == (1, MAX_BATCH_PIXELS)
+    assert default_batch(None, torch.device("cuda")) == (8, MAX_BATCH_PIXELS)
+    assert default_batch(3, torch.device("cuda")) == (3, None)  # as told: no bound
     translator = load_translator(tiny_run, device="cpu")
     seen, translate_tensor = [], translator.translate_tensor
 
@@ -176,9 +177,15 @@ def test_translate_batches_by_device_unless_told_and_within_the_pixel_bound(
     monkeypatch.setattr(translator, "translate_tensor", counting)
     small = write_images(tmp_path / "in", 5, size=(40, 36))
     large = write_images(tmp_path / "in" / "large", 3, size=(1000, 1000), seed=1)
-    out = translate_files(translator, small + large, tmp_path / "out", "AtoB", tmp_path / "in",
-                          ImageOutput(batch_size=8))  # fmt: skip
+    # the default's bound, as on a GPU: 2 of these 1 MP images in a batch, not 3
+    assert MAX_BATCH_PIXELS // (1000 * 1000) == 2
+    monkeypatch.setattr(files, "default_batch", lambda asked, device: (8, MAX_BATCH_PIXELS))
+    out = translate_files(translator, small + large, tmp_path / "out", "AtoB", tmp_path / "in")
     assert len(out) == 8
-    fits = MAX_BATCH_PIXELS // (1000 * 1000)
-    assert fits == 2  # of these 1 MP images in a batch, not 3
-    assert sorted(seen) == sorted([(5, 36, 40), (fits, 1000, 1000), (3 - fits, 1000, 1000)])
+    assert sorted(seen) == [(1, 1000, 1000), (2, 1000, 1000), (5, 36, 40)]
+    seen.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(translator, "translate_tensor", counting)
+    translate_files(translator, small + large, tmp_path / "told", "AtoB", tmp_path / "in",
+                    ImageOutput(batch_size=8))  # fmt: skip
+    assert sorted(seen) == [(3, 1000, 1000), (5, 36, 40)]  # --batch-size 8 said: as told

@@ -102,8 +102,8 @@ class ImageOutput:
     )
     batch_size: int | None = option(
         None,
-        "images of equal size per batch, or frames of a video (default: 8 on a GPU, 1 on "
-        "a CPU; at most 2 megapixels a batch)",
+        "images of equal size per batch, or frames of a video (default: 8 on a GPU but "
+        "at most 2 megapixels, 1 on a CPU)",
         kind=int,
     )
     bit_depth: int = option(

@@ -6,7 +6,7 @@ size (``one_size_batches``; ``translate`` batches its files itself: ``pictures.p
 and ``serve`` on a GPU translates the uploads that wait together (``SharedBatches``).
 A batch holds at most ``batch_size`` images and ``MAX_BATCH_PIXELS`` pixels, so that
 a folder of large images does not take the device's memory: images of 2048 x 2048
-go one by one.
+go one by one (``translate --batch-size N`` given by the user is kept as given).
 Instance norm works on each image alone, so batching changes a translation only by
 the rounding of another kernel choice (none on this project's CPUs: tested).
 """
@@ -22,22 +22,30 @@ MAX_BATCH_PIXELS = 8 * 512 * 512  # eight 512 px images, or 32 of 256 px
 GPU_BATCH = 8  # what ``translate`` batches on a GPU unless told (a CPU: 1)
 
 
-def default_batch(asked: int | None, device: torch.device) -> int:
-    """``translate``'s batch size: ``asked``, else 8 on a GPU (where a batch of small
-    images takes about the time of one) and 1 on a CPU (where it takes as long as its
-    images one by one)."""
-    return asked or (GPU_BATCH if device.type == "cuda" else 1)
+def default_batch(asked: int | None, device: torch.device) -> tuple[int, int | None]:
+    """``translate``'s batch size and bound in pixels: ``asked``, unbounded, as the
+    user said; else 8 on a GPU (where a batch of small images takes about the time of
+    one) and 1 on a CPU (where it takes as long as its images one by one), within
+    ``MAX_BATCH_PIXELS``."""
+    if asked is not None:
+        return asked, None
+    return (GPU_BATCH if device.type == "cuda" else 1), MAX_BATCH_PIXELS
 
 
-def one_size_batches(sizes: Sequence[tuple[int, ...]], batch_size: int) -> list[range]:
+def one_size_batches(
+    sizes: Sequence[tuple[int, ...]], batch_size: int, max_pixels: int | None = MAX_BATCH_PIXELS
+) -> list[range]:
     """The images ``sizes`` (``(height, width, ...)``, anything after the two sides
-    must match too) cut into batches of consecutive images of one size: index ranges,
-    in order, every image in exactly one."""
+    must match too) cut into batches of consecutive images of one size and at most
+    ``max_pixels`` pixels (None: no bound): index ranges, in order, every image in
+    exactly one."""
     batches: list[range] = []
     start = 0
     while start < len(sizes):
         size = tuple(sizes[start])
-        fits = max(1, min(batch_size, MAX_BATCH_PIXELS // max(1, size[0] * size[1])))
+        fits = batch_size
+        if max_pixels is not None:
+            fits = max(1, min(batch_size, max_pixels // max(1, size[0] * size[1])))
         end = start + 1
         while end < len(sizes) and end - start < fits and tuple(sizes[end]) == size:
             end += 1

@@ -111,14 +111,15 @@ def translate_items(
     """``translate_files`` after its checks: existing outputs are replaced (atomically).
     ``on_start(batch)`` when a batch of pictures starts being read."""
     videos = [src for src in inputs if is_video_file(src)]
-    output = replace(output, batch_size=default_batch(output.batch_size, translator.device))
+    batch, max_pixels = default_batch(output.batch_size, translator.device)
+    output = replace(output, batch_size=batch)
     written = []
     for src in videos:  # one at a time, streamed (video.py)
         dst = output_path(src, output_dir, root, output, video)
         frames = (lambda d, t, src=src: on_file_progress(src, d, t)) if on_file_progress else None
         try:
             done = translate_video(translator, src, dst, direction, tiling, video,
-                                   output.batch_size, frames)  # fmt: skip
+                                   output.batch_size, frames, max_pixels)  # fmt: skip
         except DataError as exc:
             if on_done is None:
                 raise
@@ -151,16 +152,16 @@ def translate_items(
         )
         if on_done:
             on_done(src, dst, None)
-    written += _translate_pictures(
-        translator, pictures, output_dir, direction, root, output, tiling, on_done, on_start
-    )
+    written += _translate_pictures(translator, pictures, output_dir, direction, root, output,
+                                   tiling, on_done, on_start, max_pixels)  # fmt: skip
     return written
 
 
 def _translate_pictures(translator, pictures, output_dir, direction, root, output, tiling, on_done,
-                        on_start=None):  # fmt: skip
-    """Pictures in batches of ``output.batch_size``, reading and writing overlapped with
-    the translation (``pictures.py``); returns the written."""
+                        on_start=None, max_pixels=None):  # fmt: skip
+    """Pictures in batches of ``output.batch_size`` files (and at most ``max_pixels``),
+    reading and writing overlapped with the translation (``pictures.py``); returns the
+    written."""
     return translate_picture_batches(
         translator,
         list(_chunks(pictures, output.batch_size)),
@@ -170,6 +171,7 @@ def _translate_pictures(translator, pictures, output_dir, direction, root, outpu
         tiling,
         on_done,
         on_start,
+        max_batch_pixels=max_pixels,
     )
 
 

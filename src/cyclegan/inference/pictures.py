@@ -28,7 +28,7 @@ import torch
 
 from cyclegan.data.imageio import array_to_tensor, load_image, save_image, tensor_to_array
 from cyclegan.errors import DataError
-from cyclegan.inference.batching import one_size_batches
+from cyclegan.inference.batching import MAX_BATCH_PIXELS, one_size_batches
 from cyclegan.inference.translate import Translator
 from cyclegan.settings import ImageOutput, Tiling
 
@@ -47,13 +47,15 @@ def translate_picture_batches(
     on_done: Done | None = None,
     on_start: Callable[[Sequence[Path]], None] | None = None,
     overlap: bool = True,
+    max_batch_pixels: int | None = MAX_BATCH_PIXELS,
 ) -> list[Path]:
     """Translate ``batches`` of picture files, each to ``destination(src)``; returns
     the written paths. ``on_start(batch)`` when a batch starts being read,
     ``on_done(src, dst, error)`` when a file is written or failed, in input order
     within a batch (see the module's docstring). ``overlap=False`` reads and writes
     on the caller's thread, one after the other (what ``benchmarks/picture_overlap.py``
-    compares against)."""
+    compares against). The images of one size in a batch go through the translator
+    together, ``max_batch_pixels`` at most (None: all)."""
     threads = ThreadPoolExecutor if overlap else _OneAfterTheOther
     in_nc, _ = translator.channels(direction)
 
@@ -96,7 +98,8 @@ def translate_picture_batches(
                     continue
                 by_size.setdefault(arr.shape, []).append((src, arr))
             for same_size in by_size.values():  # within the pixel bound (batching.py)
-                for part in one_size_batches([a.shape for _, a in same_size], len(same_size)):
+                sizes = [a.shape for _, a in same_size]
+                for part in one_size_batches(sizes, len(same_size), max_batch_pixels):
                     group = [same_size[i] for i in part]
                     batch = torch.stack([array_to_tensor(arr) for _, arr in group])
                     out = translator.translate_tensor(batch, direction, **tiling.arguments)

@@ -50,9 +50,12 @@ def translate_video(
     video: VideoOutput | None = None,
     batch_size: int = 1,
     on_frames: Callable[[int, int], None] | None = None,
+    max_batch_pixels: int | None = None,
 ) -> Transcoded:
     """Write the translation of video ``src`` to ``dst`` (replaced if it exists: the
-    callers check first); returns what was done (frames, damaged packets, notes)."""
+    callers check first), ``batch_size`` frames at a time but at most
+    ``max_batch_pixels`` (None: no bound); returns what was done (frames, damaged
+    packets, notes)."""
     tiling, video = tiling or Tiling(), video or VideoOutput()
     source, _ = translator.sides(direction)
     if source.raster:
@@ -65,7 +68,7 @@ def translate_video(
 
     def convert(frames: list[np.ndarray]) -> list[np.ndarray]:
         arrays = []
-        for part in one_size_batches([f.shape for f in frames], len(frames)):  # pixel bound
+        for part in one_size_batches([f.shape for f in frames], len(frames), max_batch_pixels):
             scaled = [match_channels(frames[i].astype(np.float32) / 255, in_nc) for i in part]
             batch = torch.stack([array_to_tensor(f) for f in scaled])
             out = translator.translate_tensor(batch, direction, **tiling.arguments)
