@@ -174,6 +174,21 @@ def test_a_gpu_trained_checkpoint_translates_on_the_cpu(tiny_data, tmp_path):
     assert np.abs(out_cpu.astype(int) - out_gpu.astype(int)).max() <= 2
 
 
+@cuda
+@needs_cuda
+def test_a_run_started_on_the_cpu_resumes_on_the_gpu_and_back(tiny_data, tmp_path):
+    from conftest import tiny_config
+    from cyclegan.model.checkpoint import read_meta
+    from cyclegan.training.trainer import train
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, device="cpu", deterministic=False, max_iters=2))
+    for device, steps in (("cuda", 4), ("cpu", 6)):
+        cfg = tiny_config(tiny_data, run, max_iters=steps)
+        final = train(cfg, resume=True, overrides={"device": device})
+        assert read_meta(final)["global_step"] == steps, device
+
+
 def test_running_out_of_device_memory_is_one_line_naming_what_to_lower(
     tiny_data, tmp_path, monkeypatch, capsys
 ):
