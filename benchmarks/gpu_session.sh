@@ -25,7 +25,9 @@
 #   2. the CUDA tests (pytest -m cuda, tests/test_cuda.py) that do not
 #      compile, each printing the difference it measured ("measured: ...");  pytest_cuda.txt
 #   3. our step and inference, default path against fp32 eager,
-#      256 px batch 1 and batch 4, each also on channels-last tensors,
+#      256 px batch 1 (with its profile: kernels a step, the share of
+#      the step the GPU is busy, top operators) and batch 4,
+#      each also on channels-last tensors,
 #      inference at batch 1 (256, 512, 1024 px) and 32 (256 px);      bench_b1.json, bench_b4.json
 #   4. the reference's own step on the same GPU, batch 1 and 4;        ref_b1.json, ref_b4.json
 #   5. the loader alone (pairs/s with 0, 4, 8 workers), then
@@ -73,7 +75,7 @@ $PY -m pytest -q -s -p no:cacheprovider -m cuda -k "not ($COMPILING)" tests/test
 
 step "3. our step and inference"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 1 --steps $STEPS \
-    --warmup $WARMUP --infer-sizes $INFER --channels-last --json \
+    --warmup $WARMUP --infer-sizes $INFER --channels-last --profile --json \
     | tee "$OUT/bench_b1.json"
 $PY -m cyclegan bench --device "$DEVICE" --size $SIZE $NET --batch-size 4 --steps $STEPS \
     --warmup $WARMUP --infer-sizes $SIZE --infer-batch $INFER_BATCH --channels-last --json \

@@ -89,7 +89,7 @@ def bench_result():
     """One small bench run, in JSON, for the tests that read its result."""
     with contextlib.redirect_stdout(io.StringIO()) as out:
         args = "bench --size 32 --net-g resnet_6blocks --steps 1 --warmup 0 --channels-last"
-        args += " --infer-batch 2 --json"
+        args += " --infer-batch 2 --profile --json"
         code = main(args.split())
     assert code == 0
     return json.loads(out.getvalue())
@@ -119,6 +119,7 @@ def test_bench_json_has_the_promised_fields(bench_result):
     )
     assert result["train_step_flops"] > 0
     assert result["infer_images_per_s"] == pytest.approx(2 / result["infer_s"])
+    assert "aten::convolution_backward" in result["profile_top"]  # the step's own operators
 
 
 def test_bench_reports_a_failed_compiled_step_and_goes_on(bench_result):

@@ -238,6 +238,7 @@ class Bench:
     baseline: bool = option(True, "also time the plain fp32 eager form (--no-baseline: skip)")
     compile: bool = option(False, "also time inference and the step under torch.compile")
     channels_last: bool = option(False, "also time the step on channels-last (NHWC) tensors")
+    profile: bool = option(False, "profile the step: top operators; on a GPU kernels, busy share")
 
     def __post_init__(self) -> None:
         for name in ("size", "batch_size", "steps", "infer_batch"):

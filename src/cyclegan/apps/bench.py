@@ -13,6 +13,8 @@ what ``train --channels-last`` does: the measurement that option is there to tak
 It also counts the step's floating-point operations (``torch.utils.flop_counter``),
 and measures, in the same run, what this machine's convolutions can do at best:
 a 3x3, 256-channel convolution (the ResNet blocks' shape) in the fast precision.
+With ``profile`` it profiles the fast step (``step_profile.py``: the top operators;
+on a GPU the kernels a step launches and the share of the step the device is busy).
 With ``compile`` it also times the generator under ``torch.compile`` (what
 ``translate --compile`` does) and the step under it (what ``train --compile``
 does), with how long each compile took; on a GPU also the step with CUDA graphs
@@ -32,6 +34,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from cyclegan.apps.step_profile import profile_step
 from cyclegan.config import NetworkConfig, TrainConfig
 from cyclegan.inference import budget
 from cyclegan.inference.budget import check_fits
@@ -176,6 +179,8 @@ def _time_training(
             out.update(_time_compiled_step(name, step, real_a, real_b, bench, dev))
             if f"{name}_train_step_s" in out:
                 out[f"{name}_train_speedup"] = out["train_step_s"] / out[f"{name}_train_step_s"]
+    if bench.profile:  # where the fast step's time goes (step_profile.py)
+        out.update(profile_step(lambda: fast(real_a, real_b), dev, out["train_step_s"]))
     out["images_per_s"] = bench.batch_size / out["train_step_s"]
     out["train_tflops"] = out["train_step_flops"] / out["train_step_s"] / 1e12
     return out
@@ -290,6 +295,13 @@ def format_report(r: dict) -> str:
         f"  conv peak    {r['conv_peak_tflops']:.3f} TFLOP/s ({r['precision']}, 3x3 "
         f"256ch); the step reaches {100 * r['share_of_conv_peak']:.0f}% of it"
     )
+    if "device_busy_share" in r:
+        lines.append(
+            f"  profile      the device is busy {100 * r['device_busy_share']:.0f}% of the "
+            f"step, {r['kernels_per_step']:.0f} kernels a step"
+        )
+    if "profile_top" in r:
+        lines.append(r["profile_top"])
     lines.append(
         f"  peak memory  {r['peak_memory_mb']:.0f} MiB "
         + ("(CUDA allocated)" if r["device"].startswith("cuda") else "(process peak RSS)")
