@@ -133,3 +133,12 @@ def test_train_help_shows_the_raster_options_as_their_own_group(capsys):
     group = "\n".join(lines[: rest[0] if rest else None])
     for option in ("--band-stats", "--bands-a", "--nodata-b", "--stats-a", "--rgb-b"):
         assert option in group, option
+
+
+@pytest.mark.parametrize("value", [[], "2", 1.5, True, float("nan")])
+def test_an_option_decided_later_still_gets_a_number(value):
+    """num_workers is None until the device decides it; a saved or given value that is
+    not a whole number is refused like any number's (found by the checkpoint fuzzer)."""
+    with pytest.raises(ConfigError, match="option 'num_workers'"):
+        TrainConfig(num_workers=value)
+    assert TrainConfig(num_workers=None).num_workers is None

@@ -58,15 +58,27 @@ def validate(obj: Any) -> None:
             continue
         if isinstance(f.default, bool) and not isinstance(value, bool):
             raise ConfigError(f"option {f.name!r} must be true or false, got {value!r}")
-        if isinstance(f.default, int | float) and not isinstance(f.default, bool):
+        number = _number_kind(f)
+        if number is not None:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"option {f.name!r} must be a number, got {value!r}"[:200])
             if not math.isfinite(value):  # NaN compares false with every bound below
                 raise ConfigError(f"option {f.name!r} is {value!r}; give a finite number")
-            if isinstance(f.default, int) and not isinstance(value, int):
+            if number is int and not isinstance(value, int):
                 raise ConfigError(f"option {f.name!r} must be a whole number, got {value!r}")
         if isinstance(f.default, str) and not isinstance(value, str):
             raise ConfigError(f"option {f.name!r} must be text, got {value!r}"[:200])
+
+
+def _number_kind(f: dataclasses.Field) -> type | None:
+    """``int`` or ``float`` for a numeric option, from its default, or for an option
+    whose default is None (decided later) from its annotation (``int | None``)."""
+    if isinstance(f.default, int | float) and not isinstance(f.default, bool):
+        return int if isinstance(f.default, int) else float
+    if f.default is None:
+        first = str(f.type).split("|")[0].strip()
+        return {"int": int, "float": float}.get(first)
+    return None
 
 
 def positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
