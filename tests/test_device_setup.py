@@ -236,3 +236,21 @@ def test_cuda_graphs_compile_on_a_gpu_and_are_refused_elsewhere(tiny_data, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: option 'cuda_graphs' needs a CUDA GPU; this run is on cpu"
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_tf32_is_set_through_the_api_this_torch_has(monkeypatch):
+    """torch 2.9 replaced allow_tf32 by fp32_precision; the package allows torch 2.4."""
+    from types import SimpleNamespace
+
+    a100 = DeviceTraits("cuda", "NVIDIA A100-SXM4-40GB", (8, 0), native_bf16=True)
+    for new_api in (True, False):
+        matmul = SimpleNamespace(**({"fp32_precision": "ieee"} if new_api else {}))
+        cudnn = SimpleNamespace(conv=SimpleNamespace(fp32_precision="ieee"), benchmark=False)
+        monkeypatch.setattr(torch.backends.cuda, "matmul", matmul)
+        monkeypatch.setattr(torch.backends, "cudnn", cudnn)
+        choose(a100).apply()
+        assert cudnn.benchmark
+        if new_api:
+            assert matmul.fp32_precision == cudnn.conv.fp32_precision == "tf32"
+        else:
+            assert matmul.allow_tf32 and cudnn.allow_tf32

@@ -107,9 +107,15 @@ class DeviceSetup:
         if self.traits.type != "cuda":
             return
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
-        if self.tf32:
-            torch.backends.cuda.matmul.fp32_precision = "tf32"
+        if not self.tf32:
+            return
+        matmul = torch.backends.cuda.matmul
+        if hasattr(matmul, "fp32_precision"):  # torch 2.9 and later
+            matmul.fp32_precision = "tf32"
             torch.backends.cudnn.conv.fp32_precision = "tf32"
+        else:  # the flags it replaced, which the package's oldest torch (2.4) has
+            matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
 
     def summary(self) -> str:
         """``cuda (NVIDIA H100, compute capability 9.0): bf16 mixed precision, ...``"""
