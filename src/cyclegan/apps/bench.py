@@ -143,7 +143,7 @@ def _time_training(
     """The step as training runs it against the reference's fp32 sequence, on copies
     of the same networks and the same images."""
     cfg = TrainConfig(network=NetworkConfig(net_g=bench.net_g), batch_size=bench.batch_size)
-    pristine = copy.deepcopy(nets)
+    pristine = copy.deepcopy(nets) if bench.compile else None  # before ``fast`` trains them
     base_nets, nhwc_nets = copy.deepcopy(nets), copy.deepcopy(nets)
     shape = (bench.batch_size, 3, bench.size, bench.size)
     real_a = torch.rand(shape, device=dev) * 2 - 1

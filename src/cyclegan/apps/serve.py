@@ -21,12 +21,11 @@ TIFFs at full depth). Bad requests are answered with a message and a 4xx status,
 never a traceback: 400 for a body that is not an image or a direction the model lacks,
 413 for an upload over ``max_upload_mb`` (counted as it streams in) or ``max_pixels``,
 503 with Retry-After when ``queue`` translations already wait, 503 when the device
-runs out of memory. One translation runs
-at a time, in a worker thread (the model's threads already use every core), so the
-page and the API answer meanwhile; on a GPU the uploads of one size that waited
-behind it run as one batch next (``batching.SharedBatches``). Who may connect:
-``webguard.py``; clients that hold a connection and send nothing are closed:
-``httpserver.py``.
+runs out of memory. One translation runs at a time, in a worker thread (the model's
+threads already use every core), so the page and the API answer meanwhile; on a GPU
+the uploads of one size that waited behind it run as one batch next
+(``batching.SharedBatches``). Who may connect: ``webguard.py``; clients that hold a
+connection and send nothing are closed: ``httpserver.py``.
 """
 
 from __future__ import annotations
@@ -112,7 +111,8 @@ def create_app(
         }
 
     def work(body: bytes, direction: str, name: str) -> tuple[bytes, float, str]:
-        """Decode, translate, encode: in a worker thread, one at a time."""
+        """Decode, translate, encode: in a worker thread; one batch on the device at a
+        time (``SharedBatches``)."""
         pixels = load_image(body, translator.channels(direction)[0], max_pixels, name)
         x = array_to_tensor(pixels)[None]
         start = time.perf_counter()  # waiting for the device included

@@ -33,6 +33,13 @@ def default_batch(asked: int | None, device: torch.device) -> tuple[int, int | N
     return (GPU_BATCH if device.type == "cuda" else 1), MAX_BATCH_PIXELS
 
 
+def fitting(size: Sequence[int], batch_size: int, max_pixels: int | None) -> int:
+    """How many images of ``size`` (``(height, width, ...)``) one batch may hold."""
+    if max_pixels is None:
+        return batch_size
+    return max(1, min(batch_size, max_pixels // max(1, size[0] * size[1])))
+
+
 def one_size_batches(
     sizes: Sequence[tuple[int, ...]], batch_size: int, max_pixels: int | None = MAX_BATCH_PIXELS
 ) -> list[range]:
@@ -44,9 +51,7 @@ def one_size_batches(
     start = 0
     while start < len(sizes):
         size = tuple(sizes[start])
-        fits = batch_size
-        if max_pixels is not None:
-            fits = max(1, min(batch_size, max_pixels // max(1, size[0] * size[1])))
+        fits = fitting(size, batch_size, max_pixels)
         end = start + 1
         while end < len(sizes) and end - start < fits and tuple(sizes[end]) == size:
             end += 1
@@ -87,11 +92,11 @@ class SharedBatches:
         return mine.result
 
     def _take(self, mine: _Waiting) -> list[_Waiting]:
-        fits = max(1, MAX_BATCH_PIXELS // max(1, mine.x.shape[-1] * mine.x.shape[-2]))
         with self.waiting_lock:
             self.waiting.remove(mine)
             if mine.key is None:
                 return [mine]
+            fits = fitting(mine.x.shape[-2:], 1 + len(self.waiting), MAX_BATCH_PIXELS)
             along = [w for w in self.waiting if w.key == mine.key][: fits - 1]
             self.waiting = [w for w in self.waiting if w not in along]
         return [mine, *along]
